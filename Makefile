@@ -1,0 +1,103 @@
+# tug: build, test, fuzz, bench and install.
+#
+#   make                         tug-agent and the common/ and proto/ libraries
+#   make test                    every test (unit, fuzz corpus replay, tests/t)
+#   make test SANITIZE=address,undefined
+#   make fuzz / make fuzz-smoke  libFuzzer targets (clang), 60 s each
+#   make bench                   tests/bench/*.sh
+#
+# Objects go to build/ (build-san/ with SANITIZE) so both builds coexist.
+
+CC		?= cc
+CFLAGS		?= -O2 -g
+SANITIZE	?=
+PREFIX		?= /usr/local
+FUZZ_SECONDS	?= 60
+
+B		:= build$(if $(SANITIZE),-san)
+WARN		:= -std=c11 -Wall -Wextra -Werror -Wshadow -Wstrict-prototypes \
+		   -Wmissing-prototypes -Wno-missing-field-initializers \
+		   -Wno-format-truncation
+CPPFLAGS	+= -I. -D_GNU_SOURCE
+SANFLAGS	:= $(if $(SANITIZE),-fsanitize=$(SANITIZE) -fno-omit-frame-pointer \
+		   -fno-sanitize-recover=all)
+ALL_CFLAGS	 = $(WARN) $(CFLAGS) $(SANFLAGS) -MMD -MP
+ALL_LDFLAGS	 = $(LDFLAGS) $(SANFLAGS)
+
+PROTO_LIBS	:= $(shell pkg-config --libs msgpack zlib)
+AGENT_LIBS	:= $(shell pkg-config --libs libcurl jansson) $(PROTO_LIBS) -lpthread
+
+COMMON_SRC	:= $(wildcard common/*.c)
+PROTO_SRC	:= $(wildcard proto/*.c)
+AGENT_SRC	:= $(wildcard agent/*.c)
+UNIT_SRC	:= $(wildcard tests/unit/test-*.c)
+TOOL_SRC	:= $(wildcard tests/tools/*.c)
+FUZZ_SRC	:= $(wildcard tests/fuzz/fuzz-*.c)
+
+obj		 = $(patsubst %.c,$(B)/%.o,$(1))
+COMMON_OBJ	:= $(call obj,$(COMMON_SRC))
+PROTO_OBJ	:= $(call obj,$(PROTO_SRC))
+AGENT_OBJ	:= $(call obj,$(AGENT_SRC))
+UNIT_BIN	:= $(patsubst tests/unit/%.c,$(B)/tests/%,$(UNIT_SRC))
+TOOL_BIN	:= $(patsubst tests/tools/%.c,$(B)/tests/%,$(TOOL_SRC))
+FUZZ_REPLAY	:= $(patsubst tests/fuzz/%.c,$(B)/tests/replay-%,$(FUZZ_SRC))
+FUZZ_BIN	:= $(patsubst tests/fuzz/%.c,build-fuzz/%,$(FUZZ_SRC))
+
+.PHONY: all test check-deps fuzz fuzz-smoke bench install clean
+all: $(B)/tug-agent $(B)/libcommon.a $(B)/libproto.a
+
+$(B)/%.o: %.c
+	@mkdir -p $(dir $@)
+	$(CC) $(CPPFLAGS) $(ALL_CFLAGS) -c -o $@ $<
+
+$(B)/libcommon.a: $(COMMON_OBJ)
+	$(AR) rcs $@ $^
+$(B)/libproto.a: $(PROTO_OBJ)
+	$(AR) rcs $@ $^
+
+$(B)/tug-agent: $(AGENT_OBJ) $(B)/libproto.a $(B)/libcommon.a
+	$(CC) $(ALL_LDFLAGS) -o $@ $(AGENT_OBJ) $(B)/libproto.a $(B)/libcommon.a $(AGENT_LIBS)
+
+$(B)/tests/test-%: $(B)/tests/unit/test-%.o $(B)/tests/unit/unit.o $(B)/libproto.a $(B)/libcommon.a
+	$(CC) $(ALL_LDFLAGS) -o $@ $^ $(PROTO_LIBS)
+$(B)/tests/unit/unit.o: tests/unit/unit.c
+
+$(B)/tests/%: $(B)/tests/tools/%.o $(B)/libproto.a $(B)/libcommon.a
+	$(CC) $(ALL_LDFLAGS) -o $@ $^ $(shell pkg-config --libs jansson) $(PROTO_LIBS)
+
+# The fuzz targets, driven over their corpus by a plain main() for make test.
+$(B)/tests/replay-%: $(B)/tests/fuzz/%.o $(B)/tests/fuzz/replay.o $(B)/libproto.a $(B)/libcommon.a
+	$(CC) $(ALL_LDFLAGS) -o $@ $^ $(PROTO_LIBS)
+
+test: all $(UNIT_BIN) $(TOOL_BIN) $(FUZZ_REPLAY)
+	TUG_BUILD=$(abspath $(B)) TUG_SANITIZE=$(SANITIZE) bash tests/run.sh
+
+FUZZ_CC		?= clang
+FUZZ_FLAGS	:= -std=c11 -g -O1 -I. -D_GNU_SOURCE \
+		   -fsanitize=fuzzer,address,undefined
+fuzz: $(FUZZ_BIN)
+build-fuzz/%: tests/fuzz/%.c $(COMMON_SRC) $(PROTO_SRC)
+	@mkdir -p build-fuzz
+	$(FUZZ_CC) $(FUZZ_FLAGS) -o $@ $< $(COMMON_SRC) $(PROTO_SRC) $(PROTO_LIBS)
+
+fuzz-smoke: fuzz
+	@for f in $(FUZZ_BIN); do \
+		n=$$(basename $$f); mkdir -p build-fuzz/corpus-$$n; \
+		echo "fuzzing $$n for $(FUZZ_SECONDS) s"; \
+		$$f -max_total_time=$(FUZZ_SECONDS) -max_len=70000 -timeout=10 \
+		    -rss_limit_mb=2048 build-fuzz/corpus-$$n tests/fuzz/corpus/$$n \
+		    2>build-fuzz/$$n.log || { tail -50 build-fuzz/$$n.log; exit 1; }; \
+		tail -2 build-fuzz/$$n.log; \
+	done
+
+bench: all
+	@for b in tests/bench/*.sh; do TUG_BUILD=$(abspath $(B)) bash $$b || exit 1; done
+
+install: all
+	install -d $(DESTDIR)$(PREFIX)/bin
+	install -m 755 $(B)/tug-agent $(DESTDIR)$(PREFIX)/bin/
+
+clean:
+	rm -rf build build-san build-fuzz
+
+-include $(shell find build build-san -name '*.d' 2>/dev/null)

@@ -1,0 +1,1036 @@
+/*
+ * agent-site.c: the container site ops. site.apply runs steps 1-3 and 5 of
+ * the deploy sequence (DESIGN §6) on this host: image present, new container
+ * tug-<site>-r<release> published on 127.0.0.1, health-gated, then the older
+ * releases drained and removed. Each step is journaled; containers are found
+ * by label, so an apply that was killed half-way converges when run again.
+ */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <curl/curl.h>
+
+#include "agent/agent.h"
+#include "common/clock.h"
+#include "common/log.h"
+#include "common/xmalloc.h"
+
+#define ENV_MAX		256
+#define ENV_VALUE_MAX	32768
+#define VOLUMES_MAX	32
+#define CAPS_MAX	64
+#define HEALTH_CMD_MAX	32
+
+struct site_args {
+	char			 site[SITE_NAME_MAX + 1];
+	uint64_t		 release;
+	char			 image[IMAGE_REF_MAX + 1];
+	uint64_t		 port;		/* 0: nothing published */
+	char			**env;		/* "K=V" */
+	size_t			 nenv;
+	struct volume_spec	*vols;
+	size_t			 nvols;
+	char			 restart[32];
+	double			 cpus;
+	uint64_t		 memory;
+	char			 hpath[256];
+	char			**hcmd;
+	size_t			 nhcmd;
+	uint64_t		 interval_ms;
+	uint64_t		 timeout_ms;
+	uint64_t		 retries;
+	uint64_t		 start_ms;
+	int			 read_only;
+	int			 no_new_privs;
+	int			 init;
+	char			**cap_drop;
+	size_t			 ncap;
+	char			 user[65];
+	uint64_t		 stop_timeout;	/* seconds */
+	uint64_t		 drain_ms;
+	char			 hash[17];
+	char			 name[SITE_NAME_MAX + 32];
+};
+
+static int
+bad(struct job *j, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+static int
+bad(struct job *j, const char *fmt, ...)
+{
+	va_list	ap;
+
+	va_start(ap, fmt);
+	vsnprintf(j->err, sizeof j->err, fmt, ap);
+	va_end(ap);
+	return -1;
+}
+
+static const char *
+esc(char *dst, size_t dstsz, const char *s)
+{
+	return log_escape(dst, dstsz, s, strlen(s));
+}
+
+static void
+site_args_free(struct job *j)
+{
+	struct site_args	*a = j->priv;
+	size_t			 i;
+
+	if (a == NULL)
+		return;
+	for (i = 0; i < a->nenv; i++)
+		free(a->env[i]);
+	for (i = 0; i < a->nhcmd; i++)
+		free(a->hcmd[i]);
+	for (i = 0; i < a->ncap; i++)
+		free(a->cap_drop[i]);
+	free(a->env);
+	free(a->hcmd);
+	free(a->cap_drop);
+	free(a->vols);
+	free(a);
+	j->priv = NULL;
+}
+
+/* Only the site name: status, stop, start, remove. */
+static int
+site_name_check(struct job *j)
+{
+	struct site_args	*a = xcalloc(1, sizeof *a);
+
+	j->priv = a;
+	return job_check_name(j, "site", a->site, sizeof a->site);
+}
+
+static int
+check_health_path(const char *p)
+{
+	size_t	i;
+
+	if (p[0] != '/')
+		return -1;
+	for (i = 0; p[i] != '\0'; i++) {
+		unsigned char c = (unsigned char)p[i];
+
+		if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
+		    (c >= '0' && c <= '9') || strchr("/._~-?=&%+", c)))
+			return -1;
+	}
+	return 0;
+}
+
+static int
+health_check(struct job *j, struct site_args *a)
+{
+	struct mv	h;
+	size_t		i;
+	int		r;
+
+	a->interval_ms = 1000;
+	a->timeout_ms = 3000;
+	a->retries = 30;
+	if ((r = mv_map(&j->args, "health", &h, 0)) == -1)
+		return -1;
+	if (r == 0)
+		return 0;
+	if (mv_str(&h, "path", a->hpath, sizeof a->hpath, 0) == -1 ||
+	    mv_u64(&h, "interval_ms", &a->interval_ms, 0) == -1 ||
+	    mv_u64(&h, "timeout_ms", &a->timeout_ms, 0) == -1 ||
+	    mv_u64(&h, "retries", &a->retries, 0) == -1 ||
+	    mv_u64(&h, "start_period_ms", &a->start_ms, 0) == -1 ||
+	    mv_arr(&h, "cmd", &a->nhcmd, HEALTH_CMD_MAX, 0) == -1)
+		return -1;
+	if (a->hpath[0] != '\0' && check_health_path(a->hpath) == -1)
+		return bad(j, "invalid health path '%s': must start with '/' "
+		    "and hold only URL characters", a->hpath);
+	if (a->interval_ms < 100 || a->interval_ms > 3600000 ||
+	    a->timeout_ms < 100 || a->timeout_ms > 3600000)
+		return bad(j, "health interval and timeout must be between "
+		    "100 ms and 1 h");
+	if (a->retries < 1 || a->retries > 10000)
+		return bad(j, "health retries must be between 1 and 10000");
+	if (a->start_ms > 3600000)
+		return bad(j, "health start period longer than 1 h");
+	a->hcmd = xcalloc(a->nhcmd + 1, sizeof *a->hcmd);
+	for (i = 0; i < a->nhcmd; i++)
+		if (mv_arr_strdup(&h, "cmd", i, &a->hcmd[i], 1024) == -1) {
+			a->nhcmd = i;
+			return -1;
+		}
+	return 0;
+}
+
+static int
+env_check(struct job *j, struct site_args *a)
+{
+	struct mv	 env;
+	size_t		 i, n;
+	char		 key[ENV_KEY_MAX + 1], e[128], *val;
+	const char	*why;
+	int		 r;
+
+	if ((r = mv_map(&j->args, "env", &env, 0)) != 1)
+		return r;
+	if ((n = mv_count(&env)) > ENV_MAX)
+		return bad(j, "more than %d env variables", ENV_MAX);
+	a->env = xcalloc(n + 1, sizeof *a->env);
+	for (i = 0; i < n; i++) {
+		if (mv_entry_str(&env, i, key, sizeof key, &val,
+		    ENV_VALUE_MAX) == -1)
+			return -1;
+		if ((why = check_env_key(key)) != NULL) {
+			free(val);
+			return bad(j, "invalid env key '%s': %s",
+			    esc(e, sizeof e, key), why);
+		}
+		xasprintf(&a->env[a->nenv++], "%s=%s", key, val);
+		free(val);
+	}
+	return 0;
+}
+
+static int
+volumes_check(struct job *j, struct site_args *a)
+{
+	size_t		 i, k;
+	char		 spec[2 * PATH_MAX_TUG + 8], e[128];
+	const char	*why;
+	int		 ok;
+
+	if (mv_arr(&j->args, "volumes", &a->nvols, VOLUMES_MAX, 0) == -1)
+		return -1;
+	a->vols = xcalloc(a->nvols + 1, sizeof *a->vols);
+	for (i = 0; i < a->nvols; i++) {
+		if (mv_arr_str(&j->args, "volumes", i, spec, sizeof spec) == -1)
+			return -1;
+		if ((why = parse_volume_spec(spec, &a->vols[i])) != NULL)
+			return bad(j, "invalid volume '%s': %s",
+			    esc(e, sizeof e, spec), why);
+		if (!a->vols[i].bind)
+			continue;
+		for (ok = 0, k = 0; k < (size_t)agent.nbind_roots; k++)
+			if (path_is_under(a->vols[i].source,
+			    agent.bind_roots[k]))
+				ok = 1;
+		if (!ok)
+			return bad(j, "invalid volume '%s': bind mounts are "
+			    "allowed only under the agent's --bind-root "
+			    "directories", esc(e, sizeof e, spec));
+	}
+	return 0;
+}
+
+static int
+security_check(struct job *j, struct site_args *a)
+{
+	size_t		 i;
+	const char	*why;
+	char		 e[128];
+
+	a->no_new_privs = 1;
+	a->init = 1;
+	if (mv_bool(&j->args, "read_only", &a->read_only, 0) == -1 ||
+	    mv_bool(&j->args, "no_new_privileges", &a->no_new_privs, 0) == -1 ||
+	    mv_bool(&j->args, "init", &a->init, 0) == -1 ||
+	    mv_str(&j->args, "user", a->user, sizeof a->user, 0) == -1 ||
+	    mv_arr(&j->args, "cap_drop", &a->ncap, CAPS_MAX, 0) == -1)
+		return -1;
+	if (a->user[0] != '\0' && (why = check_user_spec(a->user)) != NULL)
+		return bad(j, "invalid user '%s': %s",
+		    esc(e, sizeof e, a->user), why);
+	a->cap_drop = xcalloc(a->ncap + 1, sizeof *a->cap_drop);
+	for (i = 0; i < a->ncap; i++) {
+		if (mv_arr_strdup(&j->args, "cap_drop", i, &a->cap_drop[i],
+		    64) == -1) {
+			a->ncap = i;
+			return -1;
+		}
+		if ((why = check_capability(a->cap_drop[i])) != NULL) {
+			a->ncap = i + 1;
+			return bad(j, "invalid capability '%s': %s",
+			    esc(e, sizeof e, a->cap_drop[i]), why);
+		}
+	}
+	return 0;
+}
+
+/* A short stable hash of the args, stored as a label to spot changes. */
+static void
+spec_hash(struct job *j, char out[17])
+{
+	struct enc	 e;
+	uint64_t	 h = 1469598103934665603ULL;
+	size_t		 i;
+
+	enc_begin(&e, MSG_REQUEST, 0);
+	enc_str(&e, "args");
+	enc_obj(&e, j->args.obj);
+	for (i = 0; i < e.b.len; i++) {
+		h ^= (unsigned char)e.b.ptr[i];
+		h *= 1099511628211ULL;
+	}
+	enc_release(&e);
+	snprintf(out, 17, "%016llx", (unsigned long long)h);
+}
+
+static int
+site_apply_check(struct job *j)
+{
+	struct site_args	*a = xcalloc(1, sizeof *a);
+	const char		*why;
+	char			 e[128];
+
+	j->priv = a;
+	snprintf(a->restart, sizeof a->restart, "unless-stopped");
+	a->stop_timeout = 10;
+	if (job_check_name(j, "site", a->site, sizeof a->site) == -1 ||
+	    mv_u64(&j->args, "release", &a->release, MV_REQ) == -1 ||
+	    mv_str(&j->args, "image", a->image, sizeof a->image, MV_REQ) == -1 ||
+	    mv_u64(&j->args, "port", &a->port, 0) == -1 ||
+	    mv_str(&j->args, "restart", a->restart, sizeof a->restart, 0) == -1 ||
+	    mv_num(&j->args, "cpus", &a->cpus, 0) == -1 ||
+	    mv_u64(&j->args, "memory", &a->memory, 0) == -1 ||
+	    mv_u64(&j->args, "stop_timeout", &a->stop_timeout, 0) == -1 ||
+	    mv_u64(&j->args, "drain_ms", &a->drain_ms, 0) == -1)
+		return -1;
+	if (a->release == 0 || a->release > 999999999)
+		return bad(j, "release must be between 1 and 999999999");
+	if ((why = check_image_ref(a->image)) != NULL)
+		return bad(j, "invalid image reference '%s': %s",
+		    esc(e, sizeof e, a->image), why);
+	if (a->port > 65535)
+		return bad(j, "port %llu out of range",
+		    (unsigned long long)a->port);
+	if (strcmp(a->restart, "no") != 0 && strcmp(a->restart, "always") &&
+	    strcmp(a->restart, "unless-stopped") &&
+	    strcmp(a->restart, "on-failure"))
+		return bad(j, "restart must be no, always, unless-stopped or "
+		    "on-failure");
+	if (mv_present(&j->args, "cpus") && (a->cpus < 0.01 || a->cpus > 1024))
+		return bad(j, "cpus must be between 0.01 and 1024");
+	if (a->memory != 0 && a->memory < (6u << 20))
+		return bad(j, "memory must be at least 6 MiB");
+	if (a->stop_timeout > 3600 || a->drain_ms > 3600000)
+		return bad(j, "stop_timeout and drain over 1 h");
+	if (env_check(j, a) == -1 || volumes_check(j, a) == -1 ||
+	    health_check(j, a) == -1 || security_check(j, a) == -1)
+		return -1;
+	spec_hash(j, a->hash);
+	snprintf(a->name, sizeof a->name, "tug-%s-r%llu", a->site,
+	    (unsigned long long)a->release);
+	return 0;
+}
+
+/* One container of a site, as listed by label. */
+struct ctr {
+	char		id[80];
+	char		name[128];
+	uint64_t	release;
+	char		state[32];
+	char		status[128];
+	char		hash[24];
+	char		image[IMAGE_REF_MAX + 1];
+};
+
+/* All containers labelled tug.site=<site>; count or -1. */
+static int
+site_containers(struct job *j, const char *site, struct ctr **out)
+{
+	struct dcall	 c;
+	json_t		*arr, *it, *labels, *names;
+	char		 filt[128], *fe;
+	size_t		 i;
+	struct ctr	*v;
+	int		 n = 0;
+
+	*out = NULL;
+	snprintf(filt, sizeof filt, "{\"label\":[\"tug.site=%s\"]}", site);
+	if ((fe = docker_escape(filt)) == NULL)
+		return job_failed(j, E_INTERNAL, "out of memory");
+	dcall_init(&c, "GET", "/containers/json?all=1&filters=%s", fe);
+	free(fe);
+	c.cancel = &j->cancelled;
+	if ((arr = docker_json(&c)) == NULL || !json_is_array(arr)) {
+		job_fail(j, E_DOCKER, "%s", c.err);
+		json_decref(arr);
+		dcall_release(&c);
+		return -1;
+	}
+	v = xcalloc(json_array_size(arr) + 1, sizeof *v);
+	json_array_foreach(arr, i, it) {
+		const char *s;
+
+		labels = json_object_get(it, "Labels");
+		names = json_object_get(it, "Names");
+		snprintf(v[n].id, sizeof v[n].id, "%s",
+		    json_string_value(json_object_get(it, "Id")) ?: "");
+		s = json_string_value(json_array_get(names, 0));
+		snprintf(v[n].name, sizeof v[n].name, "%s",
+		    s != NULL ? (s[0] == '/' ? s + 1 : s) : v[n].id);
+		s = json_string_value(json_object_get(labels, "tug.release"));
+		v[n].release = s != NULL ? strtoull(s, NULL, 10) : 0;
+		s = json_string_value(json_object_get(labels, "tug.spec"));
+		snprintf(v[n].hash, sizeof v[n].hash, "%s", s ?: "");
+		snprintf(v[n].state, sizeof v[n].state, "%s",
+		    json_string_value(json_object_get(it, "State")) ?: "");
+		snprintf(v[n].status, sizeof v[n].status, "%s",
+		    json_string_value(json_object_get(it, "Status")) ?: "");
+		snprintf(v[n].image, sizeof v[n].image, "%s",
+		    json_string_value(json_object_get(it, "Image")) ?: "");
+		n++;
+	}
+	json_decref(arr);
+	dcall_release(&c);
+	*out = v;
+	return n;
+}
+
+/* POST /containers/<id>/<verb>: 204 done, 304 already so. */
+static int
+container_verb(struct job *j, const char *id, const char *verb,
+    uint64_t t, char *err)
+{
+	struct dcall	c;
+	int		r = 0;
+
+	if (strcmp(verb, "stop") == 0)
+		dcall_init(&c, "POST", "/containers/%s/stop?t=%llu", id,
+		    (unsigned long long)t);
+	else
+		dcall_init(&c, "POST", "/containers/%s/%s", id, verb);
+	c.cancel = &j->cancelled;
+	c.timeout_ms = (long)(t + 30) * 1000;
+	if (docker_call(&c) == -1) {
+		snprintf(err, MSG_ERRLEN, "%s", c.err);
+		r = -1;
+	} else if (c.status != 204 && c.status != 304) {
+		snprintf(err, MSG_ERRLEN, "%s %s: %s", verb, id,
+		    docker_message(&c));
+		r = -1;
+	}
+	dcall_release(&c);
+	return r;
+}
+
+static int
+container_remove(struct job *j, const char *id, char *err)
+{
+	struct dcall	c;
+	int		r = 0;
+
+	(void)j;
+	dcall_init(&c, "DELETE", "/containers/%s?force=1&v=1", id);
+	if (docker_call(&c) == -1) {
+		snprintf(err, MSG_ERRLEN, "%s", c.err);
+		r = -1;
+	} else if (c.status != 204 && c.status != 404) {
+		snprintf(err, MSG_ERRLEN, "remove %s: %s", id,
+		    docker_message(&c));
+		r = -1;
+	}
+	dcall_release(&c);
+	return r;
+}
+
+/* Stop gracefully (SIGTERM, then SIGKILL after t s), then remove. */
+static int
+container_retire(struct job *j, const struct ctr *c, uint64_t t, char *err)
+{
+	if (strcmp(c->state, "running") == 0 &&
+	    container_verb(j, c->id, "stop", t, err) == -1)
+		log_warnx("%s", err);
+	return container_remove(j, c->id, err);
+}
+
+static json_t *
+str_array(char **v, size_t n)
+{
+	json_t	*a = json_array();
+	size_t	 i;
+
+	for (i = 0; i < n; i++)
+		json_array_append_new(a, json_string(v[i]));
+	return a;
+}
+
+static char *
+create_body(const struct site_args *a)
+{
+	json_t	*body, *hc, *labels, *mounts;
+	char	 portkey[32], rel[24], *text;
+	size_t	 i;
+
+	snprintf(portkey, sizeof portkey, "%llu/tcp",
+	    (unsigned long long)a->port);
+	snprintf(rel, sizeof rel, "%llu", (unsigned long long)a->release);
+	labels = json_pack("{s:s, s:s, s:s, s:s}", "tug.site", a->site,
+	    "tug.release", rel, "tug.instance", a->name, "tug.spec", a->hash);
+	body = json_pack("{s:s, s:o, s:o, s:I}", "Image", a->image,
+	    "Env", str_array(a->env, a->nenv), "Labels", labels,
+	    "StopTimeout", (json_int_t)a->stop_timeout);
+	hc = json_pack("{s:{s:s, s:I}, s:b}", "RestartPolicy", "Name",
+	    a->restart, "MaximumRetryCount", (json_int_t)0, "Init",
+	    a->init);
+	if (a->port != 0) {
+		json_object_set_new(body, "ExposedPorts",
+		    json_pack("{s:{}}", portkey));
+		json_object_set_new(hc, "PortBindings", json_pack(
+		    "{s:[{s:s, s:s}]}", portkey, "HostIp", "127.0.0.1",
+		    "HostPort", ""));
+	}
+	if (a->nhcmd > 0) {
+		json_t *test = json_pack("[s]", "CMD");
+
+		for (i = 0; i < a->nhcmd; i++)
+			json_array_append_new(test, json_string(a->hcmd[i]));
+		json_object_set_new(body, "Healthcheck", json_pack(
+		    "{s:o, s:I, s:I, s:I, s:I}", "Test", test,
+		    "Interval", (json_int_t)a->interval_ms * 1000000,
+		    "Timeout", (json_int_t)a->timeout_ms * 1000000,
+		    "Retries", (json_int_t)a->retries,
+		    "StartPeriod", (json_int_t)a->start_ms * 1000000));
+	}
+	if (a->user[0] != '\0')
+		json_object_set_new(body, "User", json_string(a->user));
+	mounts = json_array();
+	for (i = 0; i < a->nvols; i++)
+		json_array_append_new(mounts, json_pack("{s:s, s:s, s:s, s:b}",
+		    "Type", a->vols[i].bind ? "bind" : "volume",
+		    "Source", a->vols[i].source, "Target", a->vols[i].target,
+		    "ReadOnly", a->vols[i].readonly));
+	json_object_set_new(hc, "Mounts", mounts);
+	if (a->cpus > 0)
+		json_object_set_new(hc, "NanoCpus",
+		    json_integer((json_int_t)(a->cpus * 1e9)));
+	if (a->memory != 0)
+		json_object_set_new(hc, "Memory",
+		    json_integer((json_int_t)a->memory));
+	if (a->read_only) {
+		json_object_set_new(hc, "ReadonlyRootfs", json_true());
+		json_object_set_new(hc, "Tmpfs", json_pack("{s:s}", "/tmp",
+		    "rw,nosuid,nodev,size=64m"));
+	}
+	if (a->no_new_privs)
+		json_object_set_new(hc, "SecurityOpt",
+		    json_pack("[s]", "no-new-privileges"));
+	if (a->ncap > 0)
+		json_object_set_new(hc, "CapDrop",
+		    str_array(a->cap_drop, a->ncap));
+	json_object_set_new(body, "HostConfig", hc);
+	text = json_dumps(body, JSON_COMPACT);
+	json_decref(body);
+	return text;
+}
+
+/* Create the container; its id goes to id. */
+static int
+container_create(struct job *j, const struct site_args *a, char *id,
+    size_t idsz)
+{
+	struct dcall	 c;
+	json_t		*r;
+	char		*body;
+
+	if ((body = create_body(a)) == NULL)
+		return job_failed(j, E_INTERNAL, "cannot build the container "
+		    "config");
+	dcall_init(&c, "POST", "/containers/create?name=%s", a->name);
+	c.body = body;
+	c.bodylen = strlen(body);
+	c.cancel = &j->cancelled;
+	r = docker_json(&c);
+	free(body);
+	if (r == NULL) {
+		job_fail(j, E_DOCKER, "create %s: %s", a->name, c.err);
+		dcall_release(&c);
+		return -1;
+	}
+	snprintf(id, idsz, "%s",
+	    json_string_value(json_object_get(r, "Id")) ?: "");
+	json_decref(r);
+	dcall_release(&c);
+	return 0;
+}
+
+struct cstate {
+	int		running;
+	int		exit_code;
+	char		health[32];	/* "" when no health check */
+	uint64_t	port;		/* published host port */
+	char		started[40];
+	char		image[80];
+};
+
+static int
+container_inspect(struct job *j, const char *id, uint64_t cport,
+    struct cstate *st, char *err)
+{
+	struct dcall	 c;
+	json_t		*r, *s, *h, *ports, *b;
+	char		 key[32];
+	const char	*hp;
+
+	memset(st, 0, sizeof *st);
+	dcall_init(&c, "GET", "/containers/%s/json", id);
+	c.cancel = &j->cancelled;
+	if ((r = docker_json(&c)) == NULL) {
+		snprintf(err, MSG_ERRLEN, "inspect %s: %s", id, c.err);
+		dcall_release(&c);
+		return c.status == 404 ? 0 : -1;
+	}
+	s = json_object_get(r, "State");
+	st->running = json_is_true(json_object_get(s, "Running"));
+	st->exit_code = (int)json_integer_value(json_object_get(s,
+	    "ExitCode"));
+	snprintf(st->started, sizeof st->started, "%s",
+	    json_string_value(json_object_get(s, "StartedAt")) ?: "");
+	snprintf(st->image, sizeof st->image, "%s",
+	    json_string_value(json_object_get(r, "Image")) ?: "");
+	if ((h = json_object_get(s, "Health")) != NULL)
+		snprintf(st->health, sizeof st->health, "%s",
+		    json_string_value(json_object_get(h, "Status")) ?: "");
+	if (cport != 0) {
+		snprintf(key, sizeof key, "%llu/tcp",
+		    (unsigned long long)cport);
+		ports = json_object_get(json_object_get(r, "NetworkSettings"),
+		    "Ports");
+		b = json_array_get(json_object_get(ports, key), 0);
+		hp = json_string_value(json_object_get(b, "HostPort"));
+		st->port = hp != NULL ? strtoull(hp, NULL, 10) : 0;
+	}
+	json_decref(r);
+	dcall_release(&c);
+	return 1;
+}
+
+static size_t
+discard(char *p, size_t size, size_t n, void *arg)
+{
+	(void)p; (void)arg;
+	return size * n;
+}
+
+/* GET http://127.0.0.1:port/path; the HTTP status, or -1 with err. */
+static long
+http_probe(uint64_t port, const char *path, uint64_t timeout_ms, char *err)
+{
+	CURL		*h;
+	char		 url[512];
+	long		 status = -1;
+	CURLcode	 rc;
+
+	if ((h = curl_easy_init()) == NULL)
+		return -1;
+	snprintf(url, sizeof url, "http://127.0.0.1:%llu%s",
+	    (unsigned long long)port, path);
+	curl_easy_setopt(h, CURLOPT_URL, url);
+	curl_easy_setopt(h, CURLOPT_NOSIGNAL, 1L);
+	curl_easy_setopt(h, CURLOPT_TIMEOUT_MS, (long)timeout_ms);
+	curl_easy_setopt(h, CURLOPT_WRITEFUNCTION, discard);
+	curl_easy_setopt(h, CURLOPT_PROXY, "");
+	if ((rc = curl_easy_perform(h)) != CURLE_OK)
+		snprintf(err, MSG_ERRLEN, "GET %s: %s", path,
+		    curl_easy_strerror(rc));
+	else {
+		curl_easy_getinfo(h, CURLINFO_RESPONSE_CODE, &status);
+		if (status < 200 || status > 399)
+			snprintf(err, MSG_ERRLEN, "GET %s answered %ld", path,
+			    status);
+	}
+	curl_easy_cleanup(h);
+	return status;
+}
+
+/* Sleep up to ms, waking early on cancel; -1 if cancelled. */
+static int
+job_sleep(struct job *j, uint64_t ms)
+{
+	uint64_t	end = clock_ms() + ms;
+
+	while (!j->cancelled) {
+		uint64_t now = clock_ms();
+
+		if (now >= end)
+			return 0;
+		sleep_ms(end - now < 50 ? end - now : 50);
+	}
+	return -1;
+}
+
+/*
+ * Step 3: healthy means Docker says so (when the image has a health check)
+ * and the health path answers 2xx/3xx through the published port.
+ */
+static int
+wait_healthy(struct job *j, const struct site_args *a, const char *id,
+    uint64_t *port, char *why)
+{
+	uint64_t	 start = clock_ms();
+	uint64_t	 limit = a->start_ms + a->retries * a->interval_ms +
+			     a->timeout_ms;
+	struct cstate	 st;
+	const char	*path = a->hpath[0] != '\0' ? a->hpath : "/";
+	long		 status;
+
+	snprintf(why, MSG_ERRLEN, "no answer yet");
+	for (;;) {
+		if (j->cancelled)
+			return -1;
+		if (container_inspect(j, id, a->port, &st, why) != 1)
+			return -1;
+		*port = st.port;
+		if (!st.running) {
+			snprintf(why, MSG_ERRLEN, "container exited with "
+			    "code %d", st.exit_code);
+			return -1;
+		}
+		if (st.health[0] != '\0' && strcmp(st.health, "healthy") != 0)
+			snprintf(why, MSG_ERRLEN, "docker reports %s",
+			    st.health);
+		else if (a->port == 0)
+			return 0;	/* nothing to probe */
+		else if (st.port == 0)
+			snprintf(why, MSG_ERRLEN, "port %llu not published",
+			    (unsigned long long)a->port);
+		else if ((status = http_probe(st.port, path, a->timeout_ms,
+		    why)) >= 200 && status <= 399)
+			return 0;
+		if (clock_ms() - start >= limit)
+			return -1;
+		if (job_sleep(j, a->interval_ms < 250 ? a->interval_ms :
+		    250) == -1)
+			return -1;
+	}
+}
+
+static void
+journal_step(struct journal *jr, const char *step)
+{
+	snprintf(jr->step, sizeof jr->step, "%s", step);
+	if (journal_write(jr) == -1)
+		log_warn("journal %s", jr->site);
+}
+
+static int
+image_present(struct job *j, const char *image)
+{
+	struct dcall	c;
+	int		r;
+
+	dcall_init(&c, "GET", "/images/%s/json", image);
+	c.cancel = &j->cancelled;
+	if ((r = docker_ok(&c)) == -1) {
+		if (c.status == 404)
+			job_fail(j, E_NOT_FOUND, "image '%s' is not on this "
+			    "host: load it first (image.load)", image);
+		else
+			job_fail(j, E_DOCKER, "%s", c.err);
+	}
+	dcall_release(&c);
+	return r;
+}
+
+static void
+site_apply_run(struct job *j)
+{
+	struct site_args	*a = j->priv;
+	struct journal		 jr;
+	struct ctr		*cs = NULL;
+	struct cstate		 st;
+	struct enc		 e;
+	char			 id[80] = "", err[MSG_ERRLEN], why[MSG_ERRLEN];
+	int			 lock, n, i, reuse = 0, had;
+	uint64_t		 port = 0, t0 = clock_ms();
+
+	if ((lock = journal_lock(a->site, &j->cancelled)) == -1) {
+		job_fail(j, E_IO, "cannot lock site '%s': %s", a->site,
+		    strerror(errno));
+		return;
+	}
+	if ((had = journal_read(a->site, &jr)) == -1)
+		log_warnx("journal of '%s' unreadable; starting afresh",
+		    a->site);
+	if (had == 1 && strcmp(jr.step, "done") != 0 &&
+	    strcmp(jr.step, "failed") != 0)
+		job_progress(j, "recover", "resuming after an interrupted "
+		    "apply of release %llu (stopped at '%s')",
+		    (unsigned long long)jr.release, jr.step);
+	if (had != 1) {
+		memset(&jr, 0, sizeof jr);
+		snprintf(jr.site, sizeof jr.site, "%s", a->site);
+	}
+	if (image_present(j, a->image) == -1)
+		goto out;
+	if ((n = site_containers(j, a->site, &cs)) == -1)
+		goto out;
+
+	/* The serving release is the journal's, else the newest running. */
+	if (jr.current == 0)
+		for (i = 0; i < n; i++)
+			if (strcmp(cs[i].state, "running") == 0 &&
+			    cs[i].release > jr.current &&
+			    cs[i].release != a->release)
+				jr.current = cs[i].release;
+
+	/* Left by an interrupted apply: neither serving nor ours. */
+	for (i = 0; i < n; i++) {
+		if (cs[i].release == jr.current || cs[i].release == a->release)
+			continue;
+		if (cs[i].release > jr.current) {
+			job_progress(j, "cleanup", "removing %s left by an "
+			    "interrupted apply", cs[i].name);
+			if (container_remove(j, cs[i].id, err) == -1) {
+				job_fail(j, E_DOCKER, "%s", err);
+				goto out;
+			}
+			cs[i].state[0] = '\0';
+		}
+	}
+
+	jr.release = a->release;
+	journal_step(&jr, "begin");
+	for (i = 0; i < n; i++) {
+		if (cs[i].release != a->release)
+			continue;
+		if (strcmp(cs[i].hash, a->hash) == 0 &&
+		    strcmp(cs[i].state, "running") == 0) {
+			reuse = 1;
+			snprintf(id, sizeof id, "%s", cs[i].id);
+			job_progress(j, "create", "%s is already running this "
+			    "spec", a->name);
+		} else {
+			job_progress(j, "cleanup", "replacing %s (%s)",
+			    a->name, cs[i].state);
+			if (container_remove(j, cs[i].id, err) == -1) {
+				job_fail(j, E_DOCKER, "%s", err);
+				goto out;
+			}
+		}
+		cs[i].state[0] = '\0';
+	}
+	if (!reuse) {
+		job_progress(j, "create", "creating %s from %s", a->name,
+		    a->image);
+		if (container_create(j, a, id, sizeof id) == -1)
+			goto out;
+		snprintf(jr.container, sizeof jr.container, "%s", id);
+		journal_step(&jr, "created");
+		if (j->cancelled)
+			goto undo;
+		job_progress(j, "start", "starting %s", a->name);
+		if (container_verb(j, id, "start", 0, err) == -1) {
+			snprintf(why, sizeof why, "%s", err);
+			goto undo_fail;
+		}
+		journal_step(&jr, "started");
+	}
+	job_progress(j, "health", "waiting for %s to become healthy",
+	    a->name);
+	if (wait_healthy(j, a, id, &port, why) == -1) {
+		if (j->cancelled)
+			goto undo;
+		goto undo_fail;
+	}
+	jr.current = a->release;
+	journal_step(&jr, "switched");
+	job_progress(j, "healthy", "%s is healthy on 127.0.0.1:%llu after "
+	    "%llu ms", a->name, (unsigned long long)port,
+	    (unsigned long long)(clock_ms() - t0));
+
+	/* Step 5: drain, then retire every other release. */
+	job_result_begin(j, &e);
+	enc_karr(&e, "replaced");
+	if (a->drain_ms > 0) {
+		for (i = 0; i < n; i++)
+			if (cs[i].state[0] != '\0')
+				break;
+		if (i < n) {
+			job_progress(j, "drain", "draining for %llu ms",
+			    (unsigned long long)a->drain_ms);
+			job_sleep(j, a->drain_ms);
+		}
+	}
+	for (i = 0; i < n; i++) {
+		if (cs[i].state[0] == '\0')
+			continue;
+		job_progress(j, "retire", "stopping %s", cs[i].name);
+		if (container_retire(j, &cs[i], a->stop_timeout, err) == -1)
+			log_warnx("%s", err);
+		else
+			enc_str(&e, cs[i].name);
+	}
+	enc_close(&e);
+	journal_step(&jr, "done");
+	container_inspect(j, id, a->port, &st, err);
+	enc_kstr(&e, "site", a->site);
+	enc_ku64(&e, "release", a->release);
+	enc_kstr(&e, "container", a->name);
+	enc_kstr(&e, "id", id);
+	enc_ku64(&e, "port", port);
+	enc_kstr(&e, "image_id", st.image);
+	enc_kbool(&e, "reused", reuse);
+	enc_ku64(&e, "elapsed_ms", clock_ms() - t0);
+	job_ok(j, &e);
+	goto out;
+
+undo_fail:
+	job_progress(j, "rollback", "%s failed: %s; removing it", a->name,
+	    why);
+	if (container_remove(j, id, err) == -1)
+		log_warnx("%s", err);
+	journal_step(&jr, "failed");
+	job_fail(j, E_HEALTH, "release %llu did not become healthy: %s; "
+	    "the previous release keeps serving",
+	    (unsigned long long)a->release, why);
+	goto out;
+undo:
+	if (id[0] != '\0' && container_remove(j, id, err) == -1)
+		log_warnx("%s", err);
+	journal_step(&jr, "failed");
+	job_fail(j, E_CANCELLED, "cancelled");
+out:
+	free(cs);
+	journal_unlock(lock);
+}
+
+static void
+site_status_run(struct job *j)
+{
+	struct site_args	*a = j->priv;
+	struct ctr		*cs;
+	struct journal		 jr;
+	struct cstate		 st;
+	struct enc		 e;
+	char			 err[MSG_ERRLEN];
+	int			 n, i;
+
+	if ((n = site_containers(j, a->site, &cs)) == -1)
+		return;
+	job_result_begin(j, &e);
+	enc_kstr(&e, "site", a->site);
+	if (journal_read(a->site, &jr) == 1) {
+		enc_ku64(&e, "current", jr.current);
+		enc_kstr(&e, "last_step", jr.step);
+	}
+	enc_karr(&e, "containers");
+	for (i = 0; i < n; i++) {
+		enc_map_open(&e);
+		enc_kstr(&e, "name", cs[i].name);
+		enc_kstr(&e, "id", cs[i].id);
+		enc_ku64(&e, "release", cs[i].release);
+		enc_kstr(&e, "state", cs[i].state);
+		enc_kstr(&e, "status", cs[i].status);
+		enc_kstr(&e, "image", cs[i].image);
+		if (container_inspect(j, cs[i].id, 0, &st, err) == 1) {
+			enc_kstr(&e, "health", st.health[0] ? st.health :
+			    "none");
+			enc_kstr(&e, "started_at", st.started);
+		}
+		enc_close(&e);
+	}
+	enc_close(&e);
+	job_ok(j, &e);
+	free(cs);
+}
+
+/* stop, start and remove share a loop over the site's containers. */
+static void
+site_each(struct job *j, const char *verb)
+{
+	struct site_args	*a = j->priv;
+	struct ctr		*cs;
+	struct journal		 jr;
+	struct enc		 e;
+	char			 err[MSG_ERRLEN];
+	int			 n, i, lock, failed = 0;
+	uint64_t		 newest = 0;
+
+	if ((lock = journal_lock(a->site, &j->cancelled)) == -1) {
+		job_fail(j, E_IO, "cannot lock site '%s': %s", a->site,
+		    strerror(errno));
+		return;
+	}
+	if ((n = site_containers(j, a->site, &cs)) == -1) {
+		journal_unlock(lock);
+		return;
+	}
+	if (journal_read(a->site, &jr) == 1 && jr.current != 0)
+		newest = jr.current;
+	for (i = 0; newest == 0 && i < n; i++)
+		if (cs[i].release > newest)
+			newest = cs[i].release;
+	if (n == 0 && strcmp(verb, "remove") != 0) {
+		job_fail(j, E_NOT_FOUND, "site '%s' has no container on this "
+		    "host", a->site);
+		goto out;
+	}
+	job_result_begin(j, &e);
+	enc_karr(&e, strcmp(verb, "stop") == 0 ? "stopped" :
+	    strcmp(verb, "start") == 0 ? "started" : "removed");
+	for (i = 0; i < n; i++) {
+		int r;
+
+		if (strcmp(verb, "start") == 0) {
+			if (cs[i].release != newest)
+				continue;
+			r = container_verb(j, cs[i].id, "start", 0, err);
+		} else if (strcmp(verb, "stop") == 0) {
+			if (strcmp(cs[i].state, "running") != 0)
+				continue;
+			r = container_verb(j, cs[i].id, "stop", 10, err);
+		} else
+			r = container_retire(j, &cs[i], 10, err);
+		if (r == -1) {
+			log_warnx("%s", err);
+			failed = 1;
+			break;
+		}
+		enc_str(&e, cs[i].name);
+	}
+	enc_close(&e);
+	if (failed) {
+		enc_release(&e);
+		job_fail(j, E_DOCKER, "%s", err);
+		goto out;
+	}
+	if (strcmp(verb, "remove") == 0)
+		journal_remove(a->site);
+	job_ok(j, &e);
+out:
+	free(cs);
+	journal_unlock(lock);
+}
+
+static void
+site_stop_run(struct job *j)
+{
+	site_each(j, "stop");
+}
+
+static void
+site_start_run(struct job *j)
+{
+	site_each(j, "start");
+}
+
+static void
+site_remove_run(struct job *j)
+{
+	site_each(j, "remove");
+}
+
+const struct op op_site_apply = { "site.apply", 0, site_apply_check,
+    site_apply_run, site_args_free };
+const struct op op_site_status = { "site.status", 0, site_name_check,
+    site_status_run, site_args_free };
+const struct op op_site_stop = { "site.stop", 0, site_name_check,
+    site_stop_run, site_args_free };
+const struct op op_site_start = { "site.start", 0, site_name_check,
+    site_start_run, site_args_free };
+const struct op op_site_remove = { "site.remove", 0, site_name_check,
+    site_remove_run, site_args_free };

@@ -1,0 +1,154 @@
+/*
+ * agent.h: the private header of tug-agent, grouped by file as in tmux.h.
+ * The agent speaks frames on stdin/stdout, runs each request as a job on
+ * its own thread, and drives the local Docker engine through its socket.
+ */
+#ifndef TUG_AGENT_H
+#define TUG_AGENT_H
+
+#include <pthread.h>
+#include <stdint.h>
+
+#include <jansson.h>
+
+#include "common/buf.h"
+#include "common/validate.h"
+#include "proto/proto.h"
+
+#define AGENT_JOBS_MAX		16	/* concurrent requests */
+#define AGENT_DATAQ_MAX		2	/* DATA frames queued per job */
+#define AGENT_BIND_ROOTS_MAX	8
+
+struct job;
+
+/* One entry of the op table: agent.c dispatches on name. */
+struct op {
+	const char	*name;
+	int		 flags;
+#define OP_DATA		0x1		/* takes DATA frames */
+	/* Parse and validate args on the reader thread; -1 refuses (ERROR). */
+	int		(*check)(struct job *);
+	/* Do the work on the job's thread; ends with job_ok() or job_fail(). */
+	void		(*run)(struct job *);
+	void		(*free)(struct job *);	/* release what check() made */
+};
+
+struct dataq {
+	struct msg	 items[AGENT_DATAQ_MAX];
+	int		 head;
+	int		 count;
+	int		 eof;		/* DATA with eof seen */
+};
+
+struct job {
+	uint64_t		 id;
+	const struct op		*op;
+	struct msg		 req;
+	struct mv		 args;
+	char			 err[MSG_ERRLEN];
+	void			*priv;		/* op state from check() */
+	volatile int		 cancelled;
+	int			 done;		/* result sent */
+	struct dataq		 q;
+	uint64_t		 data_seq;	/* next DATA seq expected */
+	pthread_t		 thread;
+	struct job		*next;
+};
+
+struct agent {
+	struct conn		 conn;
+	pthread_mutex_t		 wlock;		/* one writer at a time */
+	pthread_mutex_t		 lock;		/* jobs, queues */
+	pthread_cond_t		 cond;
+	struct job		*jobs;
+	int			 njobs;
+	uint64_t		 finished[32];	/* recently ended ids */
+	int			 nfinished;
+	int			 dead;		/* output broken */
+	char			 state_dir[PATH_MAX_TUG];
+	char			 docker_sock[PATH_MAX_TUG];
+	char			 bind_roots[AGENT_BIND_ROOTS_MAX][PATH_MAX_TUG];
+	int			 nbind_roots;
+};
+
+extern struct agent	 agent;
+
+/* agent.c */
+int	 agent_send(struct enc *, int deflate);
+int	 job_failed(struct job *, const char *code, const char *fmt, ...)
+	    __attribute__((format(printf, 3, 4)));
+void	 job_fail(struct job *, const char *code, const char *fmt, ...)
+	    __attribute__((format(printf, 3, 4)));
+void	 job_result_begin(struct job *, struct enc *);
+void	 job_ok(struct job *, struct enc *);
+void	 job_progress(struct job *, const char *step, const char *fmt, ...)
+	    __attribute__((format(printf, 3, 4)));
+/* Next DATA frame for this job: 1 got one (release it), 0 eof, -1 cancelled. */
+int	 job_data(struct job *, struct msg *);
+int	 job_check_name(struct job *, const char *key, char *dst, size_t dstsz);
+
+/* agent-facts.c */
+void	 facts_encode(struct enc *);
+extern const struct op op_ping, op_facts;
+
+/* agent-image.c */
+extern const struct op op_image_load, op_image_list, op_image_inspect,
+	    op_image_remove;
+
+/* agent-site.c */
+extern const struct op op_site_apply, op_site_status, op_site_stop,
+	    op_site_start, op_site_remove;
+
+/* agent-logs.c */
+extern const struct op op_logs;
+
+/* docker.c */
+struct dcall {
+	const char	*method;
+	char		 path[1024];	/* after /vX.Y, with the query */
+	const char	*body;		/* JSON, or NULL */
+	size_t		 bodylen;
+	const char	*ctype;		/* default application/json */
+	/* Streaming upload: curl read callback. */
+	size_t		(*readfn)(char *, size_t, size_t, void *);
+	void		*readarg;
+	/* Streaming download; else the body is collected in resp (capped). */
+	size_t		(*writefn)(char *, size_t, size_t, void *);
+	void		*writearg;
+	long		 timeout_ms;	/* 0: none (streams) */
+	volatile int	*cancel;
+	struct buf	 resp;
+	long		 status;
+	char		 err[MSG_ERRLEN];
+};
+
+int	 docker_init(void);
+const char *docker_api_version(void);	/* negotiated, e.g. "1.41" */
+int	 docker_ping(char *err);
+void	 dcall_init(struct dcall *, const char *method, const char *fmt, ...)
+	    __attribute__((format(printf, 3, 4)));
+void	 dcall_release(struct dcall *);
+int	 docker_call(struct dcall *);	/* -1 transport; else see status */
+/* A call whose answer must be 2xx JSON: returns it or NULL with err set. */
+json_t	*docker_json(struct dcall *);
+/* Like docker_json but any 2xx is fine and the body is ignored. */
+int	 docker_ok(struct dcall *);
+char	*docker_escape(const char *);	/* URL-escape; caller frees */
+const char *docker_message(struct dcall *);	/* Docker's error text */
+
+/* journal.c */
+struct journal {
+	char		site[SITE_NAME_MAX + 1];
+	uint64_t	release;	/* being applied */
+	uint64_t	current;	/* serving, 0 when none */
+	char		step[32];
+	char		container[128];
+	uint64_t	updated_ms;
+};
+int	 journal_read(const char *site, struct journal *);	/* 1, 0 none, -1 */
+int	 journal_write(const struct journal *);
+int	 journal_remove(const char *site);
+int	 journal_lock(const char *site, volatile int *cancel); /* fd or -1 */
+void	 journal_unlock(int fd);
+
+#endif

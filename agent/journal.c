@@ -1,0 +1,132 @@
+/*
+ * journal.c: the agent's record of each site.apply in progress, one small
+ * JSON file per site under <state>/journal, replaced atomically at every
+ * step, plus a per-site flock so two applies of one site never interleave.
+ * A journal left behind by a killed agent tells the next apply what to clean.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/file.h>
+#include <unistd.h>
+
+#include "agent/agent.h"
+#include "common/clock.h"
+#include "common/fs.h"
+
+static int
+journal_path(char *dst, size_t dstsz, const char *site, const char *ext)
+{
+	char	dir[PATH_MAX_TUG + 16];
+
+	snprintf(dir, sizeof dir, "%s/journal", agent.state_dir);
+	if (fs_mkdirs(dir, 0700) == -1)
+		return -1;
+	if (snprintf(dst, dstsz, "%s/%s.%s", dir, site, ext) >= (int)dstsz) {
+		errno = ENAMETOOLONG;
+		return -1;
+	}
+	return 0;
+}
+
+int
+journal_read(const char *site, struct journal *jr)
+{
+	char		 path[PATH_MAX_TUG + 64];
+	struct buf	 b = BUF_INIT;
+	json_t		*j;
+	const char	*s;
+
+	memset(jr, 0, sizeof *jr);
+	if (journal_path(path, sizeof path, site, "json") == -1)
+		return -1;
+	if (fs_read_file(path, &b, 65536) == -1) {
+		buf_release(&b);
+		return errno == ENOENT ? 0 : -1;
+	}
+	j = json_loadb(b.ptr, b.len, 0, NULL);
+	buf_release(&b);
+	if (j == NULL)
+		return -1;
+	snprintf(jr->site, sizeof jr->site, "%s", site);
+	jr->release = (uint64_t)json_integer_value(json_object_get(j,
+	    "release"));
+	jr->current = (uint64_t)json_integer_value(json_object_get(j,
+	    "current"));
+	if ((s = json_string_value(json_object_get(j, "step"))) != NULL)
+		snprintf(jr->step, sizeof jr->step, "%s", s);
+	if ((s = json_string_value(json_object_get(j, "container"))) != NULL)
+		snprintf(jr->container, sizeof jr->container, "%s", s);
+	jr->updated_ms = (uint64_t)json_integer_value(json_object_get(j,
+	    "updated_ms"));
+	json_decref(j);
+	return 1;
+}
+
+int
+journal_write(const struct journal *jr)
+{
+	char	 path[PATH_MAX_TUG + 64], *text;
+	json_t	*j;
+	int	 r;
+
+	if (journal_path(path, sizeof path, jr->site, "json") == -1)
+		return -1;
+	j = json_pack("{s:s, s:I, s:I, s:s, s:s, s:I}", "site", jr->site,
+	    "release", (json_int_t)jr->release,
+	    "current", (json_int_t)jr->current, "step", jr->step,
+	    "container", jr->container, "updated_ms",
+	    (json_int_t)wall_ms());
+	if (j == NULL || (text = json_dumps(j, JSON_COMPACT)) == NULL) {
+		json_decref(j);
+		return -1;
+	}
+	json_decref(j);
+	r = fs_write_atomic(path, text, strlen(text), 0600);
+	free(text);
+	return r;
+}
+
+int
+journal_remove(const char *site)
+{
+	char	path[PATH_MAX_TUG + 64];
+
+	if (journal_path(path, sizeof path, site, "json") == -1)
+		return -1;
+	if (unlink(path) == -1 && errno != ENOENT)
+		return -1;
+	return 0;
+}
+
+int
+journal_lock(const char *site, volatile int *cancel)
+{
+	char	path[PATH_MAX_TUG + 64];
+	int	fd;
+
+	if (journal_path(path, sizeof path, site, "lock") == -1)
+		return -1;
+	if ((fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0600)) == -1)
+		return -1;
+	/* Poll, so that a cancelled job stops waiting for another apply. */
+	while (flock(fd, LOCK_EX | LOCK_NB) == -1) {
+		if ((errno != EWOULDBLOCK && errno != EINTR) || *cancel) {
+			close(fd);
+			if (*cancel)
+				errno = ECANCELED;
+			return -1;
+		}
+		sleep_ms(50);
+	}
+	return fd;
+}
+
+void
+journal_unlock(int fd)
+{
+	if (fd != -1)
+		close(fd);
+}

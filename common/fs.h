@@ -1,0 +1,24 @@
+/*
+ * fs.h: small file-system helpers: atomic replacement of a file, directory
+ * creation, bounded whole-file reads.
+ */
+#ifndef TUG_FS_H
+#define TUG_FS_H
+
+#include <stddef.h>
+#include <sys/types.h>
+
+#include "common/buf.h"
+
+/* Write to "path.tmp-PID", fsync, rename over path, fsync the directory. */
+int	fs_write_atomic(const char *path, const void *, size_t, mode_t);
+/* mkdir -p with mode for every directory it creates. */
+int	fs_mkdirs(const char *path, mode_t);
+/* Read a whole file of at most max bytes into b (appending). */
+int	fs_read_file(const char *path, struct buf *b, size_t max);
+/* Write all n bytes, retrying on EINTR and short writes. */
+int	fs_write_all(int fd, const void *, size_t);
+/* Read exactly n bytes: 1 done, 0 EOF before any byte, -1 error or EOF inside. */
+int	fs_read_full(int fd, void *, size_t);
+
+#endif

@@ -1,0 +1,96 @@
+# lib.sh - the harness every tests/t/NNNN-*.sh sources.
+#
+# In the manner of git's t/test-lib.sh: each step is a string of &&-chained
+# commands run by `step 'what it checks' '...'`; it prints "ok N - what" or
+# "not ok N - what" followed by the step's output. `finish` prints the
+# count and sets the exit status. Each test file gets its own directory $T,
+# removed on exit unless TUG_KEEP=1.
+
+set -u
+TESTS_DIR=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+ROOT=$(cd "$TESTS_DIR/.." && pwd)
+. "$TESTS_DIR/bed.sh"
+
+TUG_BUILD=${TUG_BUILD:-$ROOT/build}
+AGENT=$TUG_BUILD/tug-agent
+AGENTCTL=$TUG_BUILD/tests/agentctl
+T=$(mktemp -d "${TMPDIR:-/tmp}/tug-test.XXXXXX")
+chmod 755 "$T"
+_n=0
+_failed=0
+_cleanups=()
+
+# at_exit CMD: run CMD (a string) when the test file ends, last first.
+at_exit() {
+	_cleanups+=("$1")
+}
+
+_run_cleanups() {
+	local i
+
+	for ((i = ${#_cleanups[@]} - 1; i >= 0; i--)); do
+		eval "${_cleanups[$i]}" >/dev/null 2>&1 || :
+	done
+	[ "${TUG_KEEP:-0}" = 1 ] || rm -rf "$T"
+}
+trap _run_cleanups EXIT
+
+step() {
+	local what=$1 body=$2 out
+
+	_n=$((_n + 1))
+	out="$T/step.$_n"
+	if (eval "$body") >"$out" 2>&1; then
+		echo "ok $_n - $what"
+	else
+		_failed=$((_failed + 1))
+		echo "not ok $_n - $what"
+		tail -n 40 "$out" | sed 's/^/#   /'
+	fi
+}
+
+finish() {
+	echo "# $_n steps, $_failed failed"
+	[ "$_failed" -eq 0 ]
+}
+
+# A fatal setup failure: everything after it would fail for the same reason.
+bail() {
+	echo "not ok $((_n + 1)) - setup: $*"
+	exit 1
+}
+
+# Expect a JSON file of agentctl output to hold a line matching a pattern.
+has() {
+	grep -q -- "$2" "$1" || {
+		echo "expected /$2/ in $1:"
+		cat "$1"
+		return 1
+	}
+}
+
+hasnt() {
+	! grep -q -- "$2" "$1" || {
+		echo "did not expect /$2/ in $1:"
+		cat "$1"
+		return 1
+	}
+}
+
+# Containers of a site, any state.
+site_containers() {
+	$DOCKER ps -aq --filter "label=tug.site=$1"
+}
+
+# Remove a site's containers left by an earlier run.
+site_purge() {
+	local ids
+
+	ids=$(site_containers "$1")
+	[ -z "$ids" ] || $DOCKER rm -f $ids >/dev/null
+}
+
+# The host port published for a container's port 8080.
+host_port() {
+	$DOCKER port "$1" 8080/tcp | head -n 1 | sed 's/.*://'
+}
