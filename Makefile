@@ -43,6 +43,7 @@ TOOL_BIN	:= $(patsubst tests/tools/%.c,$(B)/tests/%,$(TOOL_SRC))
 FUZZ_REPLAY	:= $(patsubst tests/fuzz/%.c,$(B)/tests/replay-%,$(FUZZ_SRC))
 FUZZ_BIN	:= $(patsubst tests/fuzz/%.c,build-fuzz/%,$(FUZZ_SRC))
 
+.SECONDARY:
 .PHONY: all test check-deps fuzz fuzz-smoke bench install clean
 all: $(B)/tug-agent $(B)/libcommon.a $(B)/libproto.a
 

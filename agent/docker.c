@@ -94,6 +94,48 @@ header_cb(char *p, size_t size, size_t n, void *arg)
 	return len;
 }
 
+/*
+ * Run one transfer through a multi handle, waking every 100 ms to look at
+ * the cancel flag: an idle log stream would otherwise notice a CANCEL only
+ * when curl's progress callback next runs, about once a second.
+ */
+static CURLcode
+run_transfer(struct dcall *c, CURL *h)
+{
+	CURLM		*m;
+	CURLMsg		*msg;
+	CURLcode	 rc = CURLE_OK;
+	int		 running = 1, left, done = 0;
+
+	if (c->cancel == NULL)
+		return curl_easy_perform(h);
+	if ((m = curl_multi_init()) == NULL)
+		return CURLE_OUT_OF_MEMORY;
+	curl_multi_add_handle(m, h);
+	while (!done) {
+		if (curl_multi_perform(m, &running) != CURLM_OK) {
+			rc = CURLE_RECV_ERROR;
+			break;
+		}
+		while ((msg = curl_multi_info_read(m, &left)) != NULL) {
+			if (msg->msg == CURLMSG_DONE) {
+				rc = msg->data.result;
+				done = 1;
+			}
+		}
+		if (done || running == 0)
+			break;
+		if (*c->cancel) {
+			rc = CURLE_ABORTED_BY_CALLBACK;
+			break;
+		}
+		curl_multi_poll(m, NULL, 0, 100, NULL);
+	}
+	curl_multi_remove_handle(m, h);
+	curl_multi_cleanup(m);
+	return rc;
+}
+
 static int
 perform(struct dcall *c, int versioned)
 {
@@ -126,6 +168,8 @@ perform(struct dcall *c, int versioned)
 	curl_easy_setopt(h, CURLOPT_XFERINFOFUNCTION, progress);
 	curl_easy_setopt(h, CURLOPT_XFERINFODATA, c);
 	curl_easy_setopt(h, CURLOPT_NOPROGRESS, 0L);
+	if (c->writefn != NULL)
+		curl_easy_setopt(h, CURLOPT_BUFFERSIZE, 128L * 1024);
 	snprintf(ct, sizeof ct, "Content-Type: %s",
 	    c->ctype != NULL ? c->ctype : "application/json");
 	if (c->readfn != NULL) {
@@ -148,7 +192,7 @@ perform(struct dcall *c, int versioned)
 	}
 	if (hdrs != NULL)
 		curl_easy_setopt(h, CURLOPT_HTTPHEADER, hdrs);
-	rc = curl_easy_perform(h);
+	rc = run_transfer(c, h);
 	curl_easy_getinfo(h, CURLINFO_RESPONSE_CODE, &c->status);
 	curl_easy_cleanup(h);
 	curl_slist_free_all(hdrs);

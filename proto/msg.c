@@ -658,6 +658,26 @@ mv_arr_strdup(struct mv *v, const char *key, size_t i, char **out,
 	return dup_str(v, what, o, out, max);
 }
 
+int
+mv_arr_bin(struct mv *v, const char *key, size_t i, const void **p,
+    size_t *len)
+{
+	const msgpack_object	*o;
+	char			 what[MSG_KEY_MAX + 24];
+
+	if ((o = arr_item(v, key, i, what, sizeof what)) == NULL)
+		return -1;
+	if (o->type == MSGPACK_OBJECT_BIN) {
+		*p = o->via.bin.ptr;
+		*len = o->via.bin.size;
+	} else if (o->type == MSGPACK_OBJECT_STR) {
+		*p = o->via.str.ptr;
+		*len = o->via.str.size;
+	} else
+		return mv_error(v, "%s: expected bytes", what);
+	return 1;
+}
+
 size_t
 mv_count(const struct mv *v)
 {

@@ -50,5 +50,6 @@ for t in "$TESTS_DIR"/t/[0-9]*.sh; do
 	[ -n "${TUG_ONLY:-}" ] && case $(basename "$t") in $TUG_ONLY*) ;; *) continue ;; esac
 	run "$(basename "$t")" bash "$t"
 done
-echo "${TUG_SANITIZE:+sanitize=$TUG_SANITIZE: }$passed passed, $failed failed"
+[ -n "${TUG_SANITIZE:-}" ] && echo "# sanitize=$TUG_SANITIZE"
+echo "$passed passed, $failed failed"
 [ "$failed" -eq 0 ]

@@ -7,6 +7,8 @@
  *   agentctl [-q] [-t SEC] [-d FILE] [-c TEXT] [-C MS] [-k STEP]
  *            [-P PIDFILE] [-r OP JSON]... [-R RAWFILE] [-B] -- CMD [ARG...]
  *
+ * -L N cancels once N log lines have arrived and prints "lines= bytes= ms="
+ * on stderr (for benchmarks; with -q no frame is rendered as JSON).
  * -k STEP kills the agent (SIGKILL) when a progress event of that step
  * arrives; with -P, the pid in PIDFILE is killed first (an agent behind ssh).
  *
@@ -192,12 +194,13 @@ main(int argc, char **argv)
 	int		 nreq = 0, quiet = 0, raw_before = 0, ch, pending, rc = 0;
 	int		 timeout_s = 120, i, cancelled = 0;
 	long		 cancel_ms = -1;
+	uint64_t	 want_lines = 0, got_lines = 0, got_bytes = 0;
 	uint64_t	 t0, id1 = 1;
 	char		 err[MSG_ERRLEN];
 	struct msg	 m;
 	pthread_t	 dt;
 
-	while ((ch = getopt(argc, argv, "qt:d:c:C:k:P:r:R:B")) != -1) {
+	while ((ch = getopt(argc, argv, "qt:d:c:C:k:P:L:r:R:B")) != -1) {
 		switch (ch) {
 		case 'q': quiet = 1; break;
 		case 't': timeout_s = atoi(optarg); break;
@@ -206,6 +209,7 @@ main(int argc, char **argv)
 		case 'C': cancel_ms = atol(optarg); break;
 		case 'k': kill_step = optarg; break;
 		case 'P': pidfile = optarg; break;
+		case 'L': want_lines = strtoull(optarg, NULL, 10); break;
 		case 'R': rawfile = optarg; break;
 		case 'B': raw_before = 1; break;
 		case 'r':
@@ -308,9 +312,39 @@ main(int argc, char **argv)
 				break;
 			continue;
 		}
-		msg_to_json(&m, &j);
+		if (want_lines > 0 && m.type == MSG_EVENT) {
+			struct mv	body;
+			size_t		n, k;
+
+			msg_body(&m, &body, err, "");
+			if (mv_arr(&body, "lines", &n, MSG_ARRAY_MAX, 0) == 1) {
+				for (k = 0; k < n; k++) {
+					const void	*p;
+					size_t		 len;
+
+					if (mv_arr_bin(&body, "lines", k, &p,
+					    &len) == 1)
+						got_bytes += len + 1;
+				}
+				got_lines += n;
+			}
+			if (got_lines >= want_lines && !cancelled) {
+				struct enc e;
+
+				fprintf(stderr, "lines=%llu bytes=%llu ms=%llu\n",
+				    (unsigned long long)got_lines,
+				    (unsigned long long)got_bytes,
+				    (unsigned long long)(clock_ms() - t0));
+				enc_begin(&e, MSG_CANCEL, m.id);
+				send_enc(&e);
+				cancelled = 1;
+			}
+		}
+		if (!quiet || m.type != MSG_EVENT || cancel_text != NULL ||
+		    kill_step != NULL)
+			msg_to_json(&m, &j);
 		if (!quiet || m.type != MSG_EVENT)
-			printf("%s\n", j.ptr);
+			printf("%s\n", j.ptr != NULL ? j.ptr : "");
 		fflush(stdout);
 		if (m.type == MSG_RESULT || (m.type == MSG_ERROR && m.id != 0 &&
 		    m.id <= (uint64_t)nreq)) {
@@ -350,6 +384,8 @@ main(int argc, char **argv)
 				waitpid(child, NULL, 0);
 				fprintf(stderr, "agentctl: killed the agent at "
 				    "step %s\n", kill_step);
+				buf_release(&j);
+				msg_release(&m);
 				return 3;
 			}
 		}
