@@ -124,33 +124,40 @@ batch_line(struct logs *l, struct lstream *s, const char *p, size_t n)
 	s->nbatch++;
 }
 
-/* Payload bytes of one stream: complete lines go out, the rest waits. */
+/*
+ * Payload bytes of one stream: complete lines go out, the rest waits. A
+ * line longer than LOG_LINE_MAX goes out in pieces of that size.
+ */
 static void
 stream_bytes(struct logs *l, struct lstream *s, const char *p, size_t n)
 {
 	const char	*nl;
+	size_t		 seg, room;
 
 	while (n > 0) {
-		if ((nl = memchr(p, '\n', n)) == NULL) {
-			if (s->partial.len + n > LOG_LINE_MAX) {
-				buf_add(&s->partial, p, LOG_LINE_MAX -
-				    s->partial.len);
-				batch_line(l, s, s->partial.ptr,
-				    s->partial.len);
-				buf_reset(&s->partial);
-				continue;
-			}
+		nl = memchr(p, '\n', n);
+		seg = nl != NULL ? (size_t)(nl - p) : n;
+		room = LOG_LINE_MAX - s->partial.len;
+		if (seg > room) {
+			buf_add(&s->partial, p, room);
+			batch_line(l, s, s->partial.ptr, s->partial.len);
+			buf_reset(&s->partial);
+			p += room;
+			n -= room;
+			continue;
+		}
+		if (nl == NULL) {
 			buf_add(&s->partial, p, n);
 			return;
 		}
 		if (s->partial.len > 0) {
-			buf_add(&s->partial, p, (size_t)(nl - p));
+			buf_add(&s->partial, p, seg);
 			batch_line(l, s, s->partial.ptr, s->partial.len);
 			buf_reset(&s->partial);
 		} else
-			batch_line(l, s, p, (size_t)(nl - p));
-		n -= (size_t)(nl - p) + 1;
-		p = nl + 1;
+			batch_line(l, s, p, seg);
+		p += seg + 1;
+		n -= seg + 1;
 	}
 }
 

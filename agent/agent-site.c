@@ -746,6 +746,7 @@ site_apply_run(struct job *j)
 	char			 id[80] = "", err[MSG_ERRLEN], why[MSG_ERRLEN];
 	int			 lock, n, i, reuse = 0, had;
 	uint64_t		 port = 0, t0 = clock_ms();
+	const char		*code = E_HEALTH;
 
 	if ((lock = journal_lock(a->site, &j->cancelled)) == -1) {
 		job_fail(j, E_IO, "cannot lock site '%s': %s", a->site,
@@ -825,6 +826,7 @@ site_apply_run(struct job *j)
 		job_progress(j, "start", "starting %s", a->name);
 		if (container_verb(j, id, "start", 0, err) == -1) {
 			snprintf(why, sizeof why, "%s", err);
+			code = E_DOCKER;
 			goto undo_fail;
 		}
 		journal_step(&jr, "started");
@@ -884,9 +886,9 @@ undo_fail:
 	if (container_remove(j, id, err) == -1)
 		log_warnx("%s", err);
 	journal_step(&jr, "failed");
-	job_fail(j, E_HEALTH, "release %llu did not become healthy: %s; "
-	    "the previous release keeps serving",
-	    (unsigned long long)a->release, why);
+	job_fail(j, code, "release %llu %s: %s; the previous release keeps "
+	    "serving", (unsigned long long)a->release, strcmp(code, E_HEALTH) == 0 ?
+	    "did not become healthy" : "could not start", why);
 	goto out;
 undo:
 	if (id[0] != '\0' && container_remove(j, id, err) == -1)

@@ -268,6 +268,8 @@ job_main(void *arg)
 	pthread_mutex_lock(&agent.lock);
 	job_reap(j);
 	pthread_cond_broadcast(&agent.cond);
+	while (j->readers > 0)		/* the reader still holds it */
+		pthread_cond_wait(&agent.cond, &agent.lock);
 	pthread_mutex_unlock(&agent.lock);
 	job_free(j);
 	return NULL;
@@ -376,29 +378,35 @@ handle_data(struct msg *m, char *err)
 		msg_release(m);
 		return;
 	}
-	if (!(j->op->flags & OP_DATA) || j->q.eof || seq != j->data_seq) {
+	if (!(j->op->flags & OP_DATA) || j->eof_seen || seq != j->data_seq) {
 		j->cancelled = 1;	/* the stream is unusable */
 		pthread_cond_broadcast(&agent.cond);
 		pthread_mutex_unlock(&agent.lock);
 		send_error(m->id, E_BAD_MESSAGE, !(j->op->flags & OP_DATA) ?
-		    "this op takes no DATA" : j->q.eof ? "DATA after eof" :
+		    "this op takes no DATA" : j->eof_seen ? "DATA after eof" :
 		    "DATA out of sequence");
 		msg_release(m);
 		return;
 	}
 	j->data_seq++;
-	if (eof)
-		j->q.eof = 1;
-	/* Backpressure: wait for room rather than buffer without bound. */
+	j->eof_seen = eof;
+	/*
+	 * Backpressure: wait for room rather than buffer without bound. The
+	 * job cannot be freed while we wait on it (readers), and eof becomes
+	 * visible to it only once the last frame is actually queued.
+	 */
+	j->readers++;
 	while (j->q.count == AGENT_DATAQ_MAX && !j->done && !j->cancelled &&
 	    !agent.dead)
 		pthread_cond_wait(&agent.cond, &agent.lock);
-	if (j->q.count < AGENT_DATAQ_MAX && !j->done && !j->cancelled &&
-	    job_find(m->id) == j) {
+	if (j->q.count < AGENT_DATAQ_MAX && !j->done && !j->cancelled) {
 		j->q.items[(j->q.head + j->q.count) % AGENT_DATAQ_MAX] = *m;
 		j->q.count++;
 		memset(m, 0, sizeof *m);
+		if (eof)
+			j->q.eof = 1;
 	}
+	j->readers--;
 	pthread_cond_broadcast(&agent.cond);
 	pthread_mutex_unlock(&agent.lock);
 	msg_release(m);

@@ -37,7 +37,7 @@ struct dataq {
 	struct msg	 items[AGENT_DATAQ_MAX];
 	int		 head;
 	int		 count;
-	int		 eof;		/* DATA with eof seen */
+	int		 eof;		/* the eof DATA is in the queue */
 };
 
 struct job {
@@ -51,6 +51,8 @@ struct job {
 	int			 done;		/* result sent */
 	struct dataq		 q;
 	uint64_t		 data_seq;	/* next DATA seq expected */
+	int			 eof_seen;	/* a DATA with eof arrived */
+	int			 readers;	/* reader waiting on the queue */
 	pthread_t		 thread;
 	struct job		*next;
 };

@@ -97,12 +97,20 @@ int
 conn_skip_to_sentinel(struct conn *c, const char *line, size_t maxbytes,
     int timeout_ms, char *err)
 {
-	size_t		 ll = strlen(line), matched = 0, seen = 0;
+	size_t		 ll = strlen(line), have = 0, seen = 0;
 	uint64_t	 deadline = clock_ms() + (uint64_t)timeout_ms;
-	char		 ch;
+	char		 win[128], ch;
 
-	/* Byte at a time: nothing past the sentinel may be consumed. */
-	while (matched < ll) {
+	if (ll == 0 || ll > sizeof win) {
+		snprintf(err, MSG_ERRLEN, "bad sentinel");
+		return -1;
+	}
+	/*
+	 * Byte at a time, so nothing past the sentinel is consumed; the last
+	 * ll bytes are kept in win and compared whole, so a sentinel that
+	 * overlaps the noise before it is still found.
+	 */
+	for (;;) {
 		struct pollfd	pfd = { c->rfd, POLLIN, 0 };
 		uint64_t	now = clock_ms();
 		ssize_t		r;
@@ -130,10 +138,31 @@ conn_skip_to_sentinel(struct conn *c, const char *line, size_t maxbytes,
 			    "first %zu bytes", maxbytes);
 			return -1;
 		}
-		if (ch == line[matched])
-			matched++;
-		else
-			matched = ch == line[0] ? 1 : 0;
+		if (have == ll) {
+			memmove(win, win + 1, ll - 1);
+			have--;
+		}
+		win[have++] = ch;
+		if (have == ll && memcmp(win, line, ll) == 0)
+			return 0;
 	}
-	return 0;
+}
+
+int
+frame_parse(struct buf *in, struct msg *m, char *err)
+{
+	uint32_t	len;
+	uint8_t		flags;
+	int		r;
+
+	memset(m, 0, sizeof *m);
+	if (in->len < FRAME_HDR)
+		return 0;
+	if (frame_header((const uint8_t *)in->ptr, &len, &flags, err) == -1)
+		return -1;
+	if (in->len - FRAME_HDR < len)
+		return 0;
+	r = msg_decode(m, flags, in->ptr + FRAME_HDR, len, err);
+	buf_consume(in, FRAME_HDR + len);
+	return r == 0 ? 1 : -2;
 }

@@ -138,3 +138,19 @@ msg_body_json(const struct msg *m, struct buf *b)
 {
 	return json_obj(b, m->body);
 }
+
+int
+mv_json(const struct mv *v, const char *key, struct buf *b)
+{
+	const msgpack_object	*o = v->obj;
+	size_t			 kl = strlen(key);
+	uint32_t		 i;
+
+	for (i = 0; o != NULL && i < o->via.map.size; i++) {
+		const msgpack_object_str *k = &o->via.map.ptr[i].key.via.str;
+
+		if (k->size == kl && memcmp(k->ptr, key, kl) == 0)
+			return json_obj(b, &o->via.map.ptr[i].val);
+	}
+	return buf_addstr(b, "null");
+}

@@ -27,7 +27,7 @@
 #define FRAME_ZLIB		0x01
 #define FRAME_FLAGS_KNOWN	FRAME_ZLIB
 
-#define MSG_KEY_MAX		64	/* bytes in a map key */
+#define MSG_KEY_MAX		256	/* bytes in a map key (env keys: 255) */
 #define MSG_MAP_MAX		4096	/* entries in any one map */
 #define MSG_ARRAY_MAX		65536	/* elements in any one array */
 #define MSG_DEPTH_MAX		8	/* nesting of maps and arrays in a body */
@@ -145,6 +145,7 @@ int	 mv_error(struct mv *, const char *fmt, ...)
 /* Render a decoded value as JSON (for tools, --json and traces). */
 int	 msg_to_json(const struct msg *, struct buf *);
 int	 msg_body_json(const struct msg *, struct buf *);
+int	 mv_json(const struct mv *, const char *key, struct buf *);	/* "null" if absent */
 
 /*
  * Encoding. enc_begin() starts [type, id, {...}] and leaves the body map
@@ -213,6 +214,13 @@ struct conn {
 void	 conn_init(struct conn *, int rfd, int wfd, const char *name);
 int	 conn_read(struct conn *, struct msg *, char *err);
 int	 conn_write(struct conn *, const struct buf *frame);
+/*
+ * Parse one frame from the front of a stream buffer (for transports that
+ * are not plain fds, like an SSH channel): 1 m filled and its bytes
+ * consumed, 0 more bytes needed, -1 the stream is broken, -2 the frame was
+ * whole but its payload malformed (consumed).
+ */
+int	 frame_parse(struct buf *in, struct msg *, char *err);
 /* Read a sentinel line (at most maxbytes of noise before it): 0 or -1. */
 int	 conn_skip_to_sentinel(struct conn *, const char *line,
 	    size_t maxbytes, int timeout_ms, char *err);

@@ -79,6 +79,15 @@ agent_flow() {
 		has $T/logs "\"stderr_lines\":3"
 	'
 
+	step 'logs: a line longer than 64 KiB arrives whole, in 64 KiB pieces' '
+		site_purge $S-long &&
+		req $T/ll site.apply "{\"site\":\"$S-long\",\"port\":8080,\"health\":{\"path\":\"/up\",\"interval_ms\":200},\"release\":1,\"image\":\"tug-test/app:1\",\"env\":{\"LONG_LINE\":\"150000\"}}" &&
+		req $T/llogs logs "{\"site\":\"$S-long\",\"tail\":\"all\"}" &&
+		req $T/llrm site.remove "{\"site\":\"$S-long\"}" &&
+		grep -o "xxxx*" $T/llogs | awk "{ n += length(\$0); c++ } END { print n, c }" >$T/llen &&
+		test "$(cat $T/llen)" = "150000 3"
+	'
+
 	step 'logs -f: follows new request lines and ends cleanly on CANCEL' '
 		port=$(host_port tug-$S-r2) &&
 		{ req $T/follow logs "{\"site\":\"$S\",\"tail\":0,\"follow\":true}" -c "GET /follow-me" & } &&

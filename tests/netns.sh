@@ -1,0 +1,463 @@
+# netns.sh - test hosts: one network namespace per host, each with its own
+# address, sshd, dockerd and SSH user, so that tugd reaches N real-looking
+# hosts over SSH on one machine.
+#
+# Source this file after tests/bed.sh (needs bash and root); it only defines
+# functions.  Like bed.sh, every function is idempotent and tolerates
+# leftovers from earlier runs, says why on stderr and returns non-zero on
+# failure, prints nothing on success and never exits the caller's shell.
+#
+#	ns_host_up N PUBKEYFILE		host N up: netns, veth, user, dockerd, sshd
+#	ns_host_down N...		host N down: daemons stopped, netns gone
+#	ns_sshd_stop N			stop host N's sshd and its connections
+#	ns_sshd_start N			start it again, same host key
+#	ns_regen_hostkey N		new host key, sshd restarted
+#	ns_addr N			print host N's address
+#	ns_docker N ARGS...		docker against host N's engine
+#	ns_ssh N KEY CMD...		run CMD on host N over ssh
+#
+# Host N (1..9) is:
+#	netns tugh$N, veth tugv$N (10.77.N.1, root side) / eth0 (10.77.N.2)
+#	user tughost$N (bed_user), home /home/tughost$N
+#	dockerd in the netns, socket /run/tug-test/h$N/docker.sock (group
+#	    docker), data root /var/lib/tug-test/h$N/docker, log
+#	    /run/tug-test/h$N/dockerd.log; its containerd is its own
+#	sshd (bed_sshd) in the netns on 10.77.N.2:22 (and the netns' own
+#	    127.0.0.1:22), files in /run/tug-test/h$N/sshd, with
+#	    SetEnv DOCKER_HOST naming that host's engine
+#
+# The data root survives ns_host_down, so images loaded into a host's
+# engine (docker save tug-test/app:1 | ns_docker N load) are still there
+# after the next ns_host_up; so are its containers, stopped.
+#
+# dockerd must be started with nsenter --net: `ip netns exec` also
+# remounts /sys in a new mount namespace, hiding the cgroup mounts, and
+# dockerd exits with "Devices cgroup isn't mounted".  sshd does not care,
+# but is started the same way.
+
+_ns_run=/run/tug-test
+_ns_lib=/var/lib/tug-test
+_ns_netns=/run/netns
+
+# _ns_n FUNC N: N must be a host number, 1..9.
+_ns_n() {
+	case ${2-} in
+	[1-9]) return 0 ;;
+	esac
+	_bed_err "$1: bad host number '${2-}' (1..9)"
+}
+
+# _ns_in PID N: succeed if PID lives in host N's network namespace.
+_ns_in() {
+	local ino
+
+	ino=$(stat -L -c %i "$_ns_netns/tugh$2" 2>/dev/null) || return 1
+	[ "$(readlink "/proc/$1/ns/net" 2>/dev/null)" = "net:[$ino]" ]
+}
+
+# _ns_kill SECS PID...: TERM every PID, wait up to SECS seconds for all of
+# them, then KILL whoever is left.  Zombies count as gone (_bed_running).
+_ns_kill() {
+	local secs=$1 pid left i
+
+	shift
+	[ $# -gt 0 ] || return 0
+	kill "$@" 2>/dev/null
+	for ((i = 0; i < secs * 10; i++)); do
+		left=
+		for pid; do
+			_bed_running "$pid" && left="$left $pid"
+		done
+		[ -n "$left" ] || return 0
+		sleep 0.1
+	done
+	# shellcheck disable=SC2086 # $left is a list of pids
+	kill -9 $left 2>/dev/null
+	for ((i = 0; i < 20; i++)); do
+		left=
+		for pid; do
+			_bed_running "$pid" && left="$left $pid"
+		done
+		[ -n "$left" ] || return 0
+		sleep 0.1
+	done
+	_bed_err "pids$left will not die"
+}
+
+# _ns_tcp_ok ADDR PORT: does something accept connections there?  Bounded
+# by timeout: a SYN into a half-made network could hang for minutes.
+_ns_tcp_ok() {
+	# shellcheck disable=SC2016 # expanded by the inner shell
+	timeout 2 "$BASH" -c 'exec 3<>"/dev/tcp/$1/$2"' _ "$1" "$2" \
+	    2>/dev/null
+}
+
+# ns_addr N: host N's address.
+ns_addr() {
+	_ns_n ns_addr "${1-}" || return
+	echo "10.77.$1.2"
+}
+
+# ns_docker N ARGS...: run docker against host N's engine.
+ns_docker() {
+	_ns_n ns_docker "${1-}" || return
+	local n=$1
+
+	shift
+	"$DOCKER" -H "unix://$_ns_run/h$n/docker.sock" "$@"
+}
+
+# ns_ssh N KEY CMD...: run CMD as tughost$N on host N with KEY only,
+# ignoring known_hosts and ~/.ssh/config, like bed_ssh.
+ns_ssh() {
+	[ $# -ge 3 ] || _bed_err "usage: ns_ssh N KEY CMD..." || return
+	_ns_n ns_ssh "$1" || return
+	local n=$1 key=$2
+
+	shift 2
+	ssh -F /dev/null -i "$key" \
+	    -o IdentitiesOnly=yes -o BatchMode=yes -o ConnectTimeout=10 \
+	    -o StrictHostKeyChecking=no -o UserKnownHostsFile=/dev/null \
+	    -o LogLevel=ERROR "tughost$n@10.77.$n.2" -- "$@"
+}
+
+# _ns_veth_ok N: is tugv$N in the root namespace the peer of eth0 in
+# tugh$N?  `ip -o link` prints "IDX: NAME@ifPEERIDX: ... link-netns NS".
+_ns_veth_ok() {
+	local n=$1 out in
+
+	out=$(ip -o link show dev "tugv$n" 2>/dev/null) || return 1
+	in=$(ip -n "tugh$n" -o link show dev eth0 2>/dev/null) || return 1
+	case $out in *" link-netns tugh$n"*) ;; *) return 1 ;; esac
+	[ "${out%%:*}" = "$(_ns_peer "$in")" ] &&
+	    [ "${in%%:*}" = "$(_ns_peer "$out")" ]
+}
+
+# _ns_peer LINE: the peer's index in a line of `ip -o link`.
+_ns_peer() {
+	local p=${1#*@if}
+
+	[ "$p" != "$1" ] && echo "${p%%:*}"
+}
+
+# _ns_net N: netns tugh$N with eth0 10.77.N.2/24 (default route via the
+# root side), veth tugv$N 10.77.N.1/24 in the root namespace, all up.
+_ns_net() {
+	local n=$1 ns=tugh$1 v=tugv$1
+
+	# A name left without a namespace mounted on it (a crash between
+	# ip's mkdir and mount) makes ip netns add fail: clear it.
+	if [ -e "$_ns_netns/$ns" ] &&
+	    [ "$(stat -f -c %T "$_ns_netns/$ns")" != nsfs ]; then
+		ip netns del "$ns" 2>/dev/null
+		rm -f "$_ns_netns/$ns"
+	fi
+	if ! [ -e "$_ns_netns/$ns" ]; then
+		ip netns add "$ns" ||
+		    _bed_err "ns_host_up $n: cannot add netns $ns" || return
+	fi
+	if ! _ns_veth_ok "$n"; then
+		# Either end alone, or tugv$N paired with an eth0 in an
+		# older namespace that some process still holds: remake.
+		ip link del "$v" 2>/dev/null
+		ip -n "$ns" link del eth0 2>/dev/null
+		ip link add "$v" type veth peer name eth0 netns "$ns" ||
+		    _bed_err "ns_host_up $n: cannot add veth $v" || return
+	fi
+	{
+		ip addr replace "10.77.$n.1/24" dev "$v" &&
+		    ip link set "$v" up &&
+		    ip -n "$ns" link set lo up &&
+		    ip -n "$ns" addr replace "10.77.$n.2/24" dev eth0 &&
+		    ip -n "$ns" link set eth0 up &&
+		    ip -n "$ns" route replace default via "10.77.$n.1"
+	} || _bed_err "ns_host_up $n: cannot configure $v / $ns eth0"
+}
+
+# _ns_dockerd_args N: dockerd's command line for host N, one word a line,
+# exactly as /proc/PID/cmdline shows it once started.
+_ns_dockerd_args() {
+	local h=$_ns_run/h$1
+
+	printf '%s\n' dockerd \
+	    --config-file "$_ns_lib/h$1/daemon.json" \
+	    --data-root "$_ns_lib/h$1/docker" \
+	    --exec-root "$h/exec" \
+	    -H "unix://$h/docker.sock" \
+	    --group docker \
+	    --pidfile "$h/dockerd.pid" \
+	    --containerd-namespace "tugh$1" \
+	    --containerd-plugins-namespace "tugh$1-plugins"
+}
+
+# _ns_docker_ok N: is host N's engine answering?
+_ns_docker_ok() {
+	ns_docker "$1" info >/dev/null 2>&1
+}
+
+# _ns_dockerd_stop N: stop host N's dockerd by its pid file, and the
+# containerd it supervises should dockerd not have taken it along.
+# dockerd stops running containers first (up to 10 s each, in parallel).
+_ns_dockerd_stop() {
+	local h=$_ns_run/h$1 pid
+
+	if pid=$(_bed_alive "$h/dockerd.pid" dockerd); then
+		_ns_kill 60 "$pid" || return
+	fi
+	rm -f "$h/dockerd.pid"
+	if pid=$(_bed_alive "$h/exec/containerd/containerd.pid" containerd)
+	then
+		_ns_kill 10 "$pid" || return
+	fi
+	rm -f "$h/exec/containerd/containerd.pid"
+}
+
+# _ns_dockerd N: host N's own dockerd, running in its netns with the
+# command line above; a dockerd from an older namespace or with other
+# arguments is replaced.
+_ns_dockerd() {
+	local n=$1 h=$_ns_run/h$1 conf=$_ns_lib/h$1/daemon.json
+	local pid i want args=()
+
+	want=$(_ns_dockerd_args "$n")
+	if pid=$(_bed_alive "$h/dockerd.pid" dockerd); then
+		if _ns_in "$pid" "$n" &&
+		    [ "$(tr '\0' '\n' <"/proc/$pid/cmdline")" = "$want" ]; then
+			# Running, or still starting: give it the usual time.
+			for ((i = 0; i < 600; i++)); do
+				_ns_docker_ok "$n" && return 0
+				_bed_running "$pid" || break
+				sleep 0.1
+			done
+		fi
+		_ns_dockerd_stop "$n" || return
+	fi
+	# A containerd left by a dockerd that was killed would be adopted
+	# by the new one, in its old namespace.
+	_ns_dockerd_stop "$n" || return
+
+	# Its own config file: dockerd then never reads
+	# /etc/docker/daemon.json, and its own trust key gives it an engine
+	# ID of its own (the default /etc/docker/key.json is shared).
+	{
+		mkdir -p "$_ns_lib/h$n" &&
+		    echo "{\"deprecated-key-path\": \"$_ns_lib/h$n/key.json\"}" \
+		    >"$conf"
+	} || _bed_err "ns_host_up $n: cannot write $conf" || return
+
+	mapfile -t args <<<"$want"
+	echo "--- $(date -u '+%F %T') ns_host_up $n" >>"$h/dockerd.log"
+	# As in _bed_dockerd_start: no job control here (we run in
+	# ns_host_up's subshell), so setsid does not fork, nohup and nsenter
+	# exec, and $! is dockerd itself.  Close the lock for the daemon.
+	setsid nohup nsenter --net="$_ns_netns/tugh$n" "${args[@]}" \
+	    </dev/null >>"$h/dockerd.log" 2>&1 9>&- &
+	pid=$!
+	for ((i = 0; i < 600; i++)); do
+		_ns_docker_ok "$n" && return 0
+		_bed_running "$pid" || break
+		sleep 0.1
+	done
+	if _bed_running "$pid"; then
+		_bed_err "ns_host_up $n: dockerd (pid $pid) not answering" \
+		    "after 60 s; $h/dockerd.log:"
+	else
+		_bed_err "ns_host_up $n: dockerd exited; $h/dockerd.log:"
+	fi
+	tail -n 30 "$h/dockerd.log" >&2
+	return 1
+}
+
+# _ns_sshd_args N: bed_sshd's arguments for host N, one a line.
+_ns_sshd_args() {
+	printf '%s\n' "$_ns_run/h$1/sshd" 22 "tughost$1" \
+	    "$_ns_run/h$1/authorized_keys" \
+	    "ListenAddress 10.77.$1.2:22" \
+	    "SetEnv DOCKER_HOST=unix://$_ns_run/h$1/docker.sock"
+}
+
+# _ns_sshd N [restart]: host N's sshd, running in its netns from the
+# arguments above and answering on 10.77.N.2:22 from the root namespace.
+# With "restart", or when any of that does not hold, (re)start it with
+# bed_sshd run inside the netns: the same config and host key handling,
+# plus a ListenAddress on eth0 (bed_sshd's own 127.0.0.1:22 is the
+# netns' loopback, harmless).
+_ns_sshd() {
+	local n=$1 h=$_ns_run/h$1 home pid i want args=()
+
+	want=$(_ns_sshd_args "$n")
+	home=$(getent passwd "tughost$n" | cut -d: -f6)
+	if [ "${2-}" != restart ] &&
+	    pid=$(_bed_alive "$h/sshd/sshd.pid" sshd) &&
+	    _ns_in "$pid" "$n" &&
+	    [ "$(cat "$h/sshd.args" 2>/dev/null)" = "$want" ] &&
+	    cmp -s "$h/authorized_keys" "$home/.ssh/authorized_keys" &&
+	    _ns_tcp_ok "10.77.$n.2" 22; then
+		return 0
+	fi
+
+	rm -f "$h/sshd.args"
+	mapfile -t args <<<"$want"
+	# bed_sshd, as this shell defines it, in a shell in the netns.
+	# shellcheck disable=SC2016 # "$@" is the inner shell's
+	nsenter --net="$_ns_netns/tugh$n" "$BASH" -c \
+	    "$(declare -f _bed_err _bed_running _bed_alive _bed_kill bed_sshd)
+	    bed_sshd \"\$@\"" bed_sshd "${args[@]}" 9>&- ||
+	    _bed_err "ns_host_up $n: sshd did not start" || return
+	for ((i = 0; i < 100; i++)); do
+		if _ns_tcp_ok "10.77.$n.2" 22; then
+			printf '%s\n' "$want" >"$h/sshd.args"
+			return 0
+		fi
+		sleep 0.05
+	done
+	_bed_err "ns_host_up $n: sshd runs but 10.77.$n.2:22 does not" \
+	    "answer from the root namespace"
+}
+
+# _ns_lock N CMD...: run CMD with host N's lock held, in a subshell.
+# Concurrent ns_* calls on one host take turns.
+_ns_lock() {
+	local n=$1
+
+	shift
+	mkdir -p "$_ns_run" && chmod 755 "$_ns_run" ||
+	    _bed_err "cannot create $_ns_run" || return
+	(
+		flock -w 120 9 || _bed_err "timed out on h$n.lock" || exit
+		"$@"
+	) 9>"$_ns_run/h$n.lock"
+}
+
+# ns_host_up N PUBKEYFILE: host N, up and answering: its netns and veth,
+# user tughost$N, dockerd and sshd letting tughost$N in with the key in
+# PUBKEYFILE.  Whatever already stands and fits is kept.
+ns_host_up() {
+	[ $# -eq 2 ] || _bed_err "usage: ns_host_up N PUBKEYFILE" || return
+	_ns_n ns_host_up "$1" || return
+	[ -s "$2" ] || _bed_err "ns_host_up $1: no public key in $2" || return
+	_ns_lock "$1" _ns_host_up "$@"
+}
+
+_ns_host_up() {
+	local n=$1 pub=$2 h=$_ns_run/h$1
+
+	# The socket's directory must let tughost$N through.
+	{
+		mkdir -p "$h" "$_ns_lib/h$n" && chmod 755 "$h"
+	} || _bed_err "ns_host_up $n: cannot create $h" || return
+	_ns_net "$n" || return
+	bed_user "tughost$n" || return
+	_ns_dockerd "$n" || return
+	# Our own copy of the key, for ns_sshd_start.
+	if ! cmp -s "$pub" "$h/authorized_keys"; then
+		install -m 644 "$pub" "$h/authorized_keys" ||
+		    _bed_err "ns_host_up $n: cannot copy $pub" || return
+	fi
+	_ns_sshd "$n"
+}
+
+# ns_host_down N...: each host N down: its sshd (with its connections) and
+# dockerd stopped by their pid files, anything else still in its netns
+# (containerd shims, docker-proxy, sessions) killed, netns and veth
+# deleted.  The data root and the sshd host key stay.
+ns_host_down() {
+	local n
+
+	[ $# -gt 0 ] || _bed_err "usage: ns_host_down N..." || return
+	for n; do
+		_ns_n ns_host_down "$n" || return
+	done
+	for n; do
+		_ns_lock "$n" _ns_host_down "$n" || return
+	done
+}
+
+_ns_host_down() {
+	local n=$1 pids=() pid
+
+	_ns_sshd_stop "$n" || return
+	_ns_dockerd_stop "$n" || return
+	if [ -e "$_ns_netns/tugh$n" ]; then
+		# Only processes in our own namespace; never this shell.
+		for pid in $(ip netns pids "tugh$n" 2>/dev/null); do
+			[ "$pid" = "$$" ] || [ "$pid" = "$BASHPID" ] ||
+			    pids+=("$pid")
+		done
+		_ns_kill 5 "${pids[@]}" || return
+	fi
+	# Deleting one end of a veth deletes both.
+	ip link del "tugv$n" 2>/dev/null
+	if [ -e "$_ns_netns/tugh$n" ]; then
+		ip netns del "tugh$n" ||
+		    _bed_err "ns_host_down $n: cannot delete netns tugh$n" ||
+		    return
+	fi
+	rm -f "$_ns_run/h$n/sshd.args"
+}
+
+# _ns_sshd_stop N: stop host N's sshd and every sshd below it, so that
+# open connections drop as they would with the host: the commands they
+# ran see their channel close.  (bed_sshd_stop alone leaves them up.)
+_ns_sshd_stop() {
+	local dir=$_ns_run/h$1/sshd pid kids
+
+	if pid=$(_bed_alive "$dir/sshd.pid" sshd); then
+		# Its descendants named sshd: per-connection monitors and
+		# their unprivileged children.
+		kids=$(ps -e -o pid=,ppid=,comm= | awk -v top="$pid" '
+			{ up[$1] = $2; name[$1] = $3 }
+			END {
+				for (p in up) {
+					if (name[p] != "sshd") continue
+					for (q = up[p]; q > 1; q = up[q])
+						if (q == top) { print p; break }
+				}
+			}')
+		bed_sshd_stop "$dir" || return
+		# shellcheck disable=SC2086 # a list of pids
+		_ns_kill 5 $kids || return
+	fi
+	rm -f "$dir/sshd.pid"
+}
+
+# ns_sshd_stop N: host N stops answering SSH (connections drop); its
+# dockerd and netns stay.
+ns_sshd_stop() {
+	_ns_n ns_sshd_stop "${1-}" || return
+	_ns_lock "$1" _ns_sshd_stop "$1"
+}
+
+# ns_sshd_start N: host N's sshd back, with the same host key and the key
+# ns_host_up was given.
+ns_sshd_start() {
+	_ns_n ns_sshd_start "${1-}" || return
+	_ns_lock "$1" _ns_sshd_start "$1"
+}
+
+_ns_sshd_start() {
+	_ns_up_enough "$1" ns_sshd_start || return
+	_ns_sshd "$1"
+}
+
+# _ns_up_enough N FUNC: has ns_host_up made host N (its sshd aside)?
+_ns_up_enough() {
+	[ -e "$_ns_netns/tugh$1" ] && [ -s "$_ns_run/h$1/authorized_keys" ] ||
+	    _bed_err "$2 $1: host $1 is not up (ns_host_up first)"
+}
+
+# ns_regen_hostkey N: a new host key for host N, sshd restarted with it.
+# Open connections stay, as on a real host.
+ns_regen_hostkey() {
+	_ns_n ns_regen_hostkey "${1-}" || return
+	_ns_lock "$1" _ns_regen_hostkey "$1"
+}
+
+_ns_regen_hostkey() {
+	local key=$_ns_run/h$1/sshd/ssh_host_ed25519_key
+
+	_ns_up_enough "$1" ns_regen_hostkey || return
+	# bed_sshd makes a key when there is none.
+	rm -f "$key" "$key.pub"
+	_ns_sshd "$1" restart
+}
