@@ -26,10 +26,14 @@ ALL_LDFLAGS	 = $(LDFLAGS) $(SANFLAGS)
 
 PROTO_LIBS	:= $(shell pkg-config --libs msgpack zlib)
 AGENT_LIBS	:= $(shell pkg-config --libs libcurl jansson) $(PROTO_LIBS) -lpthread
+TUGD_LIBS	:= $(shell pkg-config --libs sqlite3 libssh libcrypto jansson) \
+		   $(PROTO_LIBS) -lpthread
 
 COMMON_SRC	:= $(wildcard common/*.c)
 PROTO_SRC	:= $(wildcard proto/*.c)
 AGENT_SRC	:= $(wildcard agent/*.c)
+TUG_SRC		:= controller/tug.c controller/paths.c
+TUGD_SRC	:= $(filter-out controller/tug.c,$(wildcard controller/*.c))
 UNIT_SRC	:= $(wildcard tests/unit/test-*.c)
 TOOL_SRC	:= $(wildcard tests/tools/*.c)
 FUZZ_SRC	:= $(wildcard tests/fuzz/fuzz-*.c)
@@ -38,6 +42,8 @@ obj		 = $(patsubst %.c,$(B)/%.o,$(1))
 COMMON_OBJ	:= $(call obj,$(COMMON_SRC))
 PROTO_OBJ	:= $(call obj,$(PROTO_SRC))
 AGENT_OBJ	:= $(call obj,$(AGENT_SRC))
+TUG_OBJ		:= $(call obj,$(TUG_SRC))
+TUGD_OBJ	:= $(call obj,$(TUGD_SRC))
 UNIT_BIN	:= $(patsubst tests/unit/%.c,$(B)/tests/%,$(UNIT_SRC))
 TOOL_BIN	:= $(patsubst tests/tools/%.c,$(B)/tests/%,$(TOOL_SRC))
 FUZZ_REPLAY	:= $(patsubst tests/fuzz/%.c,$(B)/tests/replay-%,$(FUZZ_SRC))
@@ -45,7 +51,7 @@ FUZZ_BIN	:= $(patsubst tests/fuzz/%.c,build-fuzz/%,$(FUZZ_SRC))
 
 .SECONDARY:
 .PHONY: all test check-deps fuzz fuzz-smoke bench install clean
-all: $(B)/tug-agent $(B)/libcommon.a $(B)/libproto.a
+all: $(B)/tug-agent $(B)/tug $(B)/tugd $(B)/libcommon.a $(B)/libproto.a
 
 $(B)/%.o: %.c
 	@mkdir -p $(dir $@)
@@ -58,6 +64,12 @@ $(B)/libproto.a: $(PROTO_OBJ)
 
 $(B)/tug-agent: $(AGENT_OBJ) $(B)/libproto.a $(B)/libcommon.a
 	$(CC) $(ALL_LDFLAGS) -o $@ $(AGENT_OBJ) $(B)/libproto.a $(B)/libcommon.a $(AGENT_LIBS)
+
+$(B)/tug: $(TUG_OBJ) $(B)/libproto.a $(B)/libcommon.a
+	$(CC) $(ALL_LDFLAGS) -o $@ $(TUG_OBJ) $(B)/libproto.a $(B)/libcommon.a $(PROTO_LIBS)
+
+$(B)/tugd: $(TUGD_OBJ) $(B)/libproto.a $(B)/libcommon.a
+	$(CC) $(ALL_LDFLAGS) -o $@ $(TUGD_OBJ) $(B)/libproto.a $(B)/libcommon.a $(TUGD_LIBS)
 
 $(B)/tests/test-%: $(B)/tests/unit/test-%.o $(B)/tests/unit/unit.o $(B)/libproto.a $(B)/libcommon.a
 	$(CC) $(ALL_LDFLAGS) -o $@ $^ $(PROTO_LIBS)
@@ -96,7 +108,7 @@ bench: all
 
 install: all
 	install -d $(DESTDIR)$(PREFIX)/bin
-	install -m 755 $(B)/tug-agent $(DESTDIR)$(PREFIX)/bin/
+	install -s -m 755 $(B)/tug $(B)/tugd $(B)/tug-agent $(DESTDIR)$(PREFIX)/bin/
 
 clean:
 	rm -rf build build-san build-fuzz

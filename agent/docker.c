@@ -9,6 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <unistd.h>
 
 #include <curl/curl.h>
 
@@ -200,6 +201,16 @@ perform(struct dcall *c, int versioned)
 		if (rc == CURLE_ABORTED_BY_CALLBACK && c->cancel != NULL &&
 		    *c->cancel)
 			snprintf(c->err, sizeof c->err, "cancelled");
+		else if (rc == CURLE_COULDNT_CONNECT &&
+		    access(agent.docker_sock, F_OK) == -1)
+			snprintf(c->err, sizeof c->err, "cannot reach Docker "
+			    "at %s: no such socket (is Docker installed and "
+			    "running?)", agent.docker_sock);
+		else if (rc == CURLE_COULDNT_CONNECT &&
+		    access(agent.docker_sock, R_OK | W_OK) == -1)
+			snprintf(c->err, sizeof c->err, "cannot reach Docker "
+			    "at %s: permission denied (add this user to the "
+			    "docker group)", agent.docker_sock);
 		else if (rc == CURLE_COULDNT_CONNECT)
 			snprintf(c->err, sizeof c->err, "cannot reach Docker "
 			    "at %s: %s", agent.docker_sock,

@@ -678,6 +678,23 @@ mv_arr_bin(struct mv *v, const char *key, size_t i, const void **p,
 	return 1;
 }
 
+int
+mv_arr_map(struct mv *v, const char *key, size_t i, struct mv *out)
+{
+	const msgpack_object	*o;
+	char			 what[MSG_KEY_MAX + 24];
+
+	out->obj = NULL;
+	out->err = v->err;
+	if ((o = arr_item(v, key, i, what, sizeof what)) == NULL)
+		return -1;
+	snprintf(out->path, sizeof out->path, "%s", what);
+	if (o->type != MSGPACK_OBJECT_MAP)
+		return mv_error(v, "%s: expected a map", what);
+	out->obj = o;
+	return 1;
+}
+
 size_t
 mv_count(const struct mv *v)
 {

@@ -135,6 +135,7 @@ int	 mv_arr_strdup(struct mv *, const char *key, size_t i, char **out,
 	    size_t max);
 int	 mv_arr_bin(struct mv *, const char *key, size_t i, const void **p,
 	    size_t *len);		/* bin or str item, borrowed */
+int	 mv_arr_map(struct mv *, const char *key, size_t i, struct mv *out);
 /* Maps of string to string (env, labels): entry i as NUL-free strings. */
 size_t	 mv_count(const struct mv *);
 int	 mv_entry_str(struct mv *, size_t i, char *key, size_t keysz,

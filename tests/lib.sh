@@ -40,7 +40,7 @@ step() {
 
 	_n=$((_n + 1))
 	out="$T/step.$_n"
-	if (eval "$body") >"$out" 2>&1; then
+	if ( [ -n "${TUG_DEBUG:-}" ] && set -x; eval "$body") >"$out" 2>&1; then
 		echo "ok $_n - $what"
 	else
 		_failed=$((_failed + 1))
@@ -94,3 +94,27 @@ site_purge() {
 host_port() {
 	$DOCKER port "$1" 8080/tcp | head -n 1 | sed 's/.*://'
 }
+
+# The controller binaries, and a private tugd for this test file: its state
+# in $T/home, stopped (by its pid) when the file ends.
+TUG=$TUG_BUILD/tug
+TUGD=$TUG_BUILD/tugd
+export TUG_HOME=$T/home
+
+tugd_pid() {
+	"$TUG" --json status 2>/dev/null | sed -n 's/.*"pid":\([0-9]*\).*/\1/p'
+}
+
+tugd_stop() {
+	local pid
+
+	pid=$(tugd_pid)
+	[ -n "$pid" ] || return 0
+	kill "$pid"
+	for _ in $(seq 50); do
+		_bed_running "$pid" || return 0
+		sleep 0.1
+	done
+	kill -9 "$pid"
+}
+at_exit tugd_stop

@@ -7,8 +7,8 @@
 # leftovers from earlier runs, says why on stderr and returns non-zero on
 # failure, prints nothing on success and never exits the caller's shell.
 #
-#	ns_host_up N PUBKEYFILE		host N up: netns, veth, user, dockerd, sshd
-#	ns_host_down N...		host N down: daemons stopped, netns gone
+#	ns_host_up N PUBKEYFILE		host N up: netns, user, dockerd, sshd
+#	ns_host_down N...		host N down: daemons stopped, no netns
 #	ns_sshd_stop N			stop host N's sshd and its connections
 #	ns_sshd_start N			start it again, same host key
 #	ns_regen_hostkey N		new host key, sshd restarted
@@ -82,6 +82,48 @@ _ns_kill() {
 		sleep 0.1
 	done
 	_bed_err "pids$left will not die"
+}
+
+# _ns_alive PIDFILE NAME WORD...: print the pid in PIDFILE if it runs, is
+# called NAME and has WORD... in a row in its command line: _bed_alive,
+# but sure the pid is ours (a stale file could name the root namespace's
+# dockerd), and fit for pid files without a final newline, as dockerd and
+# containerd write them (`read` fails on those: _bed_alive never finds a
+# dockerd).
+_ns_alive() {
+	local pid
+
+	pid=$(cat "$1" 2>/dev/null) || return 1
+	case $pid in '' | *[!0-9]*) return 1 ;; esac
+	shift
+	_ns_is "$pid" "$@" || return 1
+	echo "$pid"
+}
+
+# _ns_is PID NAME WORD...: is PID running, called NAME, with WORD... in a
+# row in its command line?  sshd retitles itself ("sshd: /usr/sbin/sshd
+# -D -f CONF ... [listener] ..."), so arguments are matched as words of
+# one string.
+_ns_is() {
+	local pid=$1 name=$2 comm args
+
+	shift 2
+	read -r comm 2>/dev/null <"/proc/$pid/comm" || return 1
+	[ "$comm" = "$name" ] || return 1
+	args=$(tr '\0' ' ' 2>/dev/null <"/proc/$pid/cmdline") || return 1
+	case " $args" in *" $* "*) ;; *) return 1 ;; esac
+	_bed_running "$pid"
+}
+
+# _ns_strays NAME WORD...: pids of every process _ns_is finds to be NAME
+# with WORD...: ours, by the unique paths we gave them, in case a pid file
+# was lost or a process outlived its namespace.
+_ns_strays() {
+	local p
+
+	for p in /proc/[0-9]*; do
+		_ns_is "${p#/proc/}" "$@" && echo "${p#/proc/}"
+	done
 }
 
 # _ns_tcp_ok ADDR PORT: does something accept connections there?  Bounded
@@ -199,16 +241,21 @@ _ns_docker_ok() {
 # containerd it supervises should dockerd not have taken it along.
 # dockerd stops running containers first (up to 10 s each, in parallel).
 _ns_dockerd_stop() {
-	local h=$_ns_run/h$1 pid
+	local h=$_ns_run/h$1 pids d=$_ns_lib/h$1/docker
+	local c=$_ns_run/h$1/exec/containerd/containerd.toml
 
-	if pid=$(_bed_alive "$h/dockerd.pid" dockerd); then
-		_ns_kill 60 "$pid" || return
-	fi
+	# Its pid file names it; so does its --data-root, should the pid
+	# file have been lost.
+	pids="$(_ns_alive "$h/dockerd.pid" dockerd --data-root "$d")
+	    $(_ns_strays dockerd --data-root "$d")"
+	# shellcheck disable=SC2086 # a list of pids
+	_ns_kill 60 $pids || return
 	rm -f "$h/dockerd.pid"
-	if pid=$(_bed_alive "$h/exec/containerd/containerd.pid" containerd)
-	then
-		_ns_kill 10 "$pid" || return
-	fi
+	pids="$(_ns_alive "$h/exec/containerd/containerd.pid" containerd \
+	    --config "$c")
+	    $(_ns_strays containerd --config "$c")"
+	# shellcheck disable=SC2086 # a list of pids
+	_ns_kill 10 $pids || return
 	rm -f "$h/exec/containerd/containerd.pid"
 }
 
@@ -220,7 +267,8 @@ _ns_dockerd() {
 	local pid i want args=()
 
 	want=$(_ns_dockerd_args "$n")
-	if pid=$(_bed_alive "$h/dockerd.pid" dockerd); then
+	if pid=$(_ns_alive "$h/dockerd.pid" dockerd \
+	    --data-root "$_ns_lib/h$n/docker"); then
 		if _ns_in "$pid" "$n" &&
 		    [ "$(tr '\0' '\n' <"/proc/$pid/cmdline")" = "$want" ]; then
 			# Running, or still starting: give it the usual time.
@@ -230,20 +278,19 @@ _ns_dockerd() {
 				sleep 0.1
 			done
 		fi
-		_ns_dockerd_stop "$n" || return
 	fi
-	# A containerd left by a dockerd that was killed would be adopted
-	# by the new one, in its old namespace.
+	# Stop whatever is there: a dockerd from an older namespace, with
+	# other arguments, wedged, or lost by its pid file (a second one on
+	# the same data root waits 15 s for containerd, then fails, while
+	# the first answers on the socket); and any containerd that
+	# outlived its dockerd, which the new one would adopt as it is.
 	_ns_dockerd_stop "$n" || return
 
 	# Its own config file: dockerd then never reads
 	# /etc/docker/daemon.json, and its own trust key gives it an engine
 	# ID of its own (the default /etc/docker/key.json is shared).
-	{
-		mkdir -p "$_ns_lib/h$n" &&
-		    echo "{\"deprecated-key-path\": \"$_ns_lib/h$n/key.json\"}" \
-		    >"$conf"
-	} || _bed_err "ns_host_up $n: cannot write $conf" || return
+	printf '{"deprecated-key-path": "%s"}\n' "$_ns_lib/h$n/key.json" \
+	    >"$conf" || _bed_err "ns_host_up $n: cannot write $conf" || return
 
 	mapfile -t args <<<"$want"
 	echo "--- $(date -u '+%F %T') ns_host_up $n" >>"$h/dockerd.log"
@@ -276,6 +323,17 @@ _ns_sshd_args() {
 	    "SetEnv DOCKER_HOST=unix://$_ns_run/h$1/docker.sock"
 }
 
+# _ns_sshd_listeners N: host N's listening sshd, by its pid file, and any
+# other started from its config.
+_ns_sshd_listeners() {
+	local conf=$_ns_run/h$1/sshd/sshd_config
+
+	{
+		_ns_alive "$_ns_run/h$1/sshd/sshd.pid" sshd -f "$conf"
+		_ns_strays sshd -f "$conf"
+	} | sort -u
+}
+
 # _ns_sshd N [restart]: host N's sshd, running in its netns from the
 # arguments above and answering on 10.77.N.2:22 from the root namespace.
 # With "restart", or when any of that does not hold, (re)start it with
@@ -284,11 +342,12 @@ _ns_sshd_args() {
 # netns' loopback, harmless).
 _ns_sshd() {
 	local n=$1 h=$_ns_run/h$1 home pid i want args=()
+	local conf=$_ns_run/h$1/sshd/sshd_config
 
 	want=$(_ns_sshd_args "$n")
 	home=$(getent passwd "tughost$n" | cut -d: -f6)
 	if [ "${2-}" != restart ] &&
-	    pid=$(_bed_alive "$h/sshd/sshd.pid" sshd) &&
+	    pid=$(_ns_alive "$h/sshd/sshd.pid" sshd -f "$conf") &&
 	    _ns_in "$pid" "$n" &&
 	    [ "$(cat "$h/sshd.args" 2>/dev/null)" = "$want" ] &&
 	    cmp -s "$h/authorized_keys" "$home/.ssh/authorized_keys" &&
@@ -297,6 +356,10 @@ _ns_sshd() {
 	fi
 
 	rm -f "$h/sshd.args"
+	# bed_sshd restarts the sshd its pid file names; one whose pid file
+	# was lost would keep the port.  Connections stay up.
+	# shellcheck disable=SC2046 # a list of pids
+	_ns_kill 5 $(_ns_sshd_listeners "$n") || return
 	mapfile -t args <<<"$want"
 	# bed_sshd, as this shell defines it, in a shell in the netns.
 	# shellcheck disable=SC2016 # "$@" is the inner shell's
@@ -359,8 +422,9 @@ _ns_host_up() {
 
 # ns_host_down N...: each host N down: its sshd (with its connections) and
 # dockerd stopped by their pid files, anything else still in its netns
-# (containerd shims, docker-proxy, sessions) killed, netns and veth
-# deleted.  The data root and the sshd host key stay.
+# (containerd shims, docker-proxy, sessions' commands) killed, leftover
+# mounts undone, netns and veth deleted.  The data root (images,
+# containers) and the sshd host key stay.
 ns_host_down() {
 	local n
 
@@ -386,6 +450,7 @@ _ns_host_down() {
 		done
 		_ns_kill 5 "${pids[@]}" || return
 	fi
+	_ns_umount "$n"
 	# Deleting one end of a veth deletes both.
 	ip link del "tugv$n" 2>/dev/null
 	if [ -e "$_ns_netns/tugh$n" ]; then
@@ -396,31 +461,44 @@ _ns_host_down() {
 	rm -f "$_ns_run/h$n/sshd.args"
 }
 
+# _ns_umount N: with host N's daemons gone, unmount whatever they left
+# mounted under its directories, deepest first: dockerd makes its data
+# root a shared bind mount of itself and removes it on a clean shutdown
+# only; a killed one also leaves overlays and container netns files.
+_ns_umount() {
+	local m
+
+	awk -v a="$_ns_lib/h$1/" -v b="$_ns_run/h$1/" '
+		index($2 "/", a) == 1 || index($2 "/", b) == 1 { print $2 }
+	' /proc/mounts | sort -r | while read -r m; do
+		umount "$m" 2>/dev/null || umount -l "$m"
+	done
+}
+
 # _ns_sshd_stop N: stop host N's sshd and every sshd below it, so that
 # open connections drop as they would with the host: the commands they
 # ran see their channel close.  (bed_sshd_stop alone leaves them up.)
 _ns_sshd_stop() {
-	local dir=$_ns_run/h$1/sshd pid kids
+	local dir=$_ns_run/h$1/sshd tops kids
 
-	if pid=$(_bed_alive "$dir/sshd.pid" sshd); then
-		# Its descendants named sshd: per-connection monitors and
-		# their unprivileged children.
-		kids=$(ps -e -o pid=,ppid=,comm= | awk -v top="$pid" '
-			{ up[$1] = $2; name[$1] = $3 }
-			END {
-				for (p in up) {
-					if (name[p] != "sshd") continue
-					for (q = up[p]; q > 1; q = up[q])
-						if (q == top) { print p; break }
-				}
-			}')
-		bed_sshd_stop "$dir" || return
-		# shellcheck disable=SC2086 # a list of pids
-		_ns_kill 5 $kids || return
-	fi
+	tops=$(_ns_sshd_listeners "$1")
+	[ -n "$tops" ] || { rm -f "$dir/sshd.pid"; return 0; }
+	# Their descendants named sshd: per-connection monitors and their
+	# unprivileged children.
+	kids=$(ps -e -o pid=,ppid=,comm= | awk -v tops="$tops" '
+		BEGIN { split(tops, t); for (i in t) top[t[i]] = 1 }
+		{ up[$1] = $2; name[$1] = $3 }
+		END {
+			for (p in up) {
+				if (name[p] != "sshd" || p in top) continue
+				for (q = up[p]; q > 1; q = up[q])
+					if (q in top) { print p; break }
+			}
+		}')
+	# shellcheck disable=SC2086 # lists of pids
+	_ns_kill 5 $tops $kids || return
 	rm -f "$dir/sshd.pid"
 }
-
 # ns_sshd_stop N: host N stops answering SSH (connections drop); its
 # dockerd and netns stay.
 ns_sshd_stop() {
@@ -442,8 +520,10 @@ _ns_sshd_start() {
 
 # _ns_up_enough N FUNC: has ns_host_up made host N (its sshd aside)?
 _ns_up_enough() {
-	[ -e "$_ns_netns/tugh$1" ] && [ -s "$_ns_run/h$1/authorized_keys" ] ||
-	    _bed_err "$2 $1: host $1 is not up (ns_host_up first)"
+	if ! [ -e "$_ns_netns/tugh$1" ] ||
+	    ! [ -s "$_ns_run/h$1/authorized_keys" ]; then
+		_bed_err "$2 $1: host $1 is not up (ns_host_up first)"
+	fi
 }
 
 # ns_regen_hostkey N: a new host key for host N, sshd restarted with it.

@@ -57,7 +57,7 @@ step 'DOCKER_HOST selects the socket; a bad one is reported, not fatal' '
 	test $? -eq 1 &&
 	has $T/out "\"socket\":\"/nonexistent.sock\"" &&
 	has $T/out "\"id\":1,\"body\":{\"ok\":true" &&
-	has $T/out "\"id\":2,\"body\":{\"ok\":false,\"error\":{\"code\":\"docker\",\"message\":\"cannot reach Docker at /nonexistent.sock"
+	has $T/out "\"id\":2,\"body\":{\"ok\":false,\"error\":{\"code\":\"docker\",\"message\":\"cannot reach Docker at /nonexistent.sock: no such socket"
 '
 
 step 'check prints facts and fails without Docker' '

@@ -1,0 +1,557 @@
+/*
+ * cmd-host.c: the host ops. host.add connects, shows and pins the host key
+ * and bootstraps the agent before anything is stored; host.check fans a ping
+ * out to every target host in parallel over the persistent sessions and
+ * reports each host's own outcome; list, rm and bootstrap round them off.
+ */
+#include <pwd.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <jansson.h>
+
+#include "common/clock.h"
+#include "common/log.h"
+#include "common/xmalloc.h"
+#include "controller/tug.h"
+
+#define CHECK_TIMEOUT_MS	20000
+#define TARGETS_MAX		4096
+
+static const char *
+esc(char *dst, size_t n, const char *s)
+{
+	return log_escape(dst, n, s, strlen(s));
+}
+
+static void
+progress_to_client(void *arg, const char *step, const char *msg)
+{
+	void	**a = arg;
+
+	client_progress(a[0], a[1], step, "%s", msg);
+}
+
+/* [USER@]ADDR[:PORT] into its parts, each validated. */
+static int
+parse_target(struct client *c, const char *s, struct host_rec *h)
+{
+	const char	*at = strchr(s, '@'), *addr, *colon, *why;
+	char		 e[128];
+	size_t		 al;
+
+	if (at != NULL) {
+		if ((size_t)(at - s) >= sizeof h->user) {
+			client_fail(c, E_BAD_ARGS, "invalid SSH user in '%s'",
+			    esc(e, sizeof e, s));
+			return -1;
+		}
+		memcpy(h->user, s, (size_t)(at - s));
+		h->user[at - s] = '\0';
+		addr = at + 1;
+	} else {
+		struct passwd *pw = getpwuid(getuid());
+
+		snprintf(h->user, sizeof h->user, "%s",
+		    pw != NULL ? pw->pw_name : "root");
+		addr = s;
+	}
+	if ((why = check_ssh_user(h->user)) != NULL) {
+		client_fail(c, E_BAD_ARGS, "invalid SSH user '%s': %s",
+		    esc(e, sizeof e, h->user), why);
+		return -1;
+	}
+	h->port = 22;
+	colon = strchr(addr, ':');
+	al = colon != NULL ? (size_t)(colon - addr) : strlen(addr);
+	if (al == 0 || al >= sizeof h->addr) {
+		client_fail(c, E_BAD_ARGS, "invalid address in '%s'",
+		    esc(e, sizeof e, s));
+		return -1;
+	}
+	memcpy(h->addr, addr, al);
+	h->addr[al] = '\0';
+	if (colon != NULL) {
+		char	*end;
+		long	 p = strtol(colon + 1, &end, 10);
+
+		if (*end != '\0' || end == colon + 1 || p < 1 || p > 65535) {
+			client_fail(c, E_BAD_ARGS, "invalid port in '%s'",
+			    esc(e, sizeof e, s));
+			return -1;
+		}
+		h->port = (unsigned)p;
+	}
+	if ((why = check_address(h->addr)) != NULL) {
+		client_fail(c, E_BAD_ARGS, "invalid address '%s': %s",
+		    esc(e, sizeof e, h->addr), why);
+		return -1;
+	}
+	return 0;
+}
+
+static int
+check_fingerprint(const char *s)
+{
+	size_t	i, n = strlen(s);
+
+	if (strncmp(s, "SHA256:", 7) != 0 || n != 7 + 43)
+		return -1;
+	for (i = 7; i < n; i++)
+		if (!((s[i] >= 'A' && s[i] <= 'Z') || (s[i] >= 'a' &&
+		    s[i] <= 'z') || (s[i] >= '0' && s[i] <= '9') ||
+		    s[i] == '+' || s[i] == '/'))
+			return -1;
+	return 0;
+}
+
+void
+cmd_host_add(struct client *c, struct mv *args)
+{
+	struct host_rec		 h;
+	struct ssh_target	 t;
+	struct sshc		 sc;
+	struct buf		 facts = BUF_INIT;
+	struct enc		 e;
+	char			 target[320], hostkey[FINGERPRINT_MAX] = "";
+	char			 ebuf[128], name[256];
+	const char		*why;
+	size_t			 ng, i;
+	int			 accept_new = 0, no_boot = 0, deps = 0, r;
+	void			*parg[2];
+
+	memset(&h, 0, sizeof h);
+	if (mv_str(args, "name", name, sizeof name, MV_REQ) != 1 ||
+	    mv_str(args, "target", target, sizeof target, MV_REQ) != 1 ||
+	    mv_str(args, "key", h.key_path, sizeof h.key_path, 0) == -1 ||
+	    mv_str(args, "hostkey", hostkey, sizeof hostkey, 0) == -1 ||
+	    mv_bool(args, "accept_new", &accept_new, 0) == -1 ||
+	    mv_bool(args, "no_bootstrap", &no_boot, 0) == -1 ||
+	    mv_bool(args, "install_deps", &deps, 0) == -1 ||
+	    mv_arr(args, "groups", &ng, HOST_GROUPS_MAX, 0) == -1) {
+		client_fail(c, E_BAD_ARGS, "%s", args->err);
+		return;
+	}
+	if ((why = check_host_name(name)) != NULL) {
+		client_fail(c, E_BAD_ARGS, "invalid host name '%s': %s",
+		    esc(ebuf, sizeof ebuf, name), why);
+		return;
+	}
+	snprintf(h.name, sizeof h.name, "%s", name);
+	for (i = 0; i < ng; i++) {
+		if (mv_arr_str(args, "groups", i, h.groups[i],
+		    sizeof h.groups[i]) == -1) {
+			client_fail(c, E_BAD_ARGS, "%s", args->err);
+			return;
+		}
+		if ((why = check_group_name(h.groups[i])) != NULL) {
+			client_fail(c, E_BAD_ARGS, "invalid group '%s': %s",
+			    esc(ebuf, sizeof ebuf, h.groups[i]), why);
+			return;
+		}
+	}
+	h.ngroups = (int)ng;
+	if (h.key_path[0] != '\0' && (why = check_abs_path(h.key_path))) {
+		client_fail(c, E_BAD_ARGS, "invalid key path '%s': %s",
+		    esc(ebuf, sizeof ebuf, h.key_path), why);
+		return;
+	}
+	if (hostkey[0] != '\0' && check_fingerprint(hostkey) == -1) {
+		client_fail(c, E_BAD_ARGS, "invalid --hostkey '%s': expected "
+		    "SHA256: and 43 base64 characters",
+		    esc(ebuf, sizeof ebuf, hostkey));
+		return;
+	}
+	if (parse_target(c, target, &h) == -1)
+		return;
+	if ((r = host_load(h.name, &(struct host_rec){ 0 })) != 0) {
+		client_fail(c, r == 1 ? "conflict" : E_INTERNAL, r == 1 ?
+		    "host '%s' exists" : "cannot read host '%s'", h.name);
+		return;
+	}
+
+	memset(&t, 0, sizeof t);
+	t.name = h.name;
+	t.addr = h.addr;
+	t.port = h.port;
+	t.user = h.user;
+	t.key_path = h.key_path;
+	t.pinned = hostkey;
+	t.accept_new = accept_new;
+	t.timeout_s = 10;
+	client_progress(c, h.name, "connect", "connecting to %s@%s:%u",
+	    h.user, h.addr, h.port);
+	if (sshc_connect(&sc, &t) == -1) {
+		client_fail(c, "ssh", "%s", sc.err);
+		return;
+	}
+	client_progress(c, h.name, "hostkey", "host key %s %s", sc.fingerprint,
+	    hostkey[0] != '\0' ? "matches --hostkey" : "accepted and pinned");
+	snprintf(h.hostkey, sizeof h.hostkey, "%s", sc.fingerprint);
+	if (!no_boot) {
+		parg[0] = c;
+		parg[1] = h.name;
+		if (bootstrap(&sc, h.name, deps, &facts, progress_to_client,
+		    parg) == -1) {
+			client_fail(c, "bootstrap", "%s", sc.err);
+			sshc_close(&sc);
+			buf_release(&facts);
+			return;
+		}
+		snprintf(h.agent_hash, sizeof h.agent_hash, "%s",
+		    agent_bin.sha256);
+		h.facts = facts.len > 0 ? facts.ptr : NULL;
+		h.last_seen = (int64_t)(wall_ms() / 1000);
+	}
+	sshc_close(&sc);
+	if (host_insert(&h) == -1) {
+		client_fail(c, E_INTERNAL, "cannot store host '%s'", h.name);
+		buf_release(&facts);
+		return;
+	}
+	fleet_add(&h);
+	client_result_begin(c, &e);
+	enc_kstr(&e, "name", h.name);
+	enc_kstr(&e, "address", h.addr);
+	enc_ku64(&e, "port", h.port);
+	enc_kstr(&e, "user", h.user);
+	enc_kstr(&e, "hostkey", h.hostkey);
+	enc_karr(&e, "groups");
+	for (i = 0; i < (size_t)h.ngroups; i++)
+		enc_str(&e, h.groups[i]);
+	enc_close(&e);
+	enc_kbool(&e, "bootstrapped", !no_boot);
+	client_ok(c, &e);
+	buf_release(&facts);
+}
+
+static const char *
+state_name(enum host_state s)
+{
+	switch (s) {
+	case H_UP:		return "connected";
+	case H_CONNECTING:	return "connecting";
+	case H_DOWN:		return "down";
+	default:		return "idle";
+	}
+}
+
+void
+cmd_host_list(struct client *c, struct mv *args)
+{
+	struct host_rec	*hosts;
+	struct enc	 e;
+	size_t		 n, i;
+	int		 g;
+
+	(void)args;
+	if (hosts_load(&hosts, &n) == -1) {
+		client_fail(c, E_INTERNAL, "cannot read hosts");
+		return;
+	}
+	client_result_begin(c, &e);
+	enc_karr(&e, "hosts");
+	for (i = 0; i < n; i++) {
+		struct host		*h = fleet_get(hosts[i].name);
+		struct host_info	 hi = { 0 };
+
+		if (h != NULL) {
+			host_info(h, &hi);
+			host_unref(h);
+		}
+		enc_map_open(&e);
+		enc_kstr(&e, "name", hosts[i].name);
+		enc_kstr(&e, "address", hosts[i].addr);
+		enc_ku64(&e, "port", hosts[i].port);
+		enc_kstr(&e, "user", hosts[i].user);
+		enc_karr(&e, "groups");
+		for (g = 0; g < hosts[i].ngroups; g++)
+			enc_str(&e, hosts[i].groups[g]);
+		enc_close(&e);
+		enc_kstr(&e, "hostkey", hosts[i].hostkey);
+		enc_kstr(&e, "state", state_name(hi.state));
+		if (hi.error[0] != '\0')
+			enc_kstr(&e, "error", hi.error);
+		enc_ki64(&e, "last_seen", hosts[i].last_seen);
+		enc_close(&e);
+		host_info_free(&hi);
+		host_rec_free(&hosts[i]);
+	}
+	enc_close(&e);
+	free(hosts);
+	client_ok(c, &e);
+}
+
+void
+cmd_host_rm(struct client *c, struct mv *args)
+{
+	struct enc	e;
+	char		name[HOST_NAME_MAX_TUG + 1];
+	int		r;
+
+	if (mv_str(args, "name", name, sizeof name, MV_REQ) != 1) {
+		client_fail(c, E_BAD_ARGS, "%s", args->err);
+		return;
+	}
+	if ((r = host_delete(name)) <= 0) {
+		client_fail(c, r == 0 ? E_NOT_FOUND : E_INTERNAL, r == 0 ?
+		    "no host '%s'" : "cannot delete host '%s'", name);
+		return;
+	}
+	fleet_remove(name);
+	client_result_begin(c, &e);
+	enc_kstr(&e, "removed", name);
+	client_ok(c, &e);
+}
+
+/*
+ * The hosts a fleet op targets: args.hosts (names), args.group, or all
+ * (args.all, or nothing named). Names are checked against the database.
+ */
+static int
+targets(struct client *c, struct mv *args, char ***out, size_t *n)
+{
+	struct host_rec	*hosts;
+	size_t		 nh, nn = 0, i, k;
+	char		 group[GROUP_NAME_MAX + 1] = "", name[HOST_NAME_MAX_TUG + 1];
+	char		**v;
+	int		 all = 0, g, found;
+
+	*out = NULL;
+	*n = 0;
+	if (mv_arr(args, "hosts", &nn, TARGETS_MAX, 0) == -1 ||
+	    mv_str(args, "group", group, sizeof group, 0) == -1 ||
+	    mv_bool(args, "all", &all, 0) == -1) {
+		client_fail(c, E_BAD_ARGS, "%s", args->err);
+		return -1;
+	}
+	if (hosts_load(&hosts, &nh) == -1) {
+		client_fail(c, E_INTERNAL, "cannot read hosts");
+		return -1;
+	}
+	v = xcalloc(nh + 1, sizeof *v);
+	for (i = 0; i < nn; i++) {
+		if (mv_arr_str(args, "hosts", i, name, sizeof name) == -1) {
+			client_fail(c, E_BAD_ARGS, "%s", args->err);
+			goto fail;
+		}
+		for (found = 0, k = 0; k < nh; k++)
+			if (strcmp(hosts[k].name, name) == 0)
+				found = 1;
+		if (!found) {
+			char e[128];
+
+			client_fail(c, E_NOT_FOUND, "no host '%s'",
+			    esc(e, sizeof e, name));
+			goto fail;
+		}
+		for (k = 0; k < *n; k++)
+			if (strcmp(v[k], name) == 0)
+				break;
+		if (k == *n)
+			v[(*n)++] = xstrdup(name);
+	}
+	for (k = 0; nn == 0 && k < nh; k++) {
+		int take = all || group[0] == '\0';
+
+		for (g = 0; !take && g < hosts[k].ngroups; g++)
+			take = strcmp(hosts[k].groups[g], group) == 0;
+		if (take)
+			v[(*n)++] = xstrdup(hosts[k].name);
+	}
+	for (k = 0; k < nh; k++)
+		host_rec_free(&hosts[k]);
+	free(hosts);
+	if (*n == 0 && group[0] != '\0') {
+		client_fail(c, E_NOT_FOUND, "no host in group '%s'", group);
+		free(v);
+		return -1;
+	}
+	*out = v;
+	return 0;
+fail:
+	for (k = 0; k < *n; k++)
+		free(v[k]);
+	free(v);
+	for (k = 0; k < nh; k++)
+		host_rec_free(&hosts[k]);
+	free(hosts);
+	*n = 0;
+	return -1;
+}
+
+static void
+free_targets(char **v, size_t n)
+{
+	size_t	i;
+
+	for (i = 0; i < n; i++)
+		free(v[i]);
+	free(v);
+}
+
+/* Facts of a host (from its agent's HELLO) as fields of a check row. */
+static void
+enc_facts(struct enc *e, const char *facts)
+{
+	json_t		*j, *d;
+	const char	*s;
+
+	if (facts == NULL || (j = json_loads(facts, 0, NULL)) == NULL)
+		return;
+	if ((s = json_string_value(json_object_get(j, "agent_version"))))
+		enc_kstr(e, "agent_version", s);
+	if ((s = json_string_value(json_object_get(j, "os"))))
+		enc_kstr(e, "os", s);
+	d = json_object_get(j, "docker");
+	if ((s = json_string_value(json_object_get(d, "version"))))
+		enc_kstr(e, "docker_version", s);
+	else if ((s = json_string_value(json_object_get(d, "error"))))
+		enc_kstr(e, "docker_error", s);
+	enc_ku64(e, "cpus", (uint64_t)json_integer_value(json_object_get(j,
+	    "cpus")));
+	enc_ku64(e, "memory", (uint64_t)json_integer_value(json_object_get(j,
+	    "memory")));
+	enc_ku64(e, "disk_free", (uint64_t)json_integer_value(
+	    json_object_get(j, "disk_free")));
+	json_decref(j);
+}
+
+void
+cmd_host_check(struct client *c, struct mv *args)
+{
+	char		**names;
+	size_t		  n, i, up = 0;
+	struct host	**hs;
+	struct hreq	**rq;
+	struct enc	  e;
+	uint64_t	  timeout = CHECK_TIMEOUT_MS, deadline, t0 = clock_ms();
+
+	if (mv_u64(args, "timeout_ms", &timeout, 0) == -1) {
+		client_fail(c, E_BAD_ARGS, "%s", args->err);
+		return;
+	}
+	if (targets(c, args, &names, &n) == -1)
+		return;
+	hs = xcalloc(n + 1, sizeof *hs);
+	rq = xcalloc(n + 1, sizeof *rq);
+	/* Everything goes out first; then we wait for all of it. */
+	for (i = 0; i < n; i++)
+		if ((hs[i] = fleet_get(names[i])) != NULL)
+			rq[i] = hreq_start(hs[i], "ping", NULL, NULL, NULL,
+			    NULL);
+	deadline = clock_ms() + timeout;
+	client_result_begin(c, &e);
+	enc_karr(&e, "hosts");
+	for (i = 0; i < n; i++) {
+		struct msg		 m;
+		struct host_info	 hi = { 0 };
+		char			 err[512] = "host not loaded";
+		int			 ok = 0;
+
+		if (rq[i] != NULL && hreq_wait(rq[i], deadline, &m, err) == 0) {
+			ok = m.type == MSG_RESULT;
+			if (!ok)
+				snprintf(err, sizeof err, "the agent refused "
+				    "ping");
+			msg_release(&m);
+		}
+		enc_map_open(&e);
+		enc_kstr(&e, "name", names[i]);
+		enc_kbool(&e, "reachable", ok);
+		if (hs[i] != NULL) {
+			host_info(hs[i], &hi);
+			if (ok) {
+				enc_ku64(&e, "rtt_ms", hreq_rtt_ms(rq[i]));
+				enc_facts(&e, hi.facts);
+			}
+			host_info_free(&hi);
+		}
+		if (!ok)
+			enc_kstr(&e, "error", err);
+		enc_close(&e);
+		up += ok;
+		hreq_free(rq[i]);
+		if (hs[i] != NULL)
+			host_unref(hs[i]);
+	}
+	enc_close(&e);
+	enc_ku64(&e, "reachable", up);
+	enc_ku64(&e, "total", n);
+	enc_ku64(&e, "elapsed_ms", clock_ms() - t0);
+	client_ok(c, &e);
+	free(hs);
+	free(rq);
+	free_targets(names, n);
+}
+
+void
+cmd_host_bootstrap(struct client *c, struct mv *args)
+{
+	char		**names;
+	size_t		  n, i, good = 0;
+	struct enc	  e;
+	int		  deps = 0;
+
+	if (mv_bool(args, "install_deps", &deps, 0) == -1) {
+		client_fail(c, E_BAD_ARGS, "%s", args->err);
+		return;
+	}
+	if (targets(c, args, &names, &n) == -1)
+		return;
+	client_result_begin(c, &e);
+	enc_karr(&e, "hosts");
+	for (i = 0; i < n; i++) {
+		struct host_rec		 h;
+		struct ssh_target	 t;
+		struct sshc		 sc;
+		struct buf		 facts = BUF_INIT;
+		struct host		*hp;
+		void			*parg[2] = { c, names[i] };
+		int			 ok = 0;
+
+		if (host_load(names[i], &h) != 1)
+			continue;
+		memset(&t, 0, sizeof t);
+		t.name = h.name;
+		t.addr = h.addr;
+		t.port = h.port;
+		t.user = h.user;
+		t.key_path = h.key_path;
+		t.pinned = h.hostkey;
+		t.timeout_s = 10;
+		client_progress(c, h.name, "connect", "connecting to %s@%s:%u",
+		    h.user, h.addr, h.port);
+		if (sshc_connect(&sc, &t) == 0 && bootstrap(&sc, h.name, deps,
+		    &facts, progress_to_client, parg) == 0) {
+			ok = 1;
+			host_seen(h.name, facts.ptr, agent_bin.sha256);
+		}
+		enc_map_open(&e);
+		enc_kstr(&e, "name", h.name);
+		enc_kbool(&e, "ok", ok);
+		if (!ok)
+			enc_kstr(&e, "error", sc.err);
+		else
+			enc_kstr(&e, "agent", agent_bin.sha256);
+		enc_close(&e);
+		good += ok;
+		sshc_close(&sc);
+		buf_release(&facts);
+		host_rec_free(&h);
+		if ((hp = fleet_get(names[i])) != NULL) {
+			host_kick(hp);
+			host_unref(hp);
+		}
+	}
+	enc_close(&e);
+	if (good < n) {
+		enc_release(&e);
+		client_fail(c, "bootstrap", "bootstrap failed on %zu of %zu "
+		    "hosts", n - good, n);
+	} else
+		client_ok(c, &e);
+	free_targets(names, n);
+}

@@ -1,0 +1,781 @@
+/*
+ * fleet.c: tugd's connections to its hosts. Each host has one thread that
+ * owns its libssh session and the agent channel on it (libssh wants one
+ * thread per session), connects eagerly, reconnects with backoff, bootstraps
+ * the agent when this build's binary is missing there, and routes frames by
+ * request id. Requesters queue a request and wait on it; a bounded number of
+ * handshakes run at once.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <poll.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <libssh/libssh.h>
+
+#include "common/clock.h"
+#include "common/log.h"
+#include "common/xmalloc.h"
+#include "controller/tug.h"
+
+#define BACKOFF_MIN_MS		500
+#define BACKOFF_MAX_MS		30000
+#define SENTINEL_MAX		65536
+#define HELLO_TIMEOUT_MS	15000
+
+struct hreq {
+	uint64_t	 id;
+	struct host	*h;
+	struct buf	 frame;		/* the REQUEST, ready to send */
+	hreq_event_cb	 cb;
+	void		*arg;
+	int		 sent;
+	int		 done;
+	int		 in_cb;
+	uint64_t	 sent_ms;
+	uint64_t	 done_ms;
+	struct msg	 final;
+	char		 err[512];
+	struct hreq	*next;
+};
+
+struct host {
+	struct host_rec	 rec;
+	int		 refs;
+	int		 removed;
+	pthread_t	 thread;
+	pthread_mutex_t	 lock;
+	pthread_cond_t	 cond;
+	enum host_state	 state;
+	char		 error[512];
+	char		*facts;
+	uint64_t	 connected_ms;
+	int		 wake[2];
+	struct hreq	*reqs;
+	struct buf	 ctl;		/* CANCEL frames waiting to go out */
+	uint64_t	 next_id;
+	uint64_t	 backoff;
+	uint64_t	 next_try;
+	int		 kick;
+	struct host	*next;
+};
+
+static struct {
+	pthread_mutex_t	 lock;
+	pthread_cond_t	 cond;
+	struct host	*hosts;
+	int		 handshakes;
+	int		 max_handshakes;
+} fleet = { PTHREAD_MUTEX_INITIALIZER, PTHREAD_COND_INITIALIZER, NULL, 0, 8 };
+
+void
+fleet_init(int max_handshakes)
+{
+	fleet.max_handshakes = max_handshakes > 0 ? max_handshakes : 8;
+}
+
+const char *
+host_name(const struct host *h)
+{
+	return h->rec.name;
+}
+
+static void
+host_free(struct host *h)
+{
+	host_rec_free(&h->rec);
+	free(h->facts);
+	buf_release(&h->ctl);
+	close(h->wake[0]);
+	close(h->wake[1]);
+	pthread_mutex_destroy(&h->lock);
+	pthread_cond_destroy(&h->cond);
+	free(h);
+}
+
+void
+host_unref(struct host *h)
+{
+	int	last;
+
+	pthread_mutex_lock(&fleet.lock);
+	last = --h->refs == 0;
+	pthread_mutex_unlock(&fleet.lock);
+	if (last)
+		host_free(h);
+}
+
+struct host *
+fleet_get(const char *name)
+{
+	struct host	*h;
+
+	pthread_mutex_lock(&fleet.lock);
+	for (h = fleet.hosts; h != NULL; h = h->next)
+		if (strcmp(h->rec.name, name) == 0) {
+			h->refs++;
+			break;
+		}
+	pthread_mutex_unlock(&fleet.lock);
+	return h;
+}
+
+static void
+wake(struct host *h)
+{
+	char	c = 1;
+
+	if (write(h->wake[1], &c, 1) == -1 && errno != EAGAIN)
+		log_warn("wake %s", h->rec.name);
+}
+
+/* End every pending request with err; called with h->lock held. */
+static void
+fail_pending(struct host *h, const char *err)
+{
+	struct hreq	*r;
+
+	for (r = h->reqs; r != NULL; r = r->next) {
+		if (r->done)
+			continue;
+		snprintf(r->err, sizeof r->err, "%s", err);
+		r->done = 1;
+		r->done_ms = clock_ms();
+	}
+	pthread_cond_broadcast(&h->cond);
+}
+
+static void
+handshake_begin(void)
+{
+	pthread_mutex_lock(&fleet.lock);
+	while (fleet.handshakes >= fleet.max_handshakes)
+		pthread_cond_wait(&fleet.cond, &fleet.lock);
+	fleet.handshakes++;
+	pthread_mutex_unlock(&fleet.lock);
+}
+
+static void
+handshake_end(void)
+{
+	pthread_mutex_lock(&fleet.lock);
+	fleet.handshakes--;
+	pthread_cond_signal(&fleet.cond);
+	pthread_mutex_unlock(&fleet.lock);
+}
+
+/* Bytes from the agent's channel, into in, until a frame is whole. */
+static int
+read_frame(struct host *h, struct sshc *sc, struct buf *in, struct msg *m,
+    uint64_t deadline, char *err)
+{
+	char	chunk[16384];
+	int	n, r;
+
+	for (;;) {
+		if ((r = frame_parse(in, m, err)) != 0)
+			return r;
+		if (clock_ms() > deadline) {
+			snprintf(err, MSG_ERRLEN, "no HELLO from the agent");
+			return -1;
+		}
+		n = ssh_channel_read_timeout(sc->channel, chunk, sizeof chunk,
+		    0, 200);
+		if (n == SSH_ERROR || (n == 0 &&
+		    ssh_channel_is_eof(sc->channel))) {
+			snprintf(err, MSG_ERRLEN, "agent channel closed");
+			return -1;
+		}
+		if (n > 0 && buf_add(in, chunk, (size_t)n) == -1) {
+			snprintf(err, MSG_ERRLEN, "out of memory");
+			return -1;
+		}
+	}
+	(void)h;
+}
+
+/*
+ * Skip what a login shell printed, up to the sentinel. 1 found, 0 the
+ * channel ended first (the agent is not there: exit status in *status),
+ * -1 error.
+ */
+static int
+skip_sentinel(struct sshc *sc, struct buf *in, int *status, char *err)
+{
+	const char	*sent = AGENT_SENTINEL;
+	size_t		 sl = strlen(sent), seen = 0;
+	uint64_t	 deadline = clock_ms() + HELLO_TIMEOUT_MS;
+	char		 chunk[4096], *p;
+	int		 n;
+
+	for (;;) {
+		if ((p = memmem(in->ptr != NULL ? in->ptr : "", in->len, sent,
+		    sl)) != NULL) {
+			buf_consume(in, (size_t)(p - in->ptr) + sl);
+			return 1;
+		}
+		if (in->len > sl) {		/* keep a possible prefix */
+			seen += in->len - sl;
+			buf_consume(in, in->len - sl);
+		}
+		if (seen > SENTINEL_MAX) {
+			snprintf(err, MSG_ERRLEN, "no agent sentinel in the "
+			    "first %d bytes", SENTINEL_MAX);
+			return -1;
+		}
+		if (clock_ms() > deadline) {
+			snprintf(err, MSG_ERRLEN, "no agent sentinel within "
+			    "%d ms", HELLO_TIMEOUT_MS);
+			return -1;
+		}
+		n = ssh_channel_read_timeout(sc->channel, chunk, sizeof chunk,
+		    0, 200);
+		if (n == SSH_ERROR) {
+			snprintf(err, MSG_ERRLEN, "agent channel: %s",
+			    ssh_get_error(sc->session));
+			return -1;
+		}
+		if (n == 0 && ssh_channel_is_eof(sc->channel)) {
+			char	e[512];
+			int	k;
+
+			k = ssh_channel_read_timeout(sc->channel, e,
+			    sizeof e - 1, 1, 100);
+			e[k > 0 ? k : 0] = '\0';
+			*status = ssh_channel_get_exit_status(sc->channel);
+			snprintf(err, MSG_ERRLEN, "agent exited %d: %.200s",
+			    *status, e);
+			return 0;
+		}
+		if (n > 0)
+			buf_add(in, chunk, (size_t)n);
+	}
+}
+
+static void
+send_hello(struct sshc *sc)
+{
+	struct enc	e;
+	struct buf	f = BUF_INIT;
+	char		err[MSG_ERRLEN];
+
+	enc_begin(&e, MSG_HELLO, 0);
+	enc_ku64(&e, "proto", PROTO_VERSION);
+	enc_kstr(&e, "version", TUG_VERSION);
+	enc_kstr(&e, "role", "controller");
+	enc_karr(&e, "caps");
+	enc_str(&e, "zlib");
+	enc_close(&e);
+	if (enc_finish(&e, 0, &f, err) == 0)
+		ssh_channel_write(sc->channel, f.ptr, (uint32_t)f.len);
+	buf_release(&f);
+}
+
+static void
+progress_log(void *arg, const char *step, const char *msg)
+{
+	log_info("%s: %s: %s", (const char *)arg, step, msg);
+}
+
+/* Connect, start the agent (installing it if this build is missing), HELLO. */
+static int
+host_connect(struct host *h, struct sshc *sc, struct buf *in, char *err)
+{
+	struct ssh_target	 t;
+	struct msg		 m;
+	struct mv		 body;
+	struct buf		 facts = BUF_INIT;
+	char			 cmd[PATH_MAX_TUG + 16], path[PATH_MAX_TUG];
+	uint64_t		 proto;
+	int			 r, status = 0, tries;
+
+	memset(&t, 0, sizeof t);
+	t.name = h->rec.name;
+	t.addr = h->rec.addr;
+	t.port = h->rec.port;
+	t.user = h->rec.user;
+	t.key_path = h->rec.key_path;
+	t.pinned = h->rec.hostkey;
+	t.timeout_s = 10;
+	handshake_begin();
+	r = sshc_connect(sc, &t);
+	handshake_end();
+	if (r == -1) {
+		snprintf(err, 512, "%s", sc->err);
+		return -1;
+	}
+	agent_remote_path(path, sizeof path);
+	snprintf(cmd, sizeof cmd, "%s serve", path);
+	for (tries = 0; tries < 2; tries++) {
+		buf_reset(in);
+		if (sshc_exec(sc, cmd) == -1) {
+			snprintf(err, 512, "%s: %s", h->rec.name, sc->err);
+			return -1;
+		}
+		if ((r = skip_sentinel(sc, in, &status, err)) == 1)
+			break;
+		ssh_channel_close(sc->channel);
+		ssh_channel_free(sc->channel);
+		sc->channel = NULL;
+		if (r == -1 || tries > 0 || status != 127)
+			goto fail;
+		/* This build's agent is not there yet: install it. */
+		if (bootstrap(sc, h->rec.name, 0, NULL, progress_log,
+		    h->rec.name) == -1) {
+			snprintf(err, 512, "%s", sc->err);
+			return -1;
+		}
+	}
+	if (read_frame(h, sc, in, &m, clock_ms() + HELLO_TIMEOUT_MS, err) != 1)
+		goto fail;
+	msg_body(&m, &body, err, "hello");
+	if (m.type != MSG_HELLO || mv_u64(&body, "proto", &proto, MV_REQ) != 1 ||
+	    proto != PROTO_VERSION) {
+		msg_release(&m);
+		snprintf(err, 512, "%s: the agent does not speak protocol %d",
+		    h->rec.name, PROTO_VERSION);
+		return -1;
+	}
+	mv_json(&body, "facts", &facts);
+	msg_release(&m);
+	send_hello(sc);
+	host_seen(h->rec.name, facts.ptr, agent_bin.sha256);
+	pthread_mutex_lock(&h->lock);
+	free(h->facts);
+	h->facts = buf_detach(&facts, NULL);
+	pthread_mutex_unlock(&h->lock);
+	return 0;
+fail:
+	{
+		char	tmp[512];
+
+		snprintf(tmp, sizeof tmp, "%s: %s", h->rec.name, err);
+		snprintf(err, 512, "%s", tmp);
+	}
+	return -1;
+}
+
+static struct hreq *
+find_req(struct host *h, uint64_t id)
+{
+	struct hreq	*r;
+
+	for (r = h->reqs; r != NULL; r = r->next)
+		if (r->id == id)
+			return r;
+	return NULL;
+}
+
+static void
+dispatch(struct host *h, struct msg *m)
+{
+	struct hreq	*r;
+
+	pthread_mutex_lock(&h->lock);
+	if ((r = find_req(h, m->id)) == NULL || r->done) {
+		pthread_mutex_unlock(&h->lock);
+		if (m->type == MSG_ERROR && m->id == 0) {
+			struct mv	b;
+			char		err[MSG_ERRLEN], msg[256];
+
+			msg_body(m, &b, err, "");
+			if (mv_str(&b, "message", msg, sizeof msg, 0) == 1)
+				log_warnx("%s: agent: %s", h->rec.name, msg);
+		}
+		msg_release(m);
+		return;
+	}
+	if (m->type == MSG_RESULT || m->type == MSG_ERROR) {
+		r->final = *m;
+		memset(m, 0, sizeof *m);
+		r->done = 1;
+		r->done_ms = clock_ms();
+		pthread_cond_broadcast(&h->cond);
+		pthread_mutex_unlock(&h->lock);
+		return;
+	}
+	if (m->type == MSG_EVENT && r->cb != NULL) {
+		r->in_cb = 1;
+		pthread_mutex_unlock(&h->lock);
+		r->cb(r->arg, h, m);
+		pthread_mutex_lock(&h->lock);
+		r->in_cb = 0;
+		pthread_cond_broadcast(&h->cond);
+	}
+	pthread_mutex_unlock(&h->lock);
+	msg_release(m);
+}
+
+/* Drain the agent's stderr into our log, one escaped line at a time. */
+static void
+drain_stderr(struct host *h, struct sshc *sc)
+{
+	char	chunk[2048], esc[1024];
+	int	n;
+
+	while ((n = ssh_channel_read_nonblocking(sc->channel, chunk,
+	    sizeof chunk, 1)) > 0)
+		log_info("%s: agent: %s", h->rec.name,
+		    log_escape(esc, sizeof esc, chunk, (size_t)n));
+}
+
+/* The connected loop: frames in, requests out, until the channel ends. */
+static void
+host_io(struct host *h, struct sshc *sc, struct buf *in)
+{
+	char		 chunk[65536], err[MSG_ERRLEN];
+	struct msg	 m;
+	struct hreq	*r;
+	int		 n, pr;
+
+	for (;;) {
+		struct pollfd	pfd[2] = {
+			{ sc->fd, POLLIN, 0 }, { h->wake[0], POLLIN, 0 }
+		};
+
+		while ((n = ssh_channel_read_nonblocking(sc->channel, chunk,
+		    sizeof chunk, 0)) > 0) {
+			if (buf_add(in, chunk, (size_t)n) == -1) {
+				snprintf(h->error, sizeof h->error, "%s: agent "
+				    "output over the buffer cap", h->rec.name);
+				return;
+			}
+		}
+		if (n == SSH_ERROR) {
+			snprintf(h->error, sizeof h->error, "%s: connection "
+			    "lost: %s", h->rec.name, ssh_get_error(sc->session));
+			return;
+		}
+		while ((pr = frame_parse(in, &m, err)) != 0) {
+			if (pr == -1) {
+				snprintf(h->error, sizeof h->error, "%s: broken "
+				    "frame from the agent: %s", h->rec.name, err);
+				return;
+			}
+			if (pr == 1)
+				dispatch(h, &m);
+		}
+		drain_stderr(h, sc);
+		if (ssh_channel_is_eof(sc->channel) ||
+		    ssh_channel_is_closed(sc->channel)) {
+			snprintf(h->error, sizeof h->error, "%s: the agent "
+			    "closed its channel", h->rec.name);
+			return;
+		}
+
+		/* Whatever is queued goes out now. */
+		pthread_mutex_lock(&h->lock);
+		if (h->removed) {
+			pthread_mutex_unlock(&h->lock);
+			return;
+		}
+		for (r = h->reqs; r != NULL; r = r->next) {
+			if (r->sent || r->done)
+				continue;
+			r->sent = 1;
+			r->sent_ms = clock_ms();
+			buf_add(&h->ctl, r->frame.ptr, r->frame.len);
+		}
+		if (h->ctl.len > 0) {
+			struct buf out = h->ctl;
+
+			buf_init(&h->ctl, 0);
+			pthread_mutex_unlock(&h->lock);
+			if (ssh_channel_write(sc->channel, out.ptr,
+			    (uint32_t)out.len) != (int)out.len) {
+				buf_release(&out);
+				snprintf(h->error, sizeof h->error, "%s: write "
+				    "to the agent failed", h->rec.name);
+				return;
+			}
+			buf_release(&out);
+			continue;
+		} else
+			pthread_mutex_unlock(&h->lock);
+
+		if (ssh_channel_poll(sc->channel, 0) > 0)
+			continue;
+		if (poll(pfd, 2, 1000) > 0 && (pfd[1].revents & POLLIN)) {
+			char	drain[64];
+
+			while (read(h->wake[0], drain, sizeof drain) > 0)
+				;
+		}
+	}
+}
+
+static void *
+host_main(void *arg)
+{
+	struct host	*h = arg;
+	struct sshc	 sc;
+	struct buf	 in;
+	char		 err[512];
+	uint64_t	 now;
+	int		 r;
+
+	buf_init(&in, 8u << 20);
+	pthread_mutex_lock(&h->lock);
+	while (!h->removed) {
+		now = clock_ms();
+		if (now < h->next_try && !h->kick) {
+			struct timespec	ts;
+			uint64_t	wall = wall_ms() + (h->next_try - now);
+
+			ts.tv_sec = (time_t)(wall / 1000);
+			ts.tv_nsec = (long)(wall % 1000) * 1000000;
+			pthread_cond_timedwait(&h->cond, &h->lock, &ts);
+			continue;
+		}
+		h->kick = 0;
+		h->state = H_CONNECTING;
+		pthread_mutex_unlock(&h->lock);
+
+		r = host_connect(h, &sc, &in, err);
+
+		pthread_mutex_lock(&h->lock);
+		if (r == -1) {
+			sshc_close(&sc);
+			h->state = H_DOWN;
+			snprintf(h->error, sizeof h->error, "%s", err);
+			log_info("%s", err);
+			fail_pending(h, err);
+			h->backoff = h->backoff == 0 ? BACKOFF_MIN_MS :
+			    h->backoff * 2 > BACKOFF_MAX_MS ? BACKOFF_MAX_MS :
+			    h->backoff * 2;
+			h->next_try = clock_ms() + h->backoff;
+			continue;
+		}
+		h->state = H_UP;
+		h->error[0] = '\0';
+		h->backoff = 0;
+		h->connected_ms = wall_ms();
+		pthread_cond_broadcast(&h->cond);
+		pthread_mutex_unlock(&h->lock);
+		log_info("%s: connected", h->rec.name);
+
+		host_io(h, &sc, &in);
+		sshc_close(&sc);
+
+		pthread_mutex_lock(&h->lock);
+		h->state = H_DOWN;
+		if (!h->removed)
+			log_info("%s", h->error);
+		fail_pending(h, h->error);
+		h->backoff = BACKOFF_MIN_MS;
+		h->next_try = clock_ms() + h->backoff;
+	}
+	fail_pending(h, "host removed");
+	pthread_mutex_unlock(&h->lock);
+	buf_release(&in);
+	host_unref(h);
+	return NULL;
+}
+
+int
+fleet_add(const struct host_rec *rec)
+{
+	struct host	*h = xcalloc(1, sizeof *h);
+	pthread_attr_t	 attr;
+
+	h->rec = *rec;
+	h->rec.facts = rec->facts != NULL ? xstrdup(rec->facts) : NULL;
+	h->facts = rec->facts != NULL ? xstrdup(rec->facts) : NULL;
+	h->refs = 2;			/* the fleet list and the thread */
+	h->next_id = 1;
+	buf_init(&h->ctl, 0);
+	pthread_mutex_init(&h->lock, NULL);
+	pthread_cond_init(&h->cond, NULL);
+	if (pipe2(h->wake, O_NONBLOCK | O_CLOEXEC) == -1)
+		fatal("pipe");
+	pthread_attr_init(&attr);
+	pthread_attr_setstacksize(&attr, 512 * 1024);
+	pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
+	pthread_mutex_lock(&fleet.lock);
+	h->next = fleet.hosts;
+	fleet.hosts = h;
+	pthread_mutex_unlock(&fleet.lock);
+	if (pthread_create(&h->thread, &attr, host_main, h) != 0)
+		fatal("pthread_create");
+	pthread_attr_destroy(&attr);
+	return 0;
+}
+
+void
+fleet_remove(const char *name)
+{
+	struct host	**pp, *h = NULL;
+
+	pthread_mutex_lock(&fleet.lock);
+	for (pp = &fleet.hosts; *pp != NULL; pp = &(*pp)->next) {
+		if (strcmp((*pp)->rec.name, name) == 0) {
+			h = *pp;
+			*pp = h->next;
+			break;
+		}
+	}
+	pthread_mutex_unlock(&fleet.lock);
+	if (h == NULL)
+		return;
+	pthread_mutex_lock(&h->lock);
+	h->removed = 1;
+	pthread_cond_broadcast(&h->cond);
+	pthread_mutex_unlock(&h->lock);
+	wake(h);
+	host_unref(h);
+}
+
+void
+fleet_shutdown(void)
+{
+	struct host	*h;
+
+	for (;;) {
+		pthread_mutex_lock(&fleet.lock);
+		h = fleet.hosts;
+		pthread_mutex_unlock(&fleet.lock);
+		if (h == NULL)
+			break;
+		fleet_remove(h->rec.name);
+	}
+}
+
+void
+host_kick(struct host *h)
+{
+	pthread_mutex_lock(&h->lock);
+	if (h->state != H_UP && h->state != H_CONNECTING) {
+		h->kick = 1;
+		pthread_cond_broadcast(&h->cond);
+	}
+	pthread_mutex_unlock(&h->lock);
+}
+
+struct hreq *
+hreq_start(struct host *h, const char *op, hreq_args_fn args, void *aarg,
+    hreq_event_cb cb, void *arg)
+{
+	struct hreq	*r = xcalloc(1, sizeof *r);
+	struct enc	 e;
+	char		 err[MSG_ERRLEN];
+
+	r->h = h;
+	r->cb = cb;
+	r->arg = arg;
+	buf_init(&r->frame, 0);
+	pthread_mutex_lock(&h->lock);
+	r->id = h->next_id++;
+	enc_begin(&e, MSG_REQUEST, r->id);
+	enc_kstr(&e, "op", op);
+	enc_kmap(&e, "args");
+	if (args != NULL)
+		args(&e, aarg);
+	enc_close(&e);
+	if (enc_finish(&e, 0, &r->frame, err) == -1) {
+		snprintf(r->err, sizeof r->err, "%s: %s", h->rec.name, err);
+		r->done = 1;
+	}
+	r->next = h->reqs;
+	h->reqs = r;
+	/* A host in backoff is tried at once: somebody is waiting. */
+	if (h->state != H_UP && h->state != H_CONNECTING)
+		h->kick = 1;
+	pthread_cond_broadcast(&h->cond);
+	pthread_mutex_unlock(&h->lock);
+	wake(h);
+	return r;
+}
+
+uint64_t
+hreq_rtt_ms(const struct hreq *r)
+{
+	return r->done_ms > r->sent_ms && r->sent_ms != 0 ?
+	    r->done_ms - r->sent_ms : 0;
+}
+
+int
+hreq_wait(struct hreq *r, uint64_t deadline, struct msg *m, char *err)
+{
+	struct host	*h = r->h;
+	struct hreq	**pp;
+	int		 ret = 0;
+
+	memset(m, 0, sizeof *m);
+	pthread_mutex_lock(&h->lock);
+	while (!r->done) {
+		uint64_t	now = clock_ms();
+		struct timespec	ts;
+		uint64_t	wall;
+
+		if (now >= deadline)
+			break;
+		wall = wall_ms() + (deadline - now);
+		ts.tv_sec = (time_t)(wall / 1000);
+		ts.tv_nsec = (long)(wall % 1000) * 1000000;
+		pthread_cond_timedwait(&h->cond, &h->lock, &ts);
+	}
+	while (r->in_cb)
+		pthread_cond_wait(&h->cond, &h->lock);
+	if (!r->done) {
+		snprintf(err, 512, "%s: no answer within the timeout%s",
+		    h->rec.name, h->state == H_UP ? "" :
+		    h->error[0] != '\0' ? " (not connected)" : "");
+		if (h->state != H_UP && h->error[0] != '\0')
+			snprintf(err, 512, "%s", h->error);
+		if (r->sent) {
+			struct buf	f = BUF_INIT;
+
+			if (frame_empty(&f, MSG_CANCEL, r->id) == 0)
+				buf_add(&h->ctl, f.ptr, f.len);
+			buf_release(&f);
+		}
+		r->done = 1;
+		ret = -1;
+	} else if (r->final.type == 0) {
+		snprintf(err, 512, "%s", r->err);
+		ret = -1;
+	} else {
+		*m = r->final;
+		memset(&r->final, 0, sizeof r->final);
+	}
+	for (pp = &h->reqs; *pp != NULL; pp = &(*pp)->next)
+		if (*pp == r) {
+			*pp = r->next;
+			break;
+		}
+	pthread_mutex_unlock(&h->lock);
+	if (ret == -1)
+		wake(h);
+	return ret;
+}
+
+void
+hreq_free(struct hreq *r)
+{
+	if (r == NULL)
+		return;
+	msg_release(&r->final);
+	buf_release(&r->frame);
+	free(r);
+}
+
+void
+host_info(struct host *h, struct host_info *hi)
+{
+	pthread_mutex_lock(&h->lock);
+	hi->state = h->state;
+	snprintf(hi->error, sizeof hi->error, "%s", h->error);
+	hi->facts = h->facts != NULL ? xstrdup(h->facts) : NULL;
+	hi->connected_ms = h->connected_ms;
+	pthread_mutex_unlock(&h->lock);
+}
+
+void
+host_info_free(struct host_info *hi)
+{
+	free(hi->facts);
+	hi->facts = NULL;
+}

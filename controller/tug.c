@@ -1,0 +1,764 @@
+/*
+ * tug.c: the command-line client. Finds the command in a table, turns its
+ * arguments into one REQUEST for tugd (starting tugd first if none listens,
+ * as tmux starts its server), prints the progress events as they come and
+ * renders the result as text or, with --json, as JSON. Exit status: 0 done,
+ * 1 failed or refused, 2 usage, 3 tugd unreachable.
+ */
+#include <errno.h>
+#include <getopt.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/un.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "common/clock.h"
+#include "common/log.h"
+#include "common/xmalloc.h"
+#include "controller/tug.h"
+
+struct paths	paths;
+
+enum ftype { F_BOOL, F_STR, F_LIST, F_U64 };
+
+struct cli_flag {
+	const char	*name;		/* --name */
+	const char	*key;		/* in args */
+	enum ftype	 type;
+	const char	*help;
+};
+
+struct cli_cmd {
+	const char	*words;
+	const char	*op;
+	const char	*usage;
+	const char	*help;
+	int		 minargs;
+	int		 maxargs;	/* -1: any number */
+	const char	*pos[3];	/* arg keys; a last "*key" takes the rest */
+	struct cli_flag	 flags[8];
+	void		(*render)(struct mv *);
+};
+
+static void	render_init(struct mv *);
+static void	render_status(struct mv *);
+static void	render_key(struct mv *);
+static void	render_host_add(struct mv *);
+static void	render_host_list(struct mv *);
+static void	render_host_check(struct mv *);
+static void	render_host_bootstrap(struct mv *);
+static void	render_host_rm(struct mv *);
+
+#define TARGET_FLAGS \
+	{ "group", "group", F_STR, "hosts of this group" }, \
+	{ "all", "all", F_BOOL, "every host (the default)" }
+
+static const struct cli_cmd cmds[] = {
+	{ "init", "init", "", "make the calling user the first admin",
+	  0, 0, { NULL }, { { NULL } }, render_init },
+	{ "status", "status", "", "show tugd's state",
+	  0, 0, { NULL }, { { NULL } }, render_status },
+	{ "key", "key.show", "", "print the SSH public key hosts must trust",
+	  0, 0, { NULL }, { { NULL } }, render_key },
+	{ "host add", "host.add",
+	  "NAME [USER@]ADDR[:PORT] [--group G]... [--key PATH] [--hostkey SHA256:...]\n"
+	  "          [--accept-new-hostkey] [--no-bootstrap] [--install-deps]",
+	  "add a host: pin its host key, install the agent",
+	  2, 2, { "name", "target" }, {
+		{ "group", "groups", F_LIST, "put the host in group G" },
+		{ "key", "key", F_STR, "SSH private key for this host" },
+		{ "hostkey", "hostkey", F_STR, "expected host key fingerprint" },
+		{ "accept-new-hostkey", "accept_new", F_BOOL,
+		  "pin whatever key the host presents" },
+		{ "no-bootstrap", "no_bootstrap", F_BOOL,
+		  "do not install the agent now" },
+		{ "install-deps", "install_deps", F_BOOL,
+		  "apt-get the agent's libraries with sudo" },
+		{ NULL } }, render_host_add },
+	{ "host list", "host.list", "", "list hosts",
+	  0, 0, { NULL }, { { NULL } }, render_host_list },
+	{ "host rm", "host.rm", "NAME", "forget a host",
+	  1, 1, { "name" }, { { NULL } }, render_host_rm },
+	{ "host check", "host.check",
+	  "[NAME...] [--group G] [--all] [--timeout MS]",
+	  "ping the agents and show each host's facts",
+	  0, -1, { "*hosts" }, { TARGET_FLAGS,
+		{ "timeout", "timeout_ms", F_U64, "per-host timeout in ms" },
+		{ NULL } }, render_host_check },
+	{ "host bootstrap", "host.bootstrap",
+	  "[NAME...] [--group G] [--all] [--install-deps]",
+	  "install or update the agent on hosts",
+	  0, -1, { "*hosts" }, { TARGET_FLAGS,
+		{ "install-deps", "install_deps", F_BOOL,
+		  "apt-get the agent's libraries with sudo" },
+		{ NULL } }, render_host_bootstrap },
+};
+#define NCMDS	(sizeof cmds / sizeof cmds[0])
+
+static int	 json_out;
+static int	 quiet;
+
+static void
+usage_all(FILE *f)
+{
+	size_t	i;
+
+	fprintf(f, "usage: tug [--json] [-q] [--home DIR] [--socket PATH] "
+	    "COMMAND [ARGS]\n\ncommands:\n");
+	for (i = 0; i < NCMDS; i++)
+		fprintf(f, "  %-16s %s\n", cmds[i].words, cmds[i].help);
+	fprintf(f, "\n`tug COMMAND --help` shows a command's options. tug "
+	    "starts tugd when none\nis running (TUG_NO_AUTOSTART=1 refuses).\n");
+}
+
+static void
+usage_cmd(FILE *f, const struct cli_cmd *c)
+{
+	const struct cli_flag	*fl;
+
+	fprintf(f, "usage: tug %s %s\n\n%s\n", c->words, c->usage, c->help);
+	for (fl = c->flags; fl->name != NULL; fl++)
+		fprintf(f, "  --%-20s %s\n", fl->name, fl->help);
+	fprintf(f, "  --%-20s %s\n", "json", "print the result as JSON");
+}
+
+/* Longest table entry whose words start argv; *used says how many. */
+static const struct cli_cmd *
+find_cmd(int argc, char **argv, int *used)
+{
+	const struct cli_cmd	*best = NULL;
+	size_t			 i;
+	int			 bestn = 0;
+
+	for (i = 0; i < NCMDS; i++) {
+		char	 w[64], *tok, *save = NULL;
+		int	 n = 0, ok = 1;
+
+		snprintf(w, sizeof w, "%s", cmds[i].words);
+		for (tok = strtok_r(w, " ", &save); tok != NULL;
+		    tok = strtok_r(NULL, " ", &save), n++)
+			if (n >= argc || strcmp(argv[n], tok) != 0) {
+				ok = 0;
+				break;
+			}
+		if (ok && n > bestn) {
+			best = &cmds[i];
+			bestn = n;
+		}
+	}
+	*used = bestn;
+	return best;
+}
+
+static const struct cli_flag *
+find_flag(const struct cli_cmd *c, const char *name)
+{
+	const struct cli_flag	*fl;
+
+	for (fl = c->flags; fl->name != NULL; fl++)
+		if (strcmp(name, fl->name) == 0)
+			return fl;
+	return NULL;
+}
+
+/* argv (after the command words) into the args map of the request. */
+static int
+build_args(const struct cli_cmd *c, int argc, char **argv, struct enc *e)
+{
+	const struct cli_flag	*fl;
+	char			*pos[256];
+	int			 npos = 0, i, p, k, nflags, dashdash = 0;
+	int			 given[8] = { 0 };
+
+	for (nflags = 0; c->flags[nflags].name != NULL; nflags++)
+		;
+	for (i = 0; i < argc; i++) {
+		const char	*a = argv[i];
+
+		if (dashdash || strncmp(a, "--", 2) != 0) {
+			if (npos == (int)(sizeof pos / sizeof pos[0])) {
+				fprintf(stderr, "tug %s: too many arguments\n",
+				    c->words);
+				return -1;
+			}
+			pos[npos++] = argv[i];
+			continue;
+		}
+		if (strcmp(a, "--") == 0) {
+			dashdash = 1;
+			continue;
+		}
+		if (strcmp(a, "--json") == 0) {
+			json_out = 1;
+			continue;
+		}
+		if (strcmp(a, "--help") == 0) {
+			usage_cmd(stdout, c);
+			exit(0);
+		}
+		if ((fl = find_flag(c, a + 2)) == NULL) {
+			fprintf(stderr, "tug %s: unknown option '%s'\n",
+			    c->words, a);
+			return -1;
+		}
+		k = (int)(fl - c->flags);
+		if (given[k]++ > 0 && fl->type != F_LIST) {
+			fprintf(stderr, "tug %s: --%s given twice\n", c->words,
+			    fl->name);
+			return -1;
+		}
+		if (fl->type == F_BOOL) {
+			enc_kbool(e, fl->key, 1);
+			continue;
+		}
+		if (++i >= argc) {
+			fprintf(stderr, "tug %s: --%s needs a value\n",
+			    c->words, fl->name);
+			return -1;
+		}
+		if (fl->type == F_U64) {
+			char			*end;
+			unsigned long long	 v;
+
+			v = strtoull(argv[i], &end, 10);
+			if (*end != '\0' || end == argv[i] ||
+			    argv[i][0] == '-') {
+				fprintf(stderr, "tug %s: --%s wants a number\n",
+				    c->words, fl->name);
+				return -1;
+			}
+			enc_ku64(e, fl->key, v);
+		} else if (fl->type == F_STR)
+			enc_kstr(e, fl->key, argv[i]);
+	}
+	/* Repeatable flags become one array each. */
+	for (k = 0; k < nflags; k++) {
+		fl = &c->flags[k];
+		if (fl->type != F_LIST || given[k] == 0)
+			continue;
+		enc_karr(e, fl->key);
+		for (i = 0; i + 1 < argc; i++)
+			if (strncmp(argv[i], "--", 2) == 0 &&
+			    strcmp(argv[i] + 2, fl->name) == 0)
+				enc_str(e, argv[++i]);
+		enc_close(e);
+	}
+	if (npos < c->minargs || (c->maxargs >= 0 && npos > c->maxargs)) {
+		usage_cmd(stderr, c);
+		return -1;
+	}
+	for (p = 0, i = 0; i < npos && c->pos[p] != NULL; i++) {
+		const char *key = c->pos[p];
+
+		if (key[0] == '*') {
+			enc_karr(e, key + 1);
+			for (; i < npos; i++)
+				enc_str(e, pos[i]);
+			enc_close(e);
+			break;
+		}
+		enc_kstr(e, key, pos[i]);
+		p++;
+	}
+	return 0;
+}
+
+static int
+connect_socket(const char *path)
+{
+	struct sockaddr_un	sun;
+	int			fd;
+
+	if ((fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0)) == -1)
+		return -1;
+	memset(&sun, 0, sizeof sun);
+	sun.sun_family = AF_UNIX;
+	snprintf(sun.sun_path, sizeof sun.sun_path, "%s", path);
+	if (connect(fd, (struct sockaddr *)&sun, sizeof sun) == -1) {
+		int saved = errno;
+
+		close(fd);
+		errno = saved;
+		return -1;
+	}
+	return fd;
+}
+
+/* Start tugd like tmux starts its server: it returns once it listens. */
+static int
+start_tugd(void)
+{
+	char	self[PATH_MAX_TUG], tugd[PATH_MAX_TUG + 8], *slash;
+	ssize_t	n;
+	pid_t	pid;
+	int	st;
+
+	if ((n = readlink("/proc/self/exe", self, sizeof self - 1)) <= 0)
+		return -1;
+	self[n] = '\0';
+	if ((slash = strrchr(self, '/')) != NULL)
+		*slash = '\0';
+	snprintf(tugd, sizeof tugd, "%s/tugd", self);
+	if ((pid = fork()) == -1)
+		return -1;
+	if (pid == 0) {
+		execl(tugd, "tugd", "--home", paths.home, "--socket",
+		    paths.sock, (char *)NULL);
+		fprintf(stderr, "tug: cannot start %s: %s\n", tugd,
+		    strerror(errno));
+		_exit(127);
+	}
+	if (waitpid(pid, &st, 0) == -1 || !WIFEXITED(st) ||
+	    WEXITSTATUS(st) != 0)
+		return -1;
+	return 0;
+}
+
+static int
+open_tugd(void)
+{
+	const char	*no = getenv("TUG_NO_AUTOSTART");
+	int		 fd;
+
+	if ((fd = connect_socket(paths.sock)) != -1)
+		return fd;
+	if (errno != ENOENT && errno != ECONNREFUSED) {
+		fprintf(stderr, "tug: cannot connect to '%s': %s\n",
+		    paths.sock, strerror(errno));
+		return -1;
+	}
+	if (no != NULL && *no != '\0' && strcmp(no, "0") != 0) {
+		fprintf(stderr, "tug: no tugd is listening on '%s' (and "
+		    "TUG_NO_AUTOSTART is set)\n", paths.sock);
+		return -1;
+	}
+	if (start_tugd() == -1) {
+		fprintf(stderr, "tug: could not start tugd (see %s)\n",
+		    paths.log);
+		return -1;
+	}
+	if ((fd = connect_socket(paths.sock)) == -1)
+		fprintf(stderr, "tug: tugd started but '%s' refuses: %s\n",
+		    paths.sock, strerror(errno));
+	return fd;
+}
+
+/* --- rendering --------------------------------------------------------- */
+
+static void
+print_json(struct mv *v, const char *key)
+{
+	struct buf	b = BUF_INIT;
+
+	mv_json(v, key, &b);
+	printf("%s\n", buf_str(&b));
+	buf_release(&b);
+}
+
+static const char *
+s_(struct mv *v, const char *key, char *dst, size_t n)
+{
+	if (mv_str(v, key, dst, n, 0) != 1)
+		snprintf(dst, n, "-");
+	return dst;
+}
+
+static uint64_t
+u_(struct mv *v, const char *key)
+{
+	uint64_t	x = 0;
+
+	mv_u64(v, key, &x, 0);
+	return x;
+}
+
+static void
+render_init(struct mv *v)
+{
+	char	a[64], d[PATH_MAX_TUG];
+
+	printf("tug is initialised: %s is the admin (database %s)\n",
+	    s_(v, "admin", a, sizeof a), s_(v, "database", d, sizeof d));
+}
+
+static void
+render_status(struct mv *v)
+{
+	char	s[PATH_MAX_TUG];
+
+	printf("tugd %s, pid %llu\n", s_(v, "version", s, sizeof s),
+	    (unsigned long long)u_(v, "pid"));
+	printf("state   %s\n", s_(v, "home", s, sizeof s));
+	printf("socket  %s\n", s_(v, "socket", s, sizeof s));
+	printf("schema  %llu\n", (unsigned long long)u_(v, "schema"));
+	printf("hosts   %llu\n", (unsigned long long)u_(v, "hosts"));
+	printf("agent   %.16s\n", s_(v, "agent_sha256", s, sizeof s));
+	printf("you     %s\n", s_(v, "user", s, sizeof s));
+}
+
+static void
+render_key(struct mv *v)
+{
+	char	s[1024];
+
+	printf("%s\n", s_(v, "public_key", s, sizeof s));
+}
+
+static void
+render_host_add(struct mv *v)
+{
+	char	n[64], a[256], u[64], k[FINGERPRINT_MAX];
+	int	b = 0;
+
+	mv_bool(v, "bootstrapped", &b, 0);
+	printf("added %s (%s@%s:%llu), host key %s pinned%s\n",
+	    s_(v, "name", n, sizeof n), s_(v, "user", u, sizeof u),
+	    s_(v, "address", a, sizeof a), (unsigned long long)u_(v, "port"),
+	    s_(v, "hostkey", k, sizeof k), b ? ", agent installed" : "");
+}
+
+static void
+render_host_rm(struct mv *v)
+{
+	char	n[64];
+
+	printf("removed %s\n", s_(v, "removed", n, sizeof n));
+}
+
+/* A table: rows of cells, each column as wide as its widest cell. */
+struct table {
+	char	*cell[256][10];
+	int	 rows, cols;
+};
+
+static void
+table_add(struct table *t, ...)
+{
+	va_list		 ap;
+	const char	*s;
+	int		 c = 0;
+
+	if (t->rows == 256)
+		return;
+	va_start(ap, t);
+	while ((s = va_arg(ap, const char *)) != NULL && c < 10)
+		t->cell[t->rows][c++] = xstrdup(s);
+	va_end(ap);
+	if (c > t->cols)
+		t->cols = c;
+	t->rows++;
+}
+
+static void
+table_print(struct table *t)
+{
+	size_t	w[10] = { 0 }, l;
+	int	r, c;
+
+	for (r = 0; r < t->rows; r++)
+		for (c = 0; c < t->cols; c++)
+			if (t->cell[r][c] != NULL &&
+			    (l = strlen(t->cell[r][c])) > w[c])
+				w[c] = l;
+	for (r = 0; r < t->rows; r++) {
+		for (c = 0; c < t->cols; c++) {
+			const char *s = t->cell[r][c] ? t->cell[r][c] : "";
+
+			if (c == t->cols - 1)
+				printf("%s", s);
+			else
+				printf("%-*s  ", (int)w[c], s);
+			free(t->cell[r][c]);
+		}
+		printf("\n");
+	}
+}
+
+static void
+render_host_list(struct mv *v)
+{
+	struct table	t = { .rows = 0 };
+	size_t		n, i, k, ng;
+	char		name[64], addr[300], user[64], state[32], groups[400];
+	char		port[16];
+
+	mv_arr(v, "hosts", &n, 4096, 0);
+	table_add(&t, "HOST", "ADDRESS", "USER", "GROUPS", "STATE", NULL);
+	for (i = 0; i < n; i++) {
+		struct mv	row;
+
+		if (mv_arr_map(v, "hosts", i, &row) != 1)
+			continue;
+		s_(&row, "name", name, sizeof name);
+		s_(&row, "address", addr, sizeof addr);
+		snprintf(port, sizeof port, ":%llu",
+		    (unsigned long long)u_(&row, "port"));
+		strncat(addr, port, sizeof addr - strlen(addr) - 1);
+		s_(&row, "user", user, sizeof user);
+		s_(&row, "state", state, sizeof state);
+		groups[0] = '\0';
+		mv_arr(&row, "groups", &ng, 64, 0);
+		for (k = 0; k < ng; k++) {
+			char g[64];
+
+			if (mv_arr_str(&row, "groups", k, g, sizeof g) == 1) {
+				if (k > 0)
+					strncat(groups, ",", sizeof groups -
+					    strlen(groups) - 1);
+				strncat(groups, g, sizeof groups -
+				    strlen(groups) - 1);
+			}
+		}
+		table_add(&t, name, addr, user, ng ? groups : "-", state, NULL);
+	}
+	table_print(&t);
+}
+
+static void
+human_bytes(char *dst, size_t n, uint64_t v)
+{
+	const char	*u[] = { "B", "KiB", "MiB", "GiB", "TiB" };
+	double		 d = (double)v;
+	int		 i = 0;
+
+	while (d >= 1024 && i < 4) {
+		d /= 1024;
+		i++;
+	}
+	snprintf(dst, n, i == 0 ? "%.0f %s" : "%.1f %s", d, u[i]);
+}
+
+static void
+render_host_check(struct mv *v)
+{
+	struct table	t = { .rows = 0 };
+	size_t		n, i;
+	char		name[64], agent[32], docker[64], cpus[16], mem[32];
+	char		disk[32], rtt[32], err[600];
+
+	mv_arr(v, "hosts", &n, 4096, 0);
+	table_add(&t, "HOST", "REACHABLE", "AGENT", "DOCKER", "CPUS", "MEMORY",
+	    "FREE DISK", "RTT", NULL);
+	for (i = 0; i < n; i++) {
+		struct mv	row;
+		int		ok = 0;
+
+		if (mv_arr_map(v, "hosts", i, &row) != 1)
+			continue;
+		mv_bool(&row, "reachable", &ok, 0);
+		s_(&row, "name", name, sizeof name);
+		if (!ok) {
+			table_add(&t, name, "no", "-", "-", "-", "-", "-", "-",
+			    NULL);
+			continue;
+		}
+		s_(&row, "agent_version", agent, sizeof agent);
+		s_(&row, "docker_version", docker, sizeof docker);
+		snprintf(cpus, sizeof cpus, "%llu",
+		    (unsigned long long)u_(&row, "cpus"));
+		human_bytes(mem, sizeof mem, u_(&row, "memory"));
+		human_bytes(disk, sizeof disk, u_(&row, "disk_free"));
+		snprintf(rtt, sizeof rtt, "%llu ms",
+		    (unsigned long long)u_(&row, "rtt_ms"));
+		table_add(&t, name, "yes", agent, docker, cpus, mem, disk, rtt,
+		    NULL);
+	}
+	table_print(&t);
+	for (i = 0; i < n; i++) {
+		struct mv	row;
+
+		if (mv_arr_map(v, "hosts", i, &row) == 1 &&
+		    mv_str(&row, "error", err, sizeof err, 0) == 1)
+			fprintf(stderr, "%s\n", err);
+	}
+	printf("%llu of %llu hosts reachable in %llu ms\n",
+	    (unsigned long long)u_(v, "reachable"),
+	    (unsigned long long)u_(v, "total"),
+	    (unsigned long long)u_(v, "elapsed_ms"));
+}
+
+static void
+render_host_bootstrap(struct mv *v)
+{
+	size_t	n, i;
+	char	name[64], s[600];
+
+	mv_arr(v, "hosts", &n, 4096, 0);
+	for (i = 0; i < n; i++) {
+		struct mv	row;
+
+		if (mv_arr_map(v, "hosts", i, &row) != 1)
+			continue;
+		printf("%s: agent %.16s ready\n", s_(&row, "name", name,
+		    sizeof name), s_(&row, "agent", s, sizeof s));
+	}
+}
+
+/* --- the request -------------------------------------------------------- */
+
+static int
+run(const struct cli_cmd *c, int argc, char **argv, const char *as)
+{
+	struct conn	 conn;
+	struct enc	 e;
+	struct buf	 f = BUF_INIT;
+	struct msg	 m;
+	struct mv	 body, val, errv;
+	char		 err[MSG_ERRLEN], msg[1024], code[64];
+	int		 fd, r, ok = 0, status = 1;
+
+	enc_begin(&e, MSG_REQUEST, 1);
+	enc_kstr(&e, "op", c->op);
+	if (as != NULL)
+		enc_kstr(&e, "as", as);
+	enc_kmap(&e, "args");
+	if (build_args(c, argc, argv, &e) == -1) {
+		enc_release(&e);
+		return 2;
+	}
+	enc_close(&e);
+	if (enc_finish(&e, 0, &f, err) == -1) {
+		fprintf(stderr, "tug: %s\n", err);
+		return 2;
+	}
+	if ((fd = open_tugd()) == -1) {
+		buf_release(&f);
+		return 3;
+	}
+	conn_init(&conn, fd, fd, "tug");
+	{
+		struct buf	h = BUF_INIT;
+		struct enc	he;
+
+		enc_begin(&he, MSG_HELLO, 0);
+		enc_ku64(&he, "proto", PROTO_VERSION);
+		enc_kstr(&he, "version", TUG_VERSION);
+		enc_kstr(&he, "role", "cli");
+		if (enc_finish(&he, 0, &h, err) == -1 ||
+		    conn_write(&conn, &h) == -1 || conn_write(&conn, &f) == -1) {
+			fprintf(stderr, "tug: cannot talk to tugd: %s\n",
+			    strerror(errno));
+			buf_release(&h);
+			buf_release(&f);
+			close(fd);
+			return 3;
+		}
+		buf_release(&h);
+	}
+	buf_release(&f);
+	for (;;) {
+		if ((r = conn_read(&conn, &m, err)) != 1) {
+			fprintf(stderr, "tug: %s\n", r == 0 ? "tugd closed the "
+			    "connection" : err);
+			status = 3;
+			break;
+		}
+		msg_body(&m, &body, err, "");
+		if (m.type == MSG_HELLO) {
+			msg_release(&m);
+			continue;
+		}
+		if (m.type == MSG_EVENT) {
+			char	host[64], step[32];
+
+			if (!quiet && !json_out &&
+			    mv_str(&body, "message", msg, sizeof msg, 0) == 1) {
+				s_(&body, "step", step, sizeof step);
+				if (mv_str(&body, "host", host, sizeof host,
+				    0) == 1)
+					fprintf(stderr, "%s: %s\n", host, msg);
+				else
+					fprintf(stderr, "%s\n", msg);
+			}
+			msg_release(&m);
+			continue;
+		}
+		if (m.type == MSG_ERROR) {
+			s_(&body, "message", msg, sizeof msg);
+			fprintf(stderr, "tug: %s\n", msg);
+			msg_release(&m);
+			break;
+		}
+		if (m.type == MSG_RESULT) {
+			mv_bool(&body, "ok", &ok, 0);
+			if (ok && mv_map(&body, "value", &val, 0) == 1) {
+				if (json_out)
+					print_json(&body, "value");
+				else if (c->render != NULL)
+					c->render(&val);
+				status = 0;
+				/* A fleet op is ok only if every host was. */
+				if (mv_present(&val, "reachable") &&
+				    u_(&val, "reachable") < u_(&val, "total"))
+					status = 1;
+			} else if (mv_map(&body, "error", &errv, 0) == 1) {
+				s_(&errv, "message", msg, sizeof msg);
+				s_(&errv, "code", code, sizeof code);
+				if (json_out)
+					print_json(&body, "error");
+				fprintf(stderr, "tug: %s\n", msg);
+			}
+			msg_release(&m);
+			break;
+		}
+		msg_release(&m);
+	}
+	close(fd);
+	return status;
+}
+
+int
+main(int argc, char **argv)
+{
+	static const struct option longopts[] = {
+		{ "json", no_argument, NULL, 'j' },
+		{ "home", required_argument, NULL, 'H' },
+		{ "socket", required_argument, NULL, 'S' },
+		{ "as", required_argument, NULL, 'a' },
+		{ "help", no_argument, NULL, 'h' },
+		{ "version", no_argument, NULL, 'V' },
+		{ NULL, 0, NULL, 0 }
+	};
+	const struct cli_cmd	*c;
+	const char		*home = NULL, *sock = NULL, *as = NULL;
+	int			 ch, used;
+
+	log_init("tug", 0);
+	while ((ch = getopt_long(argc, argv, "+qh", longopts, NULL)) != -1) {
+		switch (ch) {
+		case 'j': json_out = 1; break;
+		case 'q': quiet = 1; break;
+		case 'H': home = optarg; break;
+		case 'S': sock = optarg; break;
+		case 'a': as = optarg; break;
+		case 'h': usage_all(stdout); return 0;
+		case 'V':
+			printf("tug %s (protocol %d)\n", TUG_VERSION,
+			    PROTO_VERSION);
+			return 0;
+		default: usage_all(stderr); return 2;
+		}
+	}
+	argc -= optind;
+	argv += optind;
+	if (argc == 0) {
+		usage_all(stderr);
+		return 2;
+	}
+	if ((c = find_cmd(argc, argv, &used)) == NULL) {
+		fprintf(stderr, "tug: unknown command '%s'\n", argv[0]);
+		usage_all(stderr);
+		return 2;
+	}
+	if (paths_init(&paths, home, sock) == -1) {
+		fprintf(stderr, "tug: state directory or socket path unusable\n");
+		return 2;
+	}
+	signal(SIGPIPE, SIG_IGN);
+	return run(c, argc - used, argv + used, as);
+}

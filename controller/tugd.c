@@ -1,0 +1,506 @@
+/*
+ * tugd.c: the controller daemon. Listens on a unix socket (mode 0660),
+ * identifies every client by its peer credentials, and for each request:
+ * authenticates (uid -> OS user -> tug user), authorises in one place
+ * (rbac_allowed), runs the op from the table below, and audits the outcome.
+ * Owns the SQLite state, its SSH key and the fleet's sessions.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <getopt.h>
+#include <poll.h>
+#include <pwd.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/file.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+#include <libssh/libssh.h>
+
+#include "common/clock.h"
+#include "common/fs.h"
+#include "common/log.h"
+#include "common/xmalloc.h"
+#include "controller/tug.h"
+
+struct paths		 paths;
+static volatile sig_atomic_t quit;
+
+/* Every op, the action it needs, and where it runs. */
+static const struct sop sops[] = {
+	{ "init",		NULL,		cmd_init },
+	{ "status",		NULL,		cmd_status },
+	{ "key.show",		"view",		cmd_key_show },
+	{ "host.add",		"admin",	cmd_host_add },
+	{ "host.list",		"view",		cmd_host_list },
+	{ "host.rm",		"admin",	cmd_host_rm },
+	{ "host.check",		"view",		cmd_host_check },
+	{ "host.bootstrap",	"admin",	cmd_host_bootstrap },
+};
+
+static const struct sop *
+sop_find(const char *name)
+{
+	size_t	i;
+
+	for (i = 0; i < sizeof sops / sizeof sops[0]; i++)
+		if (strcmp(sops[i].name, name) == 0)
+			return &sops[i];
+	return NULL;
+}
+
+static void
+client_send(struct client *c, struct enc *e)
+{
+	struct buf	f = BUF_INIT;
+	char		err[MSG_ERRLEN];
+
+	if (enc_finish(e, 0, &f, err) == -1) {
+		log_warnx("cannot encode a reply: %s", err);
+		return;
+	}
+	pthread_mutex_lock(&c->wlock);
+	if (conn_write(&c->conn, &f) == -1)
+		log_debug("client went away");
+	pthread_mutex_unlock(&c->wlock);
+	buf_release(&f);
+}
+
+void
+client_progress(struct client *c, const char *host, const char *step,
+    const char *fmt, ...)
+{
+	struct enc	e;
+	char		msg[512];
+	va_list		ap;
+
+	va_start(ap, fmt);
+	vsnprintf(msg, sizeof msg, fmt, ap);
+	va_end(ap);
+	enc_begin(&e, MSG_EVENT, c->id);
+	enc_kstr(&e, "kind", "progress");
+	if (host != NULL)
+		enc_kstr(&e, "host", host);
+	enc_kstr(&e, "step", step);
+	enc_kstr(&e, "message", msg);
+	enc_ku64(&e, "time_ms", wall_ms());
+	client_send(c, &e);
+}
+
+void
+client_result_begin(struct client *c, struct enc *e)
+{
+	enc_begin(e, MSG_RESULT, c->id);
+	enc_kbool(e, "ok", 1);
+	enc_kmap(e, "value");
+}
+
+void
+client_ok(struct client *c, struct enc *e)
+{
+	enc_close(e);
+	client_send(c, e);
+	c->done = 1;
+}
+
+/* The failure of the request this thread serves, for the audit log. */
+#define CLIENT_ERRLEN	(MSG_ERRLEN * 2)
+static __thread char *client_error;
+
+void
+client_fail(struct client *c, const char *code, const char *fmt, ...)
+{
+	struct enc	e;
+	char		msg[MSG_ERRLEN * 2];
+	va_list		ap;
+
+	va_start(ap, fmt);
+	vsnprintf(msg, sizeof msg, fmt, ap);
+	va_end(ap);
+	if (client_error != NULL)
+		snprintf(client_error, CLIENT_ERRLEN, "%s", msg);
+	enc_begin(&e, MSG_RESULT, c->id);
+	enc_kbool(&e, "ok", 0);
+	enc_kmap(&e, "error");
+	enc_kstr(&e, "code", code);
+	enc_kstr(&e, "message", msg);
+	enc_close(&e);
+	client_send(c, &e);
+	c->done = 1;
+}
+
+static void
+client_refuse(struct client *c, uint64_t id, const char *code,
+    const char *msg)
+{
+	struct buf	f = BUF_INIT;
+
+	if (frame_error(&f, id, code, "%s", msg) == 0) {
+		pthread_mutex_lock(&c->wlock);
+		conn_write(&c->conn, &f);
+		pthread_mutex_unlock(&c->wlock);
+	}
+	buf_release(&f);
+}
+
+/* Who is on the other end of the socket. */
+static int
+peer_identify(struct client *c, int fd)
+{
+	struct ucred	 uc;
+	socklen_t	 len = sizeof uc;
+	struct passwd	 pw, *res = NULL;
+	char		 pwbuf[4096];
+
+	if (getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &uc, &len) == -1)
+		return -1;
+	c->uid = uc.uid;
+	c->pid = uc.pid;
+	if (getpwuid_r(uc.uid, &pw, pwbuf, sizeof pwbuf, &res) != 0 ||
+	    res == NULL)
+		snprintf(c->user, sizeof c->user, "uid:%u", (unsigned)uc.uid);
+	else
+		snprintf(c->user, sizeof c->user, "%s", pw.pw_name);
+	return 0;
+}
+
+static void
+handle(struct client *c)
+{
+	struct msg	 m;
+	struct mv	 body, args;
+	char		 err[MSG_ERRLEN], op[64], as[64], esc[128];
+	char		 errbuf[CLIENT_ERRLEN] = "";
+	const struct sop *s;
+	struct buf	 argj = BUF_INIT, target = BUF_INIT;
+	int		 r, allowed;
+	struct enc	 e;
+
+	/* HELLO both ways. */
+	if ((r = conn_read(&c->conn, &m, err)) != 1) {
+		if (r != 0)
+			client_refuse(c, 0, r == -1 ? E_BAD_FRAME :
+			    E_BAD_MESSAGE, err);
+		return;
+	}
+	msg_body(&m, &body, err, "");
+	{
+		uint64_t	proto = 0;
+
+		if (m.type != MSG_HELLO ||
+		    mv_u64(&body, "proto", &proto, MV_REQ) != 1 ||
+		    proto != PROTO_VERSION) {
+			msg_release(&m);
+			client_refuse(c, 0, m.type != MSG_HELLO ? E_NOT_READY :
+			    E_VERSION, m.type != MSG_HELLO ? "expected HELLO "
+			    "first" : "incompatible protocol version");
+			return;
+		}
+	}
+	msg_release(&m);
+	enc_begin(&e, MSG_HELLO, 0);
+	enc_ku64(&e, "proto", PROTO_VERSION);
+	enc_kstr(&e, "version", TUG_VERSION);
+	enc_kstr(&e, "role", "controller");
+	client_send(c, &e);
+
+	if ((r = conn_read(&c->conn, &m, err)) != 1) {
+		if (r != 0)
+			client_refuse(c, 0, r == -1 ? E_BAD_FRAME :
+			    E_BAD_MESSAGE, err);
+		return;
+	}
+	c->id = m.id;
+	msg_body(&m, &body, err, "");
+	if (m.type != MSG_REQUEST ||
+	    mv_str(&body, "op", op, sizeof op, MV_REQ) != 1 ||
+	    mv_map(&body, "args", &args, MV_REQ) != 1 ||
+	    mv_str(&body, "as", as, sizeof as, 0) == -1) {
+		client_refuse(c, m.id, E_BAD_MESSAGE, m.type != MSG_REQUEST ?
+		    "expected a REQUEST" : err);
+		msg_release(&m);
+		return;
+	}
+	/* --as: honoured from tugd's own uid only (the SSH forced command). */
+	if (mv_present(&body, "as")) {
+		if (c->uid != getuid()) {
+			audit_add(c->user, op, "", "{}", 0, "--as refused");
+			client_refuse(c, m.id, "permission_denied",
+			    "permission denied: --as is honoured only for "
+			    "tugd's own user");
+			msg_release(&m);
+			return;
+		}
+		snprintf(c->user, sizeof c->user, "%s", as);
+	}
+	if ((s = sop_find(op)) == NULL) {
+		snprintf(err, sizeof err, "unknown command '%s'",
+		    log_escape(esc, sizeof esc, op, strlen(op)));
+		client_refuse(c, m.id, E_UNKNOWN_OP, err);
+		msg_release(&m);
+		return;
+	}
+	mv_json(&body, "args", &argj);
+	if (mv_json(&args, "name", &target) == 0 &&
+	    strcmp(buf_str(&target), "null") == 0)
+		buf_reset(&target);
+
+	/* The one place that decides. */
+	allowed = s->action == NULL ? 1 : rbac_allowed(c->user, s->action,
+	    "global");
+	if (!allowed) {
+		snprintf(err, sizeof err, "permission denied: %s may not %s "
+		    "global", c->user, s->action);
+		audit_add(c->user, op, buf_str(&target), buf_str(&argj), 0,
+		    err);
+		client_refuse(c, m.id, "permission_denied", err);
+		goto out;
+	}
+	client_error = errbuf;
+	s->fn(c, &args);
+	client_error = NULL;
+	if (!c->done)
+		client_fail(c, E_INTERNAL, "op '%s' gave no result", op);
+	audit_add(c->user, op, buf_str(&target), buf_str(&argj), 1,
+	    errbuf[0] != '\0' ? errbuf : "ok");
+out:
+	buf_release(&argj);
+	buf_release(&target);
+	msg_release(&m);
+}
+
+static void *
+client_main(void *arg)
+{
+	struct client	*c = arg;
+
+	handle(c);
+	close(c->conn.rfd);
+	pthread_mutex_destroy(&c->wlock);
+	free(c);
+	return NULL;
+}
+
+static void
+on_signal(int sig)
+{
+	(void)sig;
+	quit = 1;
+}
+
+static int
+listen_socket(const char *path)
+{
+	struct sockaddr_un	 sun;
+	int			 fd, probe;
+	char			 dir[PATH_MAX_TUG], *slash;
+
+	snprintf(dir, sizeof dir, "%s", path);
+	if ((slash = strrchr(dir, '/')) != NULL && slash != dir) {
+		*slash = '\0';
+		if (fs_mkdirs(dir, 0755) == -1)
+			fatal("cannot create '%s'", dir);
+	}
+	memset(&sun, 0, sizeof sun);
+	sun.sun_family = AF_UNIX;
+	snprintf(sun.sun_path, sizeof sun.sun_path, "%s", path);
+	/* A socket nobody answers on is stale. */
+	if ((probe = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0)) != -1) {
+		if (connect(probe, (struct sockaddr *)&sun, sizeof sun) == 0)
+			fatalx("another tugd is listening on '%s'", path);
+		close(probe);
+	}
+	unlink(path);
+	if ((fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0)) == -1)
+		fatal("socket");
+	if (bind(fd, (struct sockaddr *)&sun, sizeof sun) == -1)
+		fatal("bind '%s'", path);
+	if (chmod(path, 0660) == -1)
+		fatal("chmod '%s'", path);
+	if (listen(fd, 64) == -1)
+		fatal("listen");
+	return fd;
+}
+
+static void
+agent_path(char *dst, size_t dstsz)
+{
+	const char	*env = getenv("TUG_AGENT");
+	char		 self[PATH_MAX_TUG];
+	ssize_t		 n;
+	char		*slash;
+
+	if (env != NULL && *env != '\0') {
+		snprintf(dst, dstsz, "%s", env);
+		return;
+	}
+	if ((n = readlink("/proc/self/exe", self, sizeof self - 1)) <= 0)
+		fatal("readlink /proc/self/exe");
+	self[n] = '\0';
+	if ((slash = strrchr(self, '/')) != NULL)
+		*slash = '\0';
+	snprintf(dst, dstsz, "%s/tug-agent", self);
+}
+
+static void
+usage(FILE *f)
+{
+	fprintf(f,
+	    "usage: tugd [-fv] [--home DIR] [--socket PATH]\n"
+	    "\n"
+	    "The tug controller. `tug` starts it when none is running.\n"
+	    "  -f            stay in the foreground, log to stderr\n"
+	    "  -v            more logging (twice: debug)\n"
+	    "  --home DIR    state: tug.db, SSH key, log (default: $TUG_HOME,\n"
+	    "                /var/lib/tug as root, else ~/.local/state/tug)\n"
+	    "  --socket PATH where to listen (default: DIR/tugd.sock, or\n"
+	    "                /run/tug/tugd.sock for the system service)\n"
+	    "Environment: TUG_AGENT (the tug-agent binary to install on hosts).\n");
+}
+
+int
+main(int argc, char **argv)
+{
+	static const struct option longopts[] = {
+		{ "home", required_argument, NULL, 'H' },
+		{ "socket", required_argument, NULL, 'S' },
+		{ "help", no_argument, NULL, 'h' },
+		{ NULL, 0, NULL, 0 }
+	};
+	const char	*home = NULL, *sock = NULL;
+	char		 err[512], pub[512], apath[PATH_MAX_TUG], lockp[PATH_MAX_TUG + 8];
+	struct host_rec	*hosts;
+	size_t		 nhosts, i;
+	int		 ch, foreground = 0, verbose = 0, lfd, lockfd, ready[2];
+	pid_t		 pid;
+
+	log_init("tugd", 0);
+	while ((ch = getopt_long(argc, argv, "fvh", longopts, NULL)) != -1) {
+		switch (ch) {
+		case 'f': foreground = 1; break;
+		case 'v': verbose++; break;
+		case 'H': home = optarg; break;
+		case 'S': sock = optarg; break;
+		case 'h': usage(stdout); return 0;
+		default: usage(stderr); return 2;
+		}
+	}
+	if (optind != argc) {
+		usage(stderr);
+		return 2;
+	}
+	log_init("tugd", verbose);
+	umask(007);
+	if (paths_init(&paths, home, sock) == -1)
+		fatalx("state directory or socket path unusable (too long?)");
+
+	/*
+	 * Fork before anything holds a lock or opens the database: SQLite's
+	 * POSIX locks do not survive fork. The parent waits until the child
+	 * is listening (or has failed) so that `tug` can connect at once.
+	 */
+	if (!foreground) {
+		if (pipe(ready) == -1)
+			fatal("pipe");
+		if ((pid = fork()) == -1)
+			fatal("fork");
+		if (pid > 0) {
+			char	c = 0;
+
+			close(ready[1]);
+			if (read(ready[0], &c, 1) != 1 || c != '1')
+				_exit(1);
+			_exit(0);
+		}
+		close(ready[0]);
+		setsid();
+	}
+	if (fs_mkdirs(paths.home, 0700) == -1)
+		fatal("cannot create '%s'", paths.home);
+	chmod(paths.home, 0700);
+	snprintf(lockp, sizeof lockp, "%s/tugd.lock", paths.home);
+	if ((lockfd = open(lockp, O_RDWR | O_CREAT | O_CLOEXEC, 0600)) == -1 ||
+	    flock(lockfd, LOCK_EX | LOCK_NB) == -1)
+		fatalx("another tugd runs on '%s'", paths.home);
+	if (db_open(paths.db, err, sizeof err) == -1)
+		fatalx("%s", err);
+	ssh_init();
+	if (ssh_key_ensure(paths.key, pub, sizeof pub, err, sizeof err) == -1)
+		fatalx("%s", err);
+	agent_path(apath, sizeof apath);
+	if (agent_bin_load(apath, err, sizeof err) == -1)
+		fatalx("%s", err);
+	lfd = listen_socket(paths.sock);
+
+	if (!foreground) {
+		int	logfd;
+
+		if ((logfd = open(paths.log, O_WRONLY | O_CREAT | O_APPEND |
+		    O_CLOEXEC, 0600)) != -1) {
+			dup2(logfd, STDERR_FILENO);
+			close(logfd);
+		}
+		if ((logfd = open("/dev/null", O_RDWR)) != -1) {
+			dup2(logfd, STDIN_FILENO);
+			dup2(logfd, STDOUT_FILENO);
+			close(logfd);
+		}
+		if (write(ready[1], "1", 1) != 1)
+			fatal("cannot tell the parent");
+		close(ready[1]);
+	}
+	signal(SIGPIPE, SIG_IGN);
+	signal(SIGTERM, on_signal);
+	signal(SIGINT, on_signal);
+	log_warnx("tugd %s listening on %s (state %s, agent %.16s)",
+	    TUG_VERSION, paths.sock, paths.home, agent_bin.sha256);
+
+	fleet_init(getenv("TUG_HANDSHAKES") != NULL ?
+	    atoi(getenv("TUG_HANDSHAKES")) : 16);
+	if (hosts_load(&hosts, &nhosts) == 0) {
+		for (i = 0; i < nhosts; i++) {
+			fleet_add(&hosts[i]);
+			host_rec_free(&hosts[i]);
+		}
+		free(hosts);
+	}
+
+	while (!quit) {
+		struct pollfd	 pfd = { lfd, POLLIN, 0 };
+		struct client	*c;
+		pthread_t	 t;
+		pthread_attr_t	 attr;
+		int		 fd;
+
+		if (poll(&pfd, 1, 500) <= 0)
+			continue;
+		if ((fd = accept4(lfd, NULL, NULL, SOCK_CLOEXEC)) == -1)
+			continue;
+		c = xcalloc(1, sizeof *c);
+		conn_init(&c->conn, fd, fd, "tugd");
+		pthread_mutex_init(&c->wlock, NULL);
+		if (peer_identify(c, fd) == -1) {
+			close(fd);
+			free(c);
+			continue;
+		}
+		pthread_attr_init(&attr);
+		pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
+		if (pthread_create(&t, &attr, client_main, c) != 0) {
+			close(fd);
+			free(c);
+		}
+		pthread_attr_destroy(&attr);
+	}
+	log_warnx("tugd exiting");
+	unlink(paths.sock);
+	close(lfd);
+	db_close();
+	return 0;
+}

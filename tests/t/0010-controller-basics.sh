@@ -1,0 +1,108 @@
+#!/bin/bash
+# 0010-controller-basics: tug starts tugd when none runs (and refuses to
+# with TUG_NO_AUTOSTART), tugd keeps SQLite state with a versioned schema,
+# `tug init` makes the caller the admin, and every other OS user is denied
+# through the one authorisation function, with an audit row either way.
+
+. "$(dirname "$0")/../lib.sh"
+
+step 'no tugd and TUG_NO_AUTOSTART=1: refused with exit 3' '
+	TUG_NO_AUTOSTART=1 "$TUG" status 2>$T/err; test $? -eq 3 &&
+	grep -q "no tugd is listening on .$TUG_HOME/tugd.sock. (and TUG_NO_AUTOSTART is set)" $T/err
+'
+
+step 'tug starts tugd, which creates its state privately' '
+	"$TUG" status >$T/out &&
+	grep -q "^tugd [0-9.]*, pid [0-9]*$" $T/out &&
+	test -S "$TUG_HOME/tugd.sock" &&
+	test "$(stat -c %a "$TUG_HOME/tugd.sock")" = 660 &&
+	test "$(stat -c %a "$TUG_HOME")" = 700 &&
+	test "$(stat -c %a "$TUG_HOME/id_ed25519")" = 600 &&
+	test -f "$TUG_HOME/tug.db"
+'
+
+step 'the database: WAL, foreign keys declared, schema version 1' '
+	test "$(sqlite3 "$TUG_HOME/tug.db" "PRAGMA journal_mode")" = wal &&
+	test "$(sqlite3 "$TUG_HOME/tug.db" "PRAGMA user_version")" = 1 &&
+	sqlite3 "$TUG_HOME/tug.db" ".schema host_groups" | grep -q "REFERENCES hosts(id) ON DELETE CASCADE"
+'
+
+step 'a second tugd on the same state refuses to start' '
+	! "$TUGD" -f 2>$T/err &&
+	grep -q "another tugd" $T/err
+'
+
+step 'before init nobody is admin: denied, and audited' '
+	! "$TUG" host list 2>$T/err &&
+	grep -q "permission denied: root may not view global" $T/err &&
+	test "$(sqlite3 "$TUG_HOME/tug.db" "SELECT count(*) FROM audit WHERE allowed = 0 AND op = '\''host.list'\''")" = 1
+'
+
+step 'init makes the caller the admin; a second init is refused' '
+	"$TUG" init >$T/out &&
+	grep -q "root is the admin" $T/out &&
+	! "$TUG" init 2>$T/err &&
+	grep -q "already initialised" $T/err &&
+	"$TUG" host list >$T/out &&
+	grep -q "^HOST" $T/out
+'
+
+step 'tug key prints the public key hosts must trust' '
+	"$TUG" key >$T/key &&
+	grep -q "^ssh-ed25519 AAAA[A-Za-z0-9+/=]* tugd$" $T/key &&
+	ssh-keygen -l -f $T/key >/dev/null
+'
+
+# Another OS user on a socket it may reach.
+bed_user tugtest || bail "no test user"
+SOCKDIR=$T/sock
+mkdir -p $SOCKDIR && chmod 755 $SOCKDIR
+tugd_stop
+"$TUGD" --socket $SOCKDIR/tugd.sock || bail "tugd --socket"
+chgrp docker $SOCKDIR/tugd.sock
+at_exit "kill \$(TUG_SOCKET=$SOCKDIR/tugd.sock \"$TUG\" --json status | sed -n 's/.*\"pid\":\([0-9]*\).*/\1/p')"
+as_tugtest() {
+	su -s /bin/sh tugtest -c "TUG_NO_AUTOSTART=1 TUG_SOCKET=$SOCKDIR/tugd.sock $TUG $*"
+}
+
+step 'another OS user is identified by its peer credentials and denied' '
+	! as_tugtest host list 2>$T/err &&
+	grep -q "permission denied: tugtest may not view global" $T/err &&
+	test "$(sqlite3 "$TUG_HOME/tug.db" "SELECT count(*) FROM audit WHERE user = '\''tugtest'\'' AND allowed = 0")" = 1
+'
+
+step '--as is honoured only from tugd'"'"'s own uid' '
+	! as_tugtest --as root host list 2>$T/err &&
+	grep -q "permission denied: --as is honoured only for tugd" $T/err &&
+	TUG_SOCKET=$SOCKDIR/tugd.sock "$TUG" --as nobody-here host list 2>$T/err;
+	grep -q "permission denied: nobody-here may not view global" $T/err
+'
+
+step 'usage errors exit 2 and name the problem' '
+	"$TUG" frob 2>$T/err; test $? -eq 2 && grep -q "unknown command .frob." $T/err &&
+	"$TUG" host add onlyname 2>$T/err; test $? -eq 2 && grep -q "usage: tug host add NAME" $T/err &&
+	"$TUG" host check --nope 2>$T/err; test $? -eq 2 && grep -q "unknown option .--nope." $T/err &&
+	"$TUG" host check --timeout x 2>$T/err; test $? -eq 2 && grep -q "wants a number" $T/err &&
+	"$TUG" host add --help | grep -q -- "--accept-new-hostkey" &&
+	"$TUG" --help | grep -q "host check"
+'
+
+step 'hostile host names, addresses and users are refused before any connection' '
+	for bad in "Bad" "a;b" "-x" "$(printf %070d 0)"; do
+		! TUG_SOCKET=$SOCKDIR/tugd.sock "$TUG" host add "$bad" 127.0.0.1 2>$T/err &&
+		grep -q "invalid host name" $T/err || return 1
+	done &&
+	! TUG_SOCKET=$SOCKDIR/tugd.sock "$TUG" host add h "a;b@127.0.0.1" 2>$T/err &&
+	grep -q "invalid SSH user" $T/err &&
+	! TUG_SOCKET=$SOCKDIR/tugd.sock "$TUG" host add h "x@\$(id)" 2>$T/err &&
+	grep -q "invalid address" $T/err &&
+	! TUG_SOCKET=$SOCKDIR/tugd.sock "$TUG" host add h "127.0.0.1:99999" 2>$T/err &&
+	grep -q "invalid port" $T/err &&
+	! TUG_SOCKET=$SOCKDIR/tugd.sock "$TUG" host add h 127.0.0.1 --group "G!" 2>$T/err &&
+	grep -q "invalid group" $T/err &&
+	! TUG_SOCKET=$SOCKDIR/tugd.sock "$TUG" host add h 127.0.0.1 --hostkey nope 2>$T/err &&
+	grep -q "invalid --hostkey" $T/err &&
+	test "$(sqlite3 "$TUG_HOME/tug.db" "SELECT count(*) FROM hosts")" = 0
+'
+
+finish
