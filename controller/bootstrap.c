@@ -26,6 +26,7 @@
 #define AGENT_DEPS	"libcurl4 libjansson4 libmsgpackc2 zlib1g"
 
 struct agent_bin	agent_bin;
+static unsigned		uploads;
 
 int
 agent_bin_load(const char *path, char *err, size_t errsz)
@@ -138,8 +139,10 @@ bootstrap(struct sshc *sc, const char *host, int install_deps,
 	else {
 		say(progress, arg, "upload", "uploading tug-agent %.16s (%zu "
 		    "bytes)", agent_bin.sha256, agent_bin.len);
-		snprintf(tmp, sizeof tmp, AGENT_DIR "/.tug-agent-%.16s.%ld",
-		    agent_bin.sha256, (long)getpid());
+		/* Unique per upload: a host thread may bootstrap meanwhile. */
+		snprintf(tmp, sizeof tmp, AGENT_DIR "/.tug-agent-%.16s.%ld.%u",
+		    agent_bin.sha256, (long)getpid(),
+		    __atomic_add_fetch(&uploads, 1, __ATOMIC_RELAXED));
 		snprintf(cmd, sizeof cmd, "umask 077 && mkdir -p " AGENT_DIR
 		    " && cat >%s && echo '%s  %s' | sha256sum -c --status && "
 		    "chmod 700 %s && mv -f %s %s", tmp, agent_bin.sha256, tmp,

@@ -493,6 +493,7 @@ cmd_host_bootstrap(struct client *c, struct mv *args)
 	char		**names;
 	size_t		  n, i, good = 0;
 	struct enc	  e;
+	struct buf	  errs = BUF_INIT;
 	int		  deps = 0;
 
 	if (mv_bool(args, "install_deps", &deps, 0) == -1) {
@@ -532,9 +533,11 @@ cmd_host_bootstrap(struct client *c, struct mv *args)
 		enc_map_open(&e);
 		enc_kstr(&e, "name", h.name);
 		enc_kbool(&e, "ok", ok);
-		if (!ok)
+		if (!ok) {
 			enc_kstr(&e, "error", sc.err);
-		else
+			buf_addf(&errs, "%s%s", errs.len > 0 ? "\n" : "",
+			    sc.err);
+		} else
 			enc_kstr(&e, "agent", agent_bin.sha256);
 		enc_close(&e);
 		good += ok;
@@ -549,9 +552,10 @@ cmd_host_bootstrap(struct client *c, struct mv *args)
 	enc_close(&e);
 	if (good < n) {
 		enc_release(&e);
-		client_fail(c, "bootstrap", "bootstrap failed on %zu of %zu "
-		    "hosts", n - good, n);
+		client_fail(c, "bootstrap", "%s\nbootstrap failed on %zu of %zu "
+		    "hosts", buf_str(&errs), n - good, n);
 	} else
 		client_ok(c, &e);
+	buf_release(&errs);
 	free_targets(names, n);
 }

@@ -167,6 +167,8 @@ handshake_end(void)
 	pthread_mutex_unlock(&fleet.lock);
 }
 
+static void	drain_stderr(struct host *, struct sshc *);
+
 /* Bytes from the agent's channel, into in, until a frame is whole. */
 static int
 read_frame(struct host *h, struct sshc *sc, struct buf *in, struct msg *m,
@@ -184,6 +186,7 @@ read_frame(struct host *h, struct sshc *sc, struct buf *in, struct msg *m,
 		}
 		n = ssh_channel_read_timeout(sc->channel, chunk, sizeof chunk,
 		    0, 200);
+		drain_stderr(h, sc);
 		if (n == SSH_ERROR || (n == 0 &&
 		    ssh_channel_is_eof(sc->channel))) {
 			snprintf(err, MSG_ERRLEN, "agent channel closed");
@@ -194,7 +197,6 @@ read_frame(struct host *h, struct sshc *sc, struct buf *in, struct msg *m,
 			return -1;
 		}
 	}
-	(void)h;
 }
 
 /*
@@ -208,8 +210,8 @@ skip_sentinel(struct sshc *sc, struct buf *in, int *status, char *err)
 	const char	*sent = AGENT_SENTINEL;
 	size_t		 sl = strlen(sent), seen = 0;
 	uint64_t	 deadline = clock_ms() + HELLO_TIMEOUT_MS;
-	char		 chunk[4096], *p;
-	int		 n;
+	char		 chunk[4096], *p, e[512], errtext[512] = "";
+	int		 n, k;
 
 	for (;;) {
 		if ((p = memmem(in->ptr != NULL ? in->ptr : "", in->len, sent,
@@ -238,16 +240,17 @@ skip_sentinel(struct sshc *sc, struct buf *in, int *status, char *err)
 			    ssh_get_error(sc->session));
 			return -1;
 		}
+		/* stderr must be drained: libssh reports no EOF before. */
+		while ((k = ssh_channel_read_nonblocking(sc->channel, e,
+		    sizeof e - 1, 1)) > 0) {
+			e[k] = '\0';
+			snprintf(errtext, sizeof errtext, "%s", e);
+		}
 		if (n == 0 && ssh_channel_is_eof(sc->channel)) {
-			char	e[512];
-			int	k;
-
-			k = ssh_channel_read_timeout(sc->channel, e,
-			    sizeof e - 1, 1, 100);
-			e[k > 0 ? k : 0] = '\0';
 			*status = ssh_channel_get_exit_status(sc->channel);
+			errtext[strcspn(errtext, "\n")] = '\0';
 			snprintf(err, MSG_ERRLEN, "agent exited %d: %.200s",
-			    *status, e);
+			    *status, errtext);
 			return 0;
 		}
 		if (n > 0)
@@ -308,7 +311,7 @@ host_connect(struct host *h, struct sshc *sc, struct buf *in, char *err)
 		return -1;
 	}
 	agent_remote_path(path, sizeof path);
-	snprintf(cmd, sizeof cmd, "%s serve", path);
+	snprintf(cmd, sizeof cmd, "exec %s serve", path);
 	for (tries = 0; tries < 2; tries++) {
 		buf_reset(in);
 		if (sshc_exec(sc, cmd) == -1) {

@@ -498,9 +498,14 @@ main(int argc, char **argv)
 		}
 		pthread_attr_destroy(&attr);
 	}
+	/*
+	 * Host threads may be in the middle of libssh calls: exit without
+	 * running atexit handlers under them, but only once no thread is
+	 * inside SQLite (WAL needs nothing more to stay consistent).
+	 */
 	log_warnx("tugd exiting");
 	unlink(paths.sock);
 	close(lfd);
-	db_close();
-	return 0;
+	db_lock();
+	_exit(0);
 }

@@ -49,7 +49,7 @@ _bed_alive() {
 	local pid comm
 
 	[ -s "$1" ] || return 1
-	read -r pid 2>/dev/null <"$1" || return 1
+	{ read -r pid || [ -n "$pid" ]; } 2>/dev/null <"$1" || return 1
 	case $pid in '' | *[!0-9]*) return 1 ;; esac
 	read -r comm 2>/dev/null <"/proc/$pid/comm" || return 1
 	[ "$comm" = "$2" ] || return 1

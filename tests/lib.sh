@@ -102,18 +102,20 @@ TUGD=$TUG_BUILD/tugd
 export TUG_HOME=$T/home
 
 tugd_pid() {
-	"$TUG" --json status 2>/dev/null | sed -n 's/.*"pid":\([0-9]*\).*/\1/p'
+	TUG_NO_AUTOSTART=1 "$TUG" --json status 2>/dev/null |
+	    sed -n 's/.*"pid":\([0-9]*\).*/\1/p'
 }
 
+# Stop this test's tugd by its pid; done when its state lock is free.
 tugd_stop() {
 	local pid
 
 	pid=$(tugd_pid)
 	[ -n "$pid" ] || return 0
 	kill "$pid"
-	for _ in $(seq 50); do
-		_bed_running "$pid" || return 0
-		sleep 0.1
+	for _ in $(seq 100); do
+		flock -n "$TUG_HOME/tugd.lock" true && return 0
+		sleep 0.05
 	done
 	kill -9 "$pid"
 }

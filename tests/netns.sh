@@ -8,7 +8,7 @@
 # failure, prints nothing on success and never exits the caller's shell.
 #
 #	ns_host_up N PUBKEYFILE		host N up: netns, user, dockerd, sshd
-#	ns_host_down N...		host N down: daemons stopped, no netns
+#	ns_host_down N...		hosts down (in parallel)
 #	ns_sshd_stop N			stop host N's sshd and its connections
 #	ns_sshd_start N			start it again, same host key
 #	ns_regen_hostkey N		new host key, sshd restarted
@@ -237,9 +237,10 @@ _ns_docker_ok() {
 	ns_docker "$1" info >/dev/null 2>&1
 }
 
-# _ns_dockerd_stop N: stop host N's dockerd by its pid file, and the
-# containerd it supervises should dockerd not have taken it along.
-# dockerd stops running containers first (up to 10 s each, in parallel).
+# _ns_dockerd_stop N: stop host N's dockerd, and the containerd it
+# supervises should that outlive it (dockerd takes it along, even when
+# killed).  dockerd stops running containers first: up to 10 s for one
+# that ignores SIGTERM, all in parallel.
 _ns_dockerd_stop() {
 	local h=$_ns_run/h$1 pids d=$_ns_lib/h$1/docker
 	local c=$_ns_run/h$1/exec/containerd/containerd.toml
@@ -426,15 +427,21 @@ _ns_host_up() {
 # mounts undone, netns and veth deleted.  The data root (images,
 # containers) and the sshd host key stay.
 ns_host_down() {
-	local n
+	local n pid pids=() rc=0
 
 	[ $# -gt 0 ] || _bed_err "usage: ns_host_down N..." || return
 	for n; do
 		_ns_n ns_host_down "$n" || return
 	done
+	# In parallel: each dockerd takes a second or more to stop.
 	for n; do
-		_ns_lock "$n" _ns_host_down "$n" || return
+		_ns_lock "$n" _ns_host_down "$n" &
+		pids+=("$!")
 	done
+	for pid in "${pids[@]}"; do
+		wait "$pid" || rc=1
+	done
+	return "$rc"
 }
 
 _ns_host_down() {
@@ -443,7 +450,9 @@ _ns_host_down() {
 	_ns_sshd_stop "$n" || return
 	_ns_dockerd_stop "$n" || return
 	if [ -e "$_ns_netns/tugh$n" ]; then
-		# Only processes in our own namespace; never this shell.
+		# Whatever is left in our own namespace: containerd shims,
+		# docker-proxy, commands of dropped SSH sessions.  Never
+		# this shell.
 		for pid in $(ip netns pids "tugh$n" 2>/dev/null); do
 			[ "$pid" = "$$" ] || [ "$pid" = "$BASHPID" ] ||
 			    pids+=("$pid")
@@ -499,6 +508,7 @@ _ns_sshd_stop() {
 	_ns_kill 5 $tops $kids || return
 	rm -f "$dir/sshd.pid"
 }
+
 # ns_sshd_stop N: host N stops answering SSH (connections drop); its
 # dockerd and netns stay.
 ns_sshd_stop() {

@@ -6,7 +6,7 @@ set -eu
 PKGS=(
 	build-essential pkg-config clang libclang-rt-14-dev
 	libssh-dev libcurl4-openssl-dev libmsgpack-dev libsqlite3-dev
-	libyaml-dev zlib1g-dev libjansson-dev
+	libyaml-dev zlib1g-dev libjansson-dev libssl-dev sqlite3
 	docker.io openssh-server openssh-client nginx-light busybox-static
 	iproute2 curl procps psmisc
 )
