@@ -195,10 +195,22 @@ logs_write(char *p, size_t size, size_t n, void *arg)
 			l->left -= k;
 		}
 	}
-	/* Flush at every delivery: followers see lines as they come. */
+	return l->broken ? 0 : total;
+}
+
+/*
+ * After each burst read from Docker: what is batched goes out, so a
+ * follower sees a line as soon as it came, and a fast stream still travels
+ * in large frames (curl may hand over each HTTP chunk, often one line, in a
+ * call of its own).
+ */
+static void
+logs_burst(void *arg)
+{
+	struct logs	*l = arg;
+
 	batch_flush(l, &l->s[0]);
 	batch_flush(l, &l->s[1]);
-	return l->broken ? 0 : total;
 }
 
 /* The container to read: the release asked for, else the serving one. */
@@ -281,6 +293,7 @@ logs_run(struct job *j)
 	    a->follow, a->timestamps, tail, (unsigned long long)a->since);
 	c.writefn = logs_write;
 	c.writearg = &l;
+	c.burstfn = logs_burst;
 	c.cancel = &j->cancelled;
 	c.timeout_ms = 0;
 	r = docker_call(&c);

@@ -117,6 +117,8 @@ struct dcall {
 	/* Streaming download; else the body is collected in resp (capped). */
 	size_t		(*writefn)(char *, size_t, size_t, void *);
 	void		*writearg;
+	/* Called after each burst of input has been handed to writefn. */
+	void		(*burstfn)(void *);
 	long		 timeout_ms;	/* 0: none (streams) */
 	volatile int	*cancel;
 	struct buf	 resp;

@@ -108,7 +108,7 @@ run_transfer(struct dcall *c, CURL *h)
 	CURLcode	 rc = CURLE_OK;
 	int		 running = 1, left, done = 0;
 
-	if (c->cancel == NULL)
+	if (c->cancel == NULL && c->burstfn == NULL)
 		return curl_easy_perform(h);
 	if ((m = curl_multi_init()) == NULL)
 		return CURLE_OUT_OF_MEMORY;
@@ -118,6 +118,8 @@ run_transfer(struct dcall *c, CURL *h)
 			rc = CURLE_RECV_ERROR;
 			break;
 		}
+		if (c->burstfn != NULL)
+			c->burstfn(c->writearg);
 		while ((msg = curl_multi_info_read(m, &left)) != NULL) {
 			if (msg->msg == CURLMSG_DONE) {
 				rc = msg->data.result;
@@ -126,7 +128,7 @@ run_transfer(struct dcall *c, CURL *h)
 		}
 		if (done || running == 0)
 			break;
-		if (*c->cancel) {
+		if (c->cancel != NULL && *c->cancel) {
 			rc = CURLE_ABORTED_BY_CALLBACK;
 			break;
 		}
