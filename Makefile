@@ -26,8 +26,9 @@ ALL_LDFLAGS	 = $(LDFLAGS) $(SANFLAGS)
 
 PROTO_LIBS	:= $(shell pkg-config --libs msgpack zlib)
 AGENT_LIBS	:= $(shell pkg-config --libs libcurl jansson) $(PROTO_LIBS) -lpthread
-TUGD_LIBS	:= $(shell pkg-config --libs sqlite3 libssh libcrypto jansson) \
-		   $(PROTO_LIBS) -lpthread
+TUGD_LIBS	:= $(shell pkg-config --libs sqlite3 libssh libcrypto jansson \
+		   yaml-0.1) $(PROTO_LIBS) -lpthread
+SPEC_LIBS	:= $(shell pkg-config --libs yaml-0.1) $(PROTO_LIBS)
 
 COMMON_SRC	:= $(wildcard common/*.c)
 PROTO_SRC	:= $(wildcard proto/*.c)
@@ -71,6 +72,12 @@ $(B)/tug: $(TUG_OBJ) $(B)/libproto.a $(B)/libcommon.a
 $(B)/tugd: $(TUGD_OBJ) $(B)/libproto.a $(B)/libcommon.a
 	$(CC) $(ALL_LDFLAGS) -o $@ $(TUGD_OBJ) $(B)/libproto.a $(B)/libcommon.a $(TUGD_LIBS)
 
+# The site spec parser is tested and fuzzed on its own (with libyaml).
+$(B)/tests/test-spec: $(B)/tests/unit/test-spec.o $(B)/tests/unit/unit.o $(B)/controller/spec.o $(B)/controller/paths.o $(B)/libproto.a $(B)/libcommon.a
+	$(CC) $(ALL_LDFLAGS) -o $@ $^ $(SPEC_LIBS)
+$(B)/tests/replay-fuzz-spec: $(B)/tests/fuzz/fuzz-spec.o $(B)/tests/fuzz/replay.o $(B)/controller/spec.o $(B)/controller/paths.o $(B)/libproto.a $(B)/libcommon.a
+	$(CC) $(ALL_LDFLAGS) -o $@ $^ $(SPEC_LIBS)
+
 $(B)/tests/test-%: $(B)/tests/unit/test-%.o $(B)/tests/unit/unit.o $(B)/libproto.a $(B)/libcommon.a
 	$(CC) $(ALL_LDFLAGS) -o $@ $^ $(PROTO_LIBS)
 $(B)/tests/unit/unit.o: tests/unit/unit.c
@@ -89,6 +96,9 @@ FUZZ_CC		?= clang
 FUZZ_FLAGS	:= -std=c11 -g -O1 -I. -D_GNU_SOURCE \
 		   -fsanitize=fuzzer,address,undefined
 fuzz: $(FUZZ_BIN)
+build-fuzz/fuzz-spec: tests/fuzz/fuzz-spec.c controller/spec.c controller/paths.c $(COMMON_SRC) $(PROTO_SRC)
+	@mkdir -p build-fuzz
+	$(FUZZ_CC) $(FUZZ_FLAGS) -o $@ $^ $(SPEC_LIBS)
 build-fuzz/%: tests/fuzz/%.c $(COMMON_SRC) $(PROTO_SRC)
 	@mkdir -p build-fuzz
 	$(FUZZ_CC) $(FUZZ_FLAGS) -o $@ $< $(COMMON_SRC) $(PROTO_SRC) $(PROTO_LIBS)

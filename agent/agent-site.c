@@ -1,17 +1,21 @@
 /*
- * agent-site.c: the container site ops. site.apply runs steps 1-3 and 5 of
- * the deploy sequence (DESIGN §6) on this host: image present, new container
- * tug-<site>-r<release> published on 127.0.0.1, health-gated, then the older
+ * agent-site.c: the container site ops. site.apply runs the deploy sequence
+ * of DESIGN §6 on this host: image present, new container
+ * tug-<site>-r<release> published on 127.0.0.1, health-gated, the proxy
+ * switched to it and confirmed (when the site has domains), then the older
  * releases drained and removed. Each step is journaled; containers are found
  * by label, so an apply that was killed half-way converges when run again.
  */
 #include <errno.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
 #include <curl/curl.h>
+#include <msgpack.h>
 
 #include "agent/agent.h"
 #include "common/clock.h"
@@ -53,6 +57,8 @@ struct site_args {
 	uint64_t		 drain_ms;
 	char			 hash[17];
 	char			 name[SITE_NAME_MAX + 32];
+	int			 has_proxy;
+	struct proxy_site	 proxy;
 };
 
 static int
@@ -259,17 +265,29 @@ security_check(struct job *j, struct site_args *a)
 	return 0;
 }
 
-/* A short stable hash of the args, stored as a label to spot changes. */
+/*
+ * A short stable hash of the args, stored as a label to spot changes. The
+ * proxy args are left out: they change the proxy, not the container.
+ */
 static void
 spec_hash(struct job *j, char out[17])
 {
-	struct enc	 e;
-	uint64_t	 h = 1469598103934665603ULL;
-	size_t		 i;
+	const msgpack_object	*o = j->args.obj;
+	struct enc		 e;
+	uint64_t		 h = 1469598103934665603ULL;
+	size_t			 i;
 
 	enc_begin(&e, MSG_REQUEST, 0);
 	enc_str(&e, "args");
-	enc_obj(&e, j->args.obj);
+	for (i = 0; i < o->via.map.size; i++) {
+		const msgpack_object_kv *kv = &o->via.map.ptr[i];
+
+		if (kv->key.via.str.size == 5 &&
+		    memcmp(kv->key.via.str.ptr, "proxy", 5) == 0)
+			continue;
+		enc_obj(&e, &kv->key);
+		enc_obj(&e, &kv->val);
+	}
 	for (i = 0; i < e.b.len; i++) {
 		h ^= (unsigned char)e.b.ptr[i];
 		h *= 1099511628211ULL;
@@ -284,6 +302,7 @@ site_apply_check(struct job *j)
 	struct site_args	*a = xcalloc(1, sizeof *a);
 	const char		*why;
 	char			 e[128];
+	int			 r;
 
 	j->priv = a;
 	snprintf(a->restart, sizeof a->restart, "unless-stopped");
@@ -318,8 +337,14 @@ site_apply_check(struct job *j)
 	if (a->stop_timeout > 3600 || a->drain_ms > 3600000)
 		return bad(j, "stop_timeout and drain over 1 h");
 	if (env_check(j, a) == -1 || volumes_check(j, a) == -1 ||
-	    health_check(j, a) == -1 || security_check(j, a) == -1)
+	    health_check(j, a) == -1 || security_check(j, a) == -1 ||
+	    (r = proxy_site_check(j, &a->proxy)) == -1)
 		return -1;
+	if ((a->has_proxy = r == 1) && a->port == 0)
+		return bad(j, "proxy needs port: the container port to send "
+		    "the traffic to");
+	snprintf(a->proxy.site, sizeof a->proxy.site, "%s", a->site);
+	a->proxy.release = a->release;
 	spec_hash(j, a->hash);
 	snprintf(a->name, sizeof a->name, "tug-%s-r%llu", a->site,
 	    (unsigned long long)a->release);
@@ -458,12 +483,38 @@ str_array(char **v, size_t n)
 	return a;
 }
 
+/*
+ * A free port on 127.0.0.1, chosen now and fixed in the container's config:
+ * Docker would pick a new ephemeral port at every restart (tug start, the
+ * restart policy, a daemon restart) and leave the proxy pointing at nothing.
+ */
+static unsigned
+pick_port(void)
+{
+	struct sockaddr_in	sin;
+	socklen_t		len = sizeof sin;
+	unsigned		port = 0;
+	int			fd;
+
+	if ((fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0)) == -1)
+		return 0;
+	memset(&sin, 0, sizeof sin);
+	sin.sin_family = AF_INET;
+	sin.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+	if (bind(fd, (struct sockaddr *)&sin, sizeof sin) == 0 &&
+	    getsockname(fd, (struct sockaddr *)&sin, &len) == 0)
+		port = ntohs(sin.sin_port);
+	close(fd);
+	return port;
+}
+
 static char *
 create_body(const struct site_args *a)
 {
 	json_t	*body, *hc, *labels, *mounts;
-	char	 portkey[32], rel[24], *text;
+	char	 portkey[32], rel[24], hostport[8] = "", *text;
 	size_t	 i;
+	unsigned hp;
 
 	snprintf(portkey, sizeof portkey, "%llu/tcp",
 	    (unsigned long long)a->port);
@@ -477,11 +528,13 @@ create_body(const struct site_args *a)
 	    a->restart, "MaximumRetryCount", (json_int_t)0, "Init",
 	    a->init);
 	if (a->port != 0) {
+		if ((hp = pick_port()) != 0)
+			snprintf(hostport, sizeof hostport, "%u", hp);
 		json_object_set_new(body, "ExposedPorts",
 		    json_pack("{s:{}}", portkey));
 		json_object_set_new(hc, "PortBindings", json_pack(
 		    "{s:[{s:s, s:s}]}", portkey, "HostIp", "127.0.0.1",
-		    "HostPort", ""));
+		    "HostPort", hostport));
 	}
 	if (a->nhcmd > 0) {
 		json_t *test = json_pack("[s]", "CMD");
@@ -735,6 +788,68 @@ image_present(struct job *j, const char *image)
 	return r;
 }
 
+/*
+ * Step 4 for a site without domains: a proxy config left from an earlier
+ * release would send traffic to a container about to be retired.
+ */
+static void
+site_proxy_forget(struct job *j, const struct proxy_conf *pc,
+    const char *site)
+{
+	char	err[PROXY_ERRLEN];
+	int	lock, done = 0;
+
+	if ((lock = proxy_lock(&j->cancelled)) == -1)
+		return;
+	if (proxy_backend(pc->kind)->site_remove(pc, site, &done, err) == -1)
+		log_warnx("site %s: %s", site, err);
+	else if (done)
+		job_progress(j, "proxy", "removed the %s config of '%s': this "
+		    "release has no domains", pc->kind, site);
+	proxy_unlock(lock);
+}
+
+/* Step 4: point the proxy at the new container and confirm; -1 with why. */
+static int
+site_proxy_switch(struct job *j, struct site_args *a,
+    const struct proxy_conf *pc, uint64_t port, struct proxy_timing *tm,
+    char *why)
+{
+	char	err[PROXY_ERRLEN];
+	int	lock, r;
+
+	a->proxy.port = port;
+	snprintf(a->proxy.path, sizeof a->proxy.path, "%s",
+	    a->hpath[0] != '\0' ? a->hpath : "/");
+	job_progress(j, "proxy", "switching %s for %s to %s on "
+	    "127.0.0.1:%llu", pc->kind, a->proxy.domains[0], a->name,
+	    (unsigned long long)port);
+	if ((lock = proxy_lock(&j->cancelled)) == -1) {
+		snprintf(why, MSG_ERRLEN * 2, "cannot lock the proxy: %s",
+		    strerror(errno));
+		return -1;
+	}
+	r = proxy_backend(pc->kind)->site_switch(pc, &a->proxy, tm, err);
+	proxy_unlock(lock);
+	if (r == -1) {
+		snprintf(why, MSG_ERRLEN * 2, "%s", err);
+		return -1;
+	}
+	if (tm->changed)
+		job_progress(j, "proxy", "%s answers for %s from release %llu: "
+		    "test %llu ms, reload %llu ms, confirmed after %llu ms",
+		    pc->kind, a->proxy.domains[0],
+		    (unsigned long long)a->release,
+		    (unsigned long long)tm->test_ms,
+		    (unsigned long long)tm->reload_ms,
+		    (unsigned long long)tm->confirm_ms);
+	else
+		job_progress(j, "proxy", "%s already answers for %s from "
+		    "release %llu", pc->kind, a->proxy.domains[0],
+		    (unsigned long long)a->release);
+	return 0;
+}
+
 static void
 site_apply_run(struct job *j)
 {
@@ -743,11 +858,15 @@ site_apply_run(struct job *j)
 	struct ctr		*cs = NULL;
 	struct cstate		 st;
 	struct enc		 e;
-	char			 id[80] = "", err[MSG_ERRLEN], why[MSG_ERRLEN];
-	int			 lock, n, i, reuse = 0, had;
+	struct proxy_conf	 pc;
+	struct proxy_timing	 tm;
+	char			 id[80] = "", err[MSG_ERRLEN];
+	char			 why[MSG_ERRLEN * 2], perr[PROXY_ERRLEN];
+	int			 lock, n, i, reuse = 0, had, proxy, serving;
 	uint64_t		 port = 0, t0 = clock_ms();
 	const char		*code = E_HEALTH;
 
+	memset(&tm, 0, sizeof tm);
 	if ((lock = journal_lock(a->site, &j->cancelled)) == -1) {
 		job_fail(j, E_IO, "cannot lock site '%s': %s", a->site,
 		    strerror(errno));
@@ -765,6 +884,38 @@ site_apply_run(struct job *j)
 		memset(&jr, 0, sizeof jr);
 		snprintf(jr.site, sizeof jr.site, "%s", a->site);
 	}
+
+	/* The proxy must be there before anything is created for it. */
+	if ((proxy = proxy_load(&pc, perr)) == -1 && a->has_proxy) {
+		job_fail(j, E_PROXY, "%s", perr);
+		goto out;
+	}
+	if (a->has_proxy && proxy == 0) {
+		job_fail(j, E_PROXY, "no proxy on this host: set one up with "
+		    "proxy.setup (tug host bootstrap --proxy nginx)");
+		goto out;
+	}
+	if (a->has_proxy && a->proxy.tls_cert[0] != '\0' &&
+	    pc.tls_listen == 0) {
+		job_fail(j, E_PROXY, "the proxy on this host has no TLS port: "
+		    "run proxy.setup with tls_listen");
+		goto out;
+	}
+	/* Killed inside a switch: put the proxy back as it was before. */
+	if (had == 1 && strcmp(jr.step, "proxy") == 0 && proxy == 1) {
+		int done = 0, plock;
+
+		if ((plock = proxy_lock(&j->cancelled)) != -1) {
+			if (proxy_backend(pc.kind)->site_restore(&pc, a->site,
+			    &done, perr) == -1)
+				log_warnx("%s", perr);
+			proxy_unlock(plock);
+		}
+		if (done)
+			job_progress(j, "recover", "restored the %s config "
+			    "that served before the interrupted switch",
+			    pc.kind);
+	}
 	if (image_present(j, a->image) == -1)
 		goto out;
 	if ((n = site_containers(j, a->site, &cs)) == -1)
@@ -777,6 +928,7 @@ site_apply_run(struct job *j)
 			    cs[i].release > jr.current &&
 			    cs[i].release != a->release)
 				jr.current = cs[i].release;
+	serving = jr.current == a->release;
 
 	/* Left by an interrupted apply: neither serving nor ours. */
 	for (i = 0; i < n; i++) {
@@ -815,6 +967,7 @@ site_apply_run(struct job *j)
 		cs[i].state[0] = '\0';
 	}
 	if (!reuse) {
+		serving = 0;
 		job_progress(j, "create", "creating %s from %s", a->name,
 		    a->image);
 		if (container_create(j, a, id, sizeof id) == -1)
@@ -838,11 +991,25 @@ site_apply_run(struct job *j)
 			goto undo;
 		goto undo_fail;
 	}
-	jr.current = a->release;
-	journal_step(&jr, "switched");
 	job_progress(j, "healthy", "%s is healthy on 127.0.0.1:%llu after "
 	    "%llu ms", a->name, (unsigned long long)port,
 	    (unsigned long long)(clock_ms() - t0));
+
+	/* Step 4: the proxy, then the new release is the serving one. */
+	if (a->has_proxy) {
+		if (j->cancelled)
+			goto undo;
+		journal_step(&jr, "proxy");
+		if (site_proxy_switch(j, a, &pc, port, &tm, why) == -1) {
+			if (j->cancelled)
+				goto undo;
+			code = E_PROXY;
+			goto undo_fail;
+		}
+	} else if (proxy == 1)
+		site_proxy_forget(j, &pc, a->site);
+	jr.current = a->release;
+	journal_step(&jr, "switched");
 
 	/* Step 5: drain, then retire every other release. */
 	job_result_begin(j, &e);
@@ -876,22 +1043,44 @@ site_apply_run(struct job *j)
 	enc_ku64(&e, "port", port);
 	enc_kstr(&e, "image_id", st.image);
 	enc_kbool(&e, "reused", reuse);
+	if (a->has_proxy) {
+		enc_kmap(&e, "proxy");
+		enc_kstr(&e, "kind", pc.kind);
+		enc_karr(&e, "domains");
+		for (i = 0; i < (int)a->proxy.ndomains; i++)
+			enc_str(&e, a->proxy.domains[i]);
+		enc_close(&e);
+		enc_kbool(&e, "changed", tm.changed);
+		enc_ku64(&e, "test_ms", tm.test_ms);
+		enc_ku64(&e, "reload_ms", tm.reload_ms);
+		enc_ku64(&e, "confirm_ms", tm.confirm_ms);
+		enc_close(&e);
+	}
 	enc_ku64(&e, "elapsed_ms", clock_ms() - t0);
 	job_ok(j, &e);
 	goto out;
 
 undo_fail:
-	job_progress(j, "rollback", "%s failed: %s; removing it", a->name,
-	    why);
-	if (container_remove(j, id, err) == -1)
-		log_warnx("%s", err);
+	/* A reused container that was already serving stays: it still is. */
+	if (reuse && serving)
+		job_progress(j, "rollback", "%s failed: %s; %s keeps serving",
+		    a->name, why, a->name);
+	else {
+		job_progress(j, "rollback", "%s failed: %s; removing it",
+		    a->name, why);
+		if (container_remove(j, id, err) == -1)
+			log_warnx("%s", err);
+	}
 	journal_step(&jr, "failed");
 	job_fail(j, code, "release %llu %s: %s; the previous release keeps "
-	    "serving", (unsigned long long)a->release, strcmp(code, E_HEALTH) == 0 ?
-	    "did not become healthy" : "could not start", why);
+	    "serving", (unsigned long long)a->release,
+	    strcmp(code, E_HEALTH) == 0 ? "did not become healthy" :
+	    strcmp(code, E_PROXY) == 0 ? "was not switched to" :
+	    "could not start", why);
 	goto out;
 undo:
-	if (id[0] != '\0' && container_remove(j, id, err) == -1)
+	if (id[0] != '\0' && !(reuse && serving) &&
+	    container_remove(j, id, err) == -1)
 		log_warnx("%s", err);
 	journal_step(&jr, "failed");
 	job_fail(j, E_CANCELLED, "cancelled");
@@ -948,8 +1137,9 @@ site_each(struct job *j, const char *verb)
 	struct ctr		*cs;
 	struct journal		 jr;
 	struct enc		 e;
-	char			 err[MSG_ERRLEN];
-	int			 n, i, lock, failed = 0;
+	struct proxy_conf	 pc;
+	char			 err[MSG_ERRLEN], perr[PROXY_ERRLEN];
+	int			 n, i, lock, plock, failed = 0, proxied = 0;
 	uint64_t		 newest = 0;
 
 	if ((lock = journal_lock(a->site, &j->cancelled)) == -1) {
@@ -970,6 +1160,27 @@ site_each(struct job *j, const char *verb)
 		job_fail(j, E_NOT_FOUND, "site '%s' has no container on this "
 		    "host", a->site);
 		goto out;
+	}
+	/* Unhook the proxy first: unknown host, not a dead upstream. */
+	if (strcmp(verb, "remove") == 0) {
+		if ((i = proxy_load(&pc, perr)) == -1) {
+			job_fail(j, E_PROXY, "%s", perr);
+			goto out;
+		}
+		if (i == 1 && (plock = proxy_lock(&j->cancelled)) == -1) {
+			job_fail(j, E_IO, "cannot lock the proxy: %s",
+			    strerror(errno));
+			goto out;
+		}
+		if (i == 1) {
+			i = proxy_backend(pc.kind)->site_remove(&pc, a->site,
+			    &proxied, perr);
+			proxy_unlock(plock);
+			if (i == -1) {
+				job_fail(j, E_PROXY, "%s", perr);
+				goto out;
+			}
+		}
 	}
 	job_result_begin(j, &e);
 	enc_karr(&e, strcmp(verb, "stop") == 0 ? "stopped" :
@@ -1000,8 +1211,10 @@ site_each(struct job *j, const char *verb)
 		job_fail(j, E_DOCKER, "%s", err);
 		goto out;
 	}
-	if (strcmp(verb, "remove") == 0)
+	if (strcmp(verb, "remove") == 0) {
+		enc_kbool(&e, "proxy_removed", proxied);
 		journal_remove(a->site);
+	}
 	job_ok(j, &e);
 out:
 	free(cs);

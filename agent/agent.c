@@ -36,6 +36,8 @@ static const struct op *ops[] = {
 	&op_site_start,
 	&op_site_remove,
 	&op_logs,
+	&op_proxy_setup,
+	&op_proxy_status,
 };
 
 static const struct op *

@@ -104,6 +104,91 @@ extern const struct op op_site_apply, op_site_status, op_site_stop,
 /* agent-logs.c */
 extern const struct op op_logs;
 
+/* agent-proxy.c */
+#define PROXY_DOMAINS_MAX	32
+#define PROXY_ERRLEN		512
+#define PROXY_MAX_BODY_DEFAULT	(100ULL << 20)
+
+/* <state>/proxy.json: the proxy this host runs, written by proxy.setup. */
+struct proxy_conf {
+	char		 kind[16];
+	uint64_t	 listen;
+	uint64_t	 tls_listen;		/* 0: no TLS port */
+	char		 address[16];		/* IPv4, canonical form */
+	char		 binary[PATH_MAX_TUG];	/* the proxy's executable */
+};
+
+/* What one site asks of the proxy (site.apply's "proxy" args). */
+struct proxy_site {
+	char		 site[SITE_NAME_MAX + 1];
+	uint64_t	 release;
+	uint64_t	 port;			/* upstream on 127.0.0.1 */
+	char		 path[256];		/* asked to confirm a switch */
+	char		 domains[PROXY_DOMAINS_MAX][DOMAIN_MAX + 1];
+	size_t		 ndomains;
+	char		 tls_cert[PATH_MAX_TUG];
+	char		 tls_key[PATH_MAX_TUG];
+	uint64_t	 max_body;		/* bytes, 0: no limit */
+};
+
+/* How a switch went, for events and results. */
+struct proxy_timing {
+	int		 changed;	/* config rewritten and reloaded */
+	uint64_t	 test_ms;
+	uint64_t	 reload_ms;
+	uint64_t	 confirm_ms;
+};
+
+/* What a backend reports about its proxy. */
+struct proxy_state {
+	int		 running;
+	long		 pid;
+	int		 started;		/* by this setup */
+	int		 reloaded;		/* by this setup */
+	char		 version[64];
+	char		 prefix[PATH_MAX_TUG + 16];
+};
+
+/*
+ * One backend per proxy kind (DESIGN §6 "Proxy backends"). The callers
+ * hold the proxy lock for setup and the site_* functions, which return 0 or
+ * -1 with a message in err (PROXY_ERRLEN bytes) that quotes the proxy's
+ * own words when it has any.
+ */
+struct proxy_backend {
+	const char	*kind;
+	/* Lay out, configure and start or reload; fills conf->binary. */
+	int		(*setup)(struct proxy_conf *, struct proxy_state *,
+			    char *err);
+	void		(*status)(const struct proxy_conf *,
+			    struct proxy_state *);
+	/* Site names with a config, sorted; caller frees each and the array. */
+	int		(*sites)(const struct proxy_conf *, char ***names,
+			    size_t *n);
+	/* Point the site at its new upstream and confirm; undone on error. */
+	int		(*site_switch)(const struct proxy_conf *,
+			    const struct proxy_site *, struct proxy_timing *,
+			    char *err);
+	/* Drop the site's config; *done says whether there was one. */
+	int		(*site_remove)(const struct proxy_conf *,
+			    const char *site, int *done, char *err);
+	/* Undo a switch that a killed agent left half-done. */
+	int		(*site_restore)(const struct proxy_conf *,
+			    const char *site, int *done, char *err);
+};
+
+/* Parse and validate site.apply's "proxy" map: 1 present, 0 absent, -1. */
+int	 proxy_site_check(struct job *, struct proxy_site *);
+/* Read proxy.json: 1 and conf, 0 no proxy here, -1 err. */
+int	 proxy_load(struct proxy_conf *, char *err);
+int	 proxy_lock(volatile int *cancel);	/* fd or -1 */
+void	 proxy_unlock(int);
+const struct proxy_backend *proxy_backend(const char *kind);
+extern const struct op op_proxy_setup, op_proxy_status;
+
+/* proxy-nginx.c */
+extern const struct proxy_backend proxy_nginx;
+
 /* docker.c */
 struct dcall {
 	const char	*method;

@@ -487,6 +487,20 @@ cmd_host_check(struct client *c, struct mv *args)
 	free_targets(names, n);
 }
 
+struct proxy_args {
+	const char	*kind;
+	uint64_t	 port;
+};
+
+static void
+args_proxy(struct enc *e, void *arg)
+{
+	const struct proxy_args	*pa = arg;
+
+	enc_kstr(e, "kind", pa->kind);
+	enc_ku64(e, "listen", pa->port);
+}
+
 void
 cmd_host_bootstrap(struct client *c, struct mv *args)
 {
@@ -495,9 +509,23 @@ cmd_host_bootstrap(struct client *c, struct mv *args)
 	struct enc	  e;
 	struct buf	  errs = BUF_INIT;
 	int		  deps = 0;
+	char		  proxy[16] = "";
+	uint64_t	  port = 8080;
 
-	if (mv_bool(args, "install_deps", &deps, 0) == -1) {
+	if (mv_bool(args, "install_deps", &deps, 0) == -1 ||
+	    mv_str(args, "proxy", proxy, sizeof proxy, 0) == -1 ||
+	    mv_u64(args, "proxy_port", &port, 0) == -1) {
 		client_fail(c, E_BAD_ARGS, "%s", args->err);
+		return;
+	}
+	if (proxy[0] != '\0' && strcmp(proxy, "nginx") != 0) {
+		client_fail(c, E_BAD_ARGS, "unknown proxy '%.16s' (nginx is "
+		    "the one there is)", proxy);
+		return;
+	}
+	if (port < 1024 || port > 65535) {
+		client_fail(c, E_BAD_ARGS, "proxy port must be 1024 to 65535 "
+		    "(the agent's nginx runs unprivileged)");
 		return;
 	}
 	if (targets(c, args, &names, &n) == -1)
@@ -550,6 +578,26 @@ cmd_host_bootstrap(struct client *c, struct mv *args)
 		}
 	}
 	enc_close(&e);
+	if (good == n && proxy[0] != '\0') {
+		struct proxy_args	 pa = { proxy, port };
+		struct fan_result	*res = xcalloc(n + 1, sizeof *res);
+
+		fleet_run(c, names, n, "proxy.setup", args_proxy, &pa, 60000,
+		    res);
+		for (i = 0; i < n; i++) {
+			if (res[i].ok) {
+				client_progress(c, res[i].host, "proxy",
+				    "nginx serving on port %llu",
+				    (unsigned long long)port);
+				continue;
+			}
+			good--;
+			buf_addf(&errs, "%s%s", errs.len > 0 ? "\n" : "",
+			    res[i].err);
+		}
+		fan_results_free(res, n);
+		free(res);
+	}
 	if (good < n) {
 		enc_release(&e);
 		client_fail(c, "bootstrap", "%s\nbootstrap failed on %zu of %zu "

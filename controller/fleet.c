@@ -782,3 +782,97 @@ host_info_free(struct host_info *hi)
 	free(hi->facts);
 	hi->facts = NULL;
 }
+
+static void
+forward_progress(void *arg, struct host *h, struct msg *m)
+{
+	struct client	*c = arg;
+	struct mv	 b;
+	char		 err[MSG_ERRLEN], kind[16], step[32], msg[512];
+
+	msg_body(m, &b, err, "");
+	if (mv_str(&b, "kind", kind, sizeof kind, 0) != 1 ||
+	    strcmp(kind, "progress") != 0 ||
+	    mv_str(&b, "step", step, sizeof step, 0) != 1 ||
+	    mv_str(&b, "message", msg, sizeof msg, 0) != 1)
+		return;
+	client_progress(c, h->rec.name, step, "%s", msg);
+}
+
+/* The result's error as "code: message", when it failed. */
+static void
+result_error(struct msg *m, char *err, size_t errsz)
+{
+	struct mv	b, e;
+	char		tmp[MSG_ERRLEN], msg[400], code[32] = "";
+
+	msg_body(m, &b, tmp, "");
+	if (m->type == MSG_ERROR)
+		e = b;
+	else if (mv_map(&b, "error", &e, 0) != 1) {
+		snprintf(err, errsz, "failed");
+		return;
+	}
+	mv_str(&e, "code", code, sizeof code, 0);
+	if (mv_str(&e, "message", msg, sizeof msg, 0) != 1)
+		snprintf(msg, sizeof msg, "failed");
+	snprintf(err, errsz, "%s", msg);
+}
+
+void
+fleet_run(struct client *c, char **hosts, size_t n, const char *op,
+    hreq_args_fn args, void *aarg, uint64_t timeout_ms,
+    struct fan_result *out)
+{
+	struct host	**hs = xcalloc(n + 1, sizeof *hs);
+	struct hreq	**rq = xcalloc(n + 1, sizeof *rq);
+	uint64_t	  t0 = clock_ms(), deadline;
+	size_t		  i;
+
+	for (i = 0; i < n; i++) {
+		memset(&out[i], 0, sizeof out[i]);
+		snprintf(out[i].host, sizeof out[i].host, "%s", hosts[i]);
+		if ((hs[i] = fleet_get(hosts[i])) == NULL)
+			snprintf(out[i].err, sizeof out[i].err, "%s: no such "
+			    "host", hosts[i]);
+		else
+			rq[i] = hreq_start(hs[i], op, args, aarg,
+			    c != NULL ? forward_progress : NULL, c);
+	}
+	deadline = t0 + timeout_ms;
+	for (i = 0; i < n; i++) {
+		if (rq[i] == NULL)
+			continue;
+		if (hreq_wait(rq[i], deadline, &out[i].m, out[i].err) == 0) {
+			struct mv	b;
+			char		tmp[MSG_ERRLEN];
+			int		ok = 0;
+
+			msg_body(&out[i].m, &b, tmp, "");
+			if (out[i].m.type == MSG_RESULT)
+				mv_bool(&b, "ok", &ok, 0);
+			out[i].ok = ok;
+			if (!out[i].ok) {
+				char e[400];
+
+				result_error(&out[i].m, e, sizeof e);
+				snprintf(out[i].err, sizeof out[i].err, "%s: %s",
+				    hosts[i], e);
+			}
+		}
+		out[i].ms = clock_ms() - t0;
+		hreq_free(rq[i]);
+		host_unref(hs[i]);
+	}
+	free(hs);
+	free(rq);
+}
+
+void
+fan_results_free(struct fan_result *r, size_t n)
+{
+	size_t	i;
+
+	for (i = 0; i < n; i++)
+		msg_release(&r[i].m);
+}

@@ -15,9 +15,11 @@
 #include <sys/socket.h>
 #include <sys/un.h>
 #include <sys/wait.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "common/clock.h"
+#include "common/fs.h"
 #include "common/log.h"
 #include "common/xmalloc.h"
 #include "controller/tug.h"
@@ -53,6 +55,15 @@ static void	render_host_list(struct mv *);
 static void	render_host_check(struct mv *);
 static void	render_host_bootstrap(struct mv *);
 static void	render_host_rm(struct mv *);
+static void	render_site_apply(struct mv *);
+static void	render_site_list(struct mv *);
+static void	render_site_status(struct mv *);
+static void	render_site_rm(struct mv *);
+static void	render_deploy(struct mv *);
+static void	render_releases(struct mv *);
+static void	render_power(struct mv *);
+static void	render_env_list(struct mv *);
+static void	render_env_set(struct mv *);
 
 #define TARGET_FLAGS \
 	{ "group", "group", F_STR, "hosts of this group" }, \
@@ -91,12 +102,57 @@ static const struct cli_cmd cmds[] = {
 		{ "timeout", "timeout_ms", F_U64, "per-host timeout in ms" },
 		{ NULL } }, render_host_check },
 	{ "host bootstrap", "host.bootstrap",
-	  "[NAME...] [--group G] [--all] [--install-deps]",
-	  "install or update the agent on hosts",
+	  "[NAME...] [--group G] [--all] [--install-deps] [--proxy nginx]\n"
+	  "          [--proxy-port PORT]",
+	  "install or update the agent (and a proxy) on hosts",
 	  0, -1, { "*hosts" }, { TARGET_FLAGS,
 		{ "install-deps", "install_deps", F_BOOL,
 		  "apt-get the agent's libraries with sudo" },
+		{ "proxy", "proxy", F_STR, "set up this proxy (nginx)" },
+		{ "proxy-port", "proxy_port", F_U64,
+		  "the proxy's port (default 8080)" },
 		{ NULL } }, render_host_bootstrap },
+	{ "site apply", "site.apply", "FILE [--dry-run]",
+	  "check a site spec whole and store it (--dry-run: show the changes)",
+	  1, 1, { "@text" }, {
+		{ "dry-run", "dry_run", F_BOOL, "change nothing" },
+		{ NULL } }, render_site_apply },
+	{ "site list", "site.list", "", "list sites",
+	  0, 0, { NULL }, { { NULL } }, render_site_list },
+	{ "site status", "site.status", "SITE",
+	  "each host's release, container state and health",
+	  1, 1, { "site" }, { { NULL } }, render_site_status },
+	{ "site rm", "site.rm", "SITE", "remove a site from every host",
+	  1, 1, { "site" }, { { NULL } }, render_site_rm },
+	{ "deploy", "deploy", "SITE [--image REF]",
+	  "make a new release and roll it across the site's hosts",
+	  1, 1, { "site" }, {
+		{ "image", "image", F_STR, "deploy this image instead" },
+		{ NULL } }, render_deploy },
+	{ "rollback", "rollback", "SITE [RELEASE]",
+	  "deploy an earlier release again (default: the previous one)",
+	  1, 2, { "site", "#release" }, { { NULL } }, render_deploy },
+	{ "releases", "releases", "SITE", "list a site's releases",
+	  1, 1, { "site" }, { { NULL } }, render_releases },
+	{ "start", "site.start", "SITE", "start a site's containers",
+	  1, 1, { "site" }, { { NULL } }, render_power },
+	{ "stop", "site.stop", "SITE", "stop a site's containers",
+	  1, 1, { "site" }, { { NULL } }, render_power },
+	{ "restart", "site.restart", "SITE", "stop, then start a site",
+	  1, 1, { "site" }, { { NULL } }, render_power },
+	{ "env set", "env.set", "SITE KEY=VALUE... [--secret] [--no-deploy]",
+	  "set env values (a change redeploys the serving release)",
+	  2, -1, { "site", "*vars" }, {
+		{ "secret", "secret", F_BOOL, "encrypt at rest, never show" },
+		{ "no-deploy", "no_deploy", F_BOOL, "apply at the next deploy" },
+		{ NULL } }, render_env_set },
+	{ "env unset", "env.unset", "SITE KEY... [--no-deploy]",
+	  "remove env values set with env set",
+	  2, -1, { "site", "*keys" }, {
+		{ "no-deploy", "no_deploy", F_BOOL, "apply at the next deploy" },
+		{ NULL } }, render_env_set },
+	{ "env list", "env.list", "SITE", "a site's env (secrets masked)",
+	  1, 1, { "site" }, { { NULL } }, render_env_list },
 };
 #define NCMDS	(sizeof cmds / sizeof cmds[0])
 
@@ -262,7 +318,32 @@ build_args(const struct cli_cmd *c, int argc, char **argv, struct enc *e)
 			enc_close(e);
 			break;
 		}
-		enc_kstr(e, key, pos[i]);
+		if (key[0] == '@') {		/* a file: its text, its name */
+			struct buf	b = BUF_INIT;
+
+			if (fs_read_file(pos[i], &b, SPEC_MAX_BYTES) == -1) {
+				fprintf(stderr, "tug %s: cannot read '%s': %s\n",
+				    c->words, pos[i], errno == EFBIG ?
+				    "larger than 256 KiB" : strerror(errno));
+				buf_release(&b);
+				return -1;
+			}
+			enc_kstr(e, "file", pos[i]);
+			enc_str(e, key + 1);
+			enc_strn(e, b.ptr != NULL ? b.ptr : "", b.len);
+			buf_release(&b);
+		} else if (key[0] == '#') {	/* a number */
+			char			*end;
+			unsigned long long	 v = strtoull(pos[i], &end, 10);
+
+			if (*end != '\0' || end == pos[i] || pos[i][0] == '-') {
+				fprintf(stderr, "tug %s: '%s' is not a number\n",
+				    c->words, pos[i]);
+				return -1;
+			}
+			enc_ku64(e, key + 1, v);
+		} else
+			enc_kstr(e, key, pos[i]);
 		p++;
 	}
 	return 0;
@@ -599,6 +680,217 @@ render_host_bootstrap(struct mv *v)
 	}
 }
 
+static void
+render_site_apply(struct mv *v)
+{
+	char	site[64], line[600];
+	int	dry = 0, isnew = 0, changed = 0;
+	size_t	n, i;
+
+	mv_bool(v, "dry_run", &dry, 0);
+	mv_bool(v, "new", &isnew, 0);
+	mv_bool(v, "changed", &changed, 0);
+	s_(v, "site", site, sizeof site);
+	if (!changed) {
+		printf("site %s: unchanged\n", site);
+		return;
+	}
+	printf("site %s: %s%s\n", site, dry ? "would be " : "", isnew ?
+	    "created" : "changed");
+	mv_arr(v, "changes", &n, 4096, 0);
+	for (i = 0; i < n; i++)
+		if (mv_arr_str(v, "changes", i, line, sizeof line) == 1)
+			printf("  %s\n", line);
+	if (!dry)
+		printf("deploy it with: tug deploy %s\n", site);
+}
+
+static void
+render_site_list(struct mv *v)
+{
+	struct table	t = { .rows = 0 };
+	size_t		n, i, k, nd;
+	char		name[64], kind[16], rel[24], image[300], doms[600];
+
+	mv_arr(v, "sites", &n, 4096, 0);
+	table_add(&t, "SITE", "KIND", "RELEASE", "IMAGE", "DOMAINS", NULL);
+	for (i = 0; i < n; i++) {
+		struct mv	row;
+		int64_t		r = 0;
+
+		if (mv_arr_map(v, "sites", i, &row) != 1)
+			continue;
+		mv_i64(&row, "release", &r, 0);
+		snprintf(rel, sizeof rel, r > 0 ? "%lld" : "-", (long long)r);
+		doms[0] = '\0';
+		mv_arr(&row, "domains", &nd, 64, 0);
+		for (k = 0; k < nd; k++) {
+			char d[260];
+
+			if (mv_arr_str(&row, "domains", k, d, sizeof d) != 1)
+				continue;
+			if (k > 0)
+				strncat(doms, ",", sizeof doms - strlen(doms) - 1);
+			strncat(doms, d, sizeof doms - strlen(doms) - 1);
+		}
+		table_add(&t, s_(&row, "name", name, sizeof name),
+		    s_(&row, "kind", kind, sizeof kind), rel,
+		    s_(&row, "image", image, sizeof image), doms, NULL);
+	}
+	table_print(&t);
+}
+
+static void
+render_site_status(struct mv *v)
+{
+	struct table	t = { .rows = 0 };
+	size_t		n, i, k, nc;
+	char		host[64], name[128], rel[24], state[32], health[32];
+	char		started[48], err[600];
+
+	mv_arr(v, "hosts", &n, 4096, 0);
+	table_add(&t, "HOST", "CONTAINER", "RELEASE", "STATE", "HEALTH",
+	    "STARTED", NULL);
+	for (i = 0; i < n; i++) {
+		struct mv	row, ct;
+		int		ok = 0;
+
+		if (mv_arr_map(v, "hosts", i, &row) != 1)
+			continue;
+		s_(&row, "host", host, sizeof host);
+		mv_bool(&row, "ok", &ok, 0);
+		if (!ok) {
+			table_add(&t, host, "-", "-", "unreachable", "-", "-",
+			    NULL);
+			if (mv_str(&row, "error", err, sizeof err, 0) == 1)
+				fprintf(stderr, "%s\n", err);
+			continue;
+		}
+		mv_arr(&row, "containers", &nc, 64, 0);
+		if (nc == 0)
+			table_add(&t, host, "-", "-", "none", "-", "-", NULL);
+		for (k = 0; k < nc; k++) {
+			if (mv_arr_map(&row, "containers", k, &ct) != 1)
+				continue;
+			snprintf(rel, sizeof rel, "%llu",
+			    (unsigned long long)u_(&ct, "release"));
+			s_(&ct, "started_at", started, sizeof started);
+			started[19] = '\0';
+			table_add(&t, host, s_(&ct, "name", name, sizeof name),
+			    rel, s_(&ct, "state", state, sizeof state),
+			    s_(&ct, "health", health, sizeof health), started,
+			    NULL);
+		}
+	}
+	table_print(&t);
+}
+
+static void
+render_site_rm(struct mv *v)
+{
+	char	n[64];
+
+	printf("removed site %s from %llu hosts\n", s_(v, "removed", n,
+	    sizeof n), (unsigned long long)u_(v, "hosts"));
+}
+
+static void
+render_deploy(struct mv *v)
+{
+	char	site[64], image[300];
+	int64_t	rel = 0, of = 0;
+
+	mv_i64(v, "release", &rel, 0);
+	mv_i64(v, "rollback_of", &of, 0);
+	printf("%s: release %lld (%s%s) serving on %llu host%s in %.1f s\n",
+	    s_(v, "site", site, sizeof site), (long long)rel,
+	    s_(v, "image", image, sizeof image), of > 0 ? ", a rollback" : "",
+	    (unsigned long long)u_(v, "deployed"), u_(v, "deployed") == 1 ?
+	    "" : "s", (double)u_(v, "elapsed_ms") / 1000);
+}
+
+static void
+render_releases(struct mv *v)
+{
+	struct table	t = { .rows = 0 };
+	size_t		n, i;
+	char		rel[32], image[300], status[16], who[64], when[32];
+
+	mv_arr(v, "releases", &n, 100000, 0);
+	table_add(&t, "RELEASE", "IMAGE", "STATUS", "BY", "CREATED (UTC)",
+	    NULL);
+	for (i = 0; i < n; i++) {
+		struct mv	row;
+		int64_t		r = 0, at = 0, of = 0;
+		int		cur = 0;
+		time_t		tt;
+		struct tm	tm;
+
+		if (mv_arr_map(v, "releases", i, &row) != 1)
+			continue;
+		mv_i64(&row, "release", &r, 0);
+		mv_i64(&row, "created_at", &at, 0);
+		mv_i64(&row, "rollback_of", &of, 0);
+		mv_bool(&row, "current", &cur, 0);
+		snprintf(rel, sizeof rel, "%lld%s", (long long)r,
+		    cur ? " *" : "");
+		tt = (time_t)at;
+		strftime(when, sizeof when, "%Y-%m-%d %H:%M:%S",
+		    gmtime_r(&tt, &tm));
+		s_(&row, "status", status, sizeof status);
+		if (of > 0)
+			snprintf(status + strlen(status), sizeof status -
+			    strlen(status), " (of %lld)", (long long)of);
+		table_add(&t, rel, s_(&row, "image", image, sizeof image),
+		    status, s_(&row, "who", who, sizeof who), when, NULL);
+	}
+	table_print(&t);
+}
+
+static void
+render_power(struct mv *v)
+{
+	char	site[64];
+
+	printf("%s: done on %llu host%s\n", s_(v, "site", site, sizeof site),
+	    (unsigned long long)u_(v, "hosts"), u_(v, "hosts") == 1 ? "" :
+	    "s");
+}
+
+static void
+render_env_list(struct mv *v)
+{
+	struct table	t = { .rows = 0 };
+	size_t		n, i;
+	char		key[300], val[600], from[16];
+
+	mv_arr(v, "env", &n, 4096, 0);
+	table_add(&t, "KEY", "VALUE", "FROM", NULL);
+	for (i = 0; i < n; i++) {
+		struct mv	row;
+
+		if (mv_arr_map(v, "env", i, &row) != 1)
+			continue;
+		table_add(&t, s_(&row, "key", key, sizeof key),
+		    s_(&row, "value", val, sizeof val),
+		    s_(&row, "from", from, sizeof from), NULL);
+	}
+	table_print(&t);
+}
+
+static void
+render_env_set(struct mv *v)
+{
+	char	note[300];
+
+	if (mv_present(v, "release"))
+		render_deploy(v);
+	else if (mv_str(v, "note", note, sizeof note, 0) == 1)
+		printf("%s\n", note);
+	else
+		printf("done\n");
+}
+
 /* --- the request -------------------------------------------------------- */
 
 static int
@@ -610,7 +902,8 @@ run(const struct cli_cmd *c, int argc, char **argv, const char *as)
 	struct msg	 m;
 	struct mv	 body, val, errv;
 	char		 err[MSG_ERRLEN], msg[1024], code[64];
-	int		 fd, r, ok = 0, status = 1;
+	int		 fd, r, ok = 0, status = 1, tty = isatty(STDERR_FILENO);
+	uint64_t	 t0 = clock_ms();
 
 	enc_begin(&e, MSG_REQUEST, 1);
 	enc_kstr(&e, "op", c->op);
@@ -669,6 +962,9 @@ run(const struct cli_cmd *c, int argc, char **argv, const char *as)
 			if (!quiet && !json_out &&
 			    mv_str(&body, "message", msg, sizeof msg, 0) == 1) {
 				s_(&body, "step", step, sizeof step);
+				if (tty)
+					fprintf(stderr, "%6.1fs  ", (double)
+					    (clock_ms() - t0) / 1000);
 				if (mv_str(&body, "host", host, sizeof host,
 				    0) == 1)
 					fprintf(stderr, "%s: %s\n", host, msg);

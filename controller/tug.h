@@ -77,6 +77,68 @@ int	 user_is_admin(const char *name);	/* 1, 0 (no such user: 0) */
 int	 audit_add(const char *user, const char *op, const char *target,
 	    const char *args_json, int allowed, const char *result);
 
+/* db-site.c: sites, releases, deployments, locks. */
+struct site_rec {
+	int64_t		 id;
+	char		 name[SITE_NAME_MAX + 1];
+	char		 kind[16];
+	char		 file[256];
+	char		*spec;			/* YAML text; owned */
+	char		 spec_hash[65];
+	int64_t		 current;		/* serving release, 0 none */
+	int64_t		 updated_at;
+};
+struct release_rec {
+	int64_t		 id;
+	int64_t		 number;
+	char		 image[IMAGE_REF_MAX + 1];
+	char		*spec;			/* owned */
+	char		 spec_hash[65];
+	char		 who[64];
+	int64_t		 created_at;
+	int64_t		 finished_at;
+	char		 status[16];		/* deploying|done|failed */
+	int64_t		 rollback_of;
+};
+int	 site_load(const char *name, struct site_rec *);	/* 1, 0, -1 */
+int	 site_upsert(const char *name, const char *kind, const char *file,
+	    const char *spec, const char *hash);	/* 1 created, 0 updated */
+int	 site_delete(const char *name);
+int	 sites_load(struct site_rec **, size_t *);
+void	 site_rec_free(struct site_rec *);
+int	 site_set_current(int64_t site_id, int64_t number);
+int64_t	 release_create(int64_t site_id, const char *image, const char *spec,
+	    const char *hash, const char *who, int64_t rollback_of,
+	    int64_t *number);			/* its id, -1 on error */
+int	 release_finish(int64_t id, const char *status);
+int	 release_load(int64_t site_id, int64_t number, struct release_rec *);
+int	 releases_load(int64_t site_id, struct release_rec **, size_t *);
+void	 release_rec_free(struct release_rec *);
+int64_t	 deployment_start(int64_t release_id, const char *host);
+int	 deployment_finish(int64_t id, const char *state, int64_t port,
+	    const char *error);
+/* Per-site leases: 1 taken, 0 held by someone else (who, since), -1. */
+int	 lock_take(const char *name, const char *holder, int64_t ttl_s,
+	    char *who, size_t whosz, int64_t *since);
+int	 lock_drop(const char *name, const char *holder);
+int	 locks_clear(void);
+
+/* secret.c: AES-256-GCM with a key file of mode 0600; ad binds the row. */
+int	 secret_seal(const char *ad, const void *, size_t, struct buf *out);
+int	 secret_open(const char *ad, const void *, size_t, struct buf *out);
+
+/* db-env.c: a site's env values; secrets sealed. */
+struct env_rec {
+	char		key[ENV_KEY_MAX + 1];
+	struct buf	value;		/* plain, or sealed when secret */
+	int		secret;
+};
+int	 env_load(int64_t site_id, struct env_rec **, size_t *);
+void	 env_recs_free(struct env_rec *, size_t);
+int	 env_put(int64_t site_id, const char *key, const void *, size_t,
+	    int secret);
+int	 env_del(int64_t site_id, const char *key);	/* rows removed */
+
 /* rbac.c: the one place that decides. */
 int	 rbac_allowed(const char *user, const char *action, const char *scope);
 
@@ -154,6 +216,20 @@ void	 host_info(struct host *, struct host_info *);
 void	 host_info_free(struct host_info *);
 void	 host_kick(struct host *);	/* connect now, skip backoff */
 
+/* The same op on many hosts at once; the agents' progress goes to c. */
+struct fan_result {
+	char		 host[HOST_NAME_MAX_TUG + 1];
+	int		 ok;		/* a RESULT with ok:true */
+	struct msg	 m;		/* the final frame, if any */
+	char		 err[512];	/* why not ok */
+	uint64_t	 ms;
+};
+struct client;
+void	 fleet_run(struct client *, char **hosts, size_t n, const char *op,
+	    hreq_args_fn, void *aarg, uint64_t timeout_ms,
+	    struct fan_result *out);
+void	 fan_results_free(struct fan_result *, size_t n);
+
 /* tugd.c: the client connection a request came in on. */
 struct client {
 	struct conn	 conn;
@@ -172,11 +248,89 @@ void	 client_fail(struct client *, const char *code, const char *fmt, ...)
 	    __attribute__((format(printf, 3, 4)));
 extern struct paths	 paths;
 
+/* spec.c: site specs in YAML (libyaml), parsed and validated whole. */
+#define SPEC_MAX_BYTES	(256 * 1024)
+enum site_kind { KIND_CONTAINER, KIND_STATIC };
+struct kv {
+	char	*key;
+	char	*val;
+};
+struct site_spec {
+	char		 site[SITE_NAME_MAX + 1];
+	enum site_kind	 kind;
+	char		 image[IMAGE_REF_MAX + 1];	/* container sites */
+	char		 root[PATH_MAX_TUG];	/* static sites: a dir on the controller */
+	char		**hosts;
+	size_t		 nhosts;
+	char		 group[GROUP_NAME_MAX + 1];	/* or hosts */
+	char		**domains;
+	size_t		 ndomains;
+	unsigned	 port;			/* container port behind the proxy */
+	struct kv	*env;
+	size_t		 nenv;
+	char		**secrets;		/* names of env values tugd holds */
+	size_t		 nsecrets;
+	char		**volumes;
+	size_t		 nvolumes;
+	double		 cpus;			/* 0: no limit */
+	uint64_t	 memory;		/* bytes, 0: no limit */
+	char		 health_path[256];
+	char		**health_cmd;
+	size_t		 nhealth_cmd;
+	uint64_t	 health_interval_ms;
+	uint64_t	 health_timeout_ms;
+	uint64_t	 health_retries;
+	uint64_t	 health_start_ms;
+	unsigned	 batch;			/* hosts at a time, >= 1 */
+	unsigned	 max_failures;
+	uint64_t	 drain_ms;
+	unsigned	 keep;			/* releases kept for rollback */
+	char		 tls_cert[PATH_MAX_TUG];	/* on the hosts */
+	char		 tls_key[PATH_MAX_TUG];
+	uint64_t	 max_body;		/* client_max_body_size, 0: default */
+	char		 restart[16];
+	int		 read_only;
+	char		 user[65];
+	char		**cap_drop;
+	size_t		 ncap_drop;
+	uint64_t	 stop_timeout_s;
+};
+/* 0, or -1 with "FILE:LINE:COL: what" in err. */
+int	 spec_parse(const char *file, const char *text, size_t len,
+	    struct site_spec *, char *err, size_t errsz);
+void	 spec_free(struct site_spec *);
+/* The args of the agent's site.apply for one release, with env final. */
+void	 spec_apply_args(const struct site_spec *, uint64_t release,
+	    const char *image, const struct kv *env, size_t nenv, struct enc *);
+
+/* cmd-site.c: helpers shared by the site and deploy ops. */
+void	 sha256_hex(const void *, size_t, char out[65]);
+int	 site_open(struct client *, struct mv *args, struct site_rec *,
+	    struct site_spec *);			/* -1: answered */
+int	 site_targets(struct client *, const struct site_spec *, char ***,
+	    size_t *);				/* -1: answered */
+void	 free_names(char **, size_t);
+/* Take the site's lease for this request (holder in who), or answer. */
+int	 site_lease(struct client *, const char *site, char *who, size_t);
+
+/* cmd-deploy.c: roll a release (spec, image) out; answers the client. */
+void	 site_rollout(struct client *, struct site_rec *,
+	    const struct site_spec *, const char *spec_text, const char *image,
+	    int64_t rollback_of);
+
+/* cmd-env.c */
+int	 site_env(struct client *, int64_t site_id, const struct site_spec *,
+	    struct kv **, size_t *);		/* -1: answered */
+void	 kv_free(struct kv *, size_t);
+void	 env_audit_args(struct mv *args, struct buf *out);
+
 /* cmd-*.c: the server side of each op. */
 struct sop {
 	const char	*name;
 	const char	*action;	/* what rbac_allowed() is asked */
 	void		(*fn)(struct client *, struct mv *args);
+	/* What the audit log records of the args (default: all of them). */
+	void		(*audit)(struct mv *args, struct buf *out);
 };
 void	 cmd_init(struct client *, struct mv *);
 void	 cmd_status(struct client *, struct mv *);
@@ -186,5 +340,18 @@ void	 cmd_host_rm(struct client *, struct mv *);
 void	 cmd_host_check(struct client *, struct mv *);
 void	 cmd_host_bootstrap(struct client *, struct mv *);
 void	 cmd_key_show(struct client *, struct mv *);
+void	 cmd_site_apply(struct client *, struct mv *);
+void	 cmd_site_list(struct client *, struct mv *);
+void	 cmd_site_status(struct client *, struct mv *);
+void	 cmd_site_rm(struct client *, struct mv *);
+void	 cmd_deploy(struct client *, struct mv *);
+void	 cmd_rollback(struct client *, struct mv *);
+void	 cmd_releases(struct client *, struct mv *);
+void	 cmd_site_start(struct client *, struct mv *);
+void	 cmd_site_stop(struct client *, struct mv *);
+void	 cmd_site_restart(struct client *, struct mv *);
+void	 cmd_env_set(struct client *, struct mv *);
+void	 cmd_env_unset(struct client *, struct mv *);
+void	 cmd_env_list(struct client *, struct mv *);
 
 #endif

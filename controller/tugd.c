@@ -42,6 +42,19 @@ static const struct sop sops[] = {
 	{ "host.rm",		"admin",	cmd_host_rm },
 	{ "host.check",		"view",		cmd_host_check },
 	{ "host.bootstrap",	"admin",	cmd_host_bootstrap },
+	{ "site.apply",		"edit_config",	cmd_site_apply },
+	{ "site.list",		"view",		cmd_site_list },
+	{ "site.status",	"view",		cmd_site_status },
+	{ "site.rm",		"manage",	cmd_site_rm },
+	{ "site.start",		"deploy",	cmd_site_start },
+	{ "site.stop",		"deploy",	cmd_site_stop },
+	{ "site.restart",	"deploy",	cmd_site_restart },
+	{ "deploy",		"deploy",	cmd_deploy },
+	{ "rollback",		"deploy",	cmd_rollback },
+	{ "releases",		"view",		cmd_releases },
+	{ "env.set",		"edit_env",	cmd_env_set, env_audit_args },
+	{ "env.unset",		"edit_env",	cmd_env_unset },
+	{ "env.list",		"view_env",	cmd_env_list },
 };
 
 static const struct sop *
@@ -246,7 +259,10 @@ handle(struct client *c)
 		msg_release(&m);
 		return;
 	}
-	mv_json(&body, "args", &argj);
+	if (s != NULL && s->audit != NULL)
+		s->audit(&args, &argj);
+	else
+		mv_json(&body, "args", &argj);
 	if (mv_json(&args, "name", &target) == 0 &&
 	    strcmp(buf_str(&target), "null") == 0)
 		buf_reset(&target);
@@ -430,6 +446,7 @@ main(int argc, char **argv)
 		fatalx("another tugd runs on '%s'", paths.home);
 	if (db_open(paths.db, err, sizeof err) == -1)
 		fatalx("%s", err);
+	locks_clear();		/* held by a tugd that is gone */
 	ssh_init();
 	if (ssh_key_ensure(paths.key, pub, sizeof pub, err, sizeof err) == -1)
 		fatalx("%s", err);

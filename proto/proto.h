@@ -83,6 +83,7 @@ enum msg_type {
 #define E_TIMEOUT	"timeout"
 #define E_IO		"io"
 #define E_INTERNAL	"internal"
+#define E_PROXY		"proxy"		/* the proxy refused or did not switch */
 
 const char	*msg_type_name(unsigned int);	/* "?" when unknown */
 

@@ -551,3 +551,23 @@ _ns_regen_hostkey() {
 	rm -f "$key" "$key.pub"
 	_ns_sshd "$1" restart
 }
+
+# ns_agent_reset N: host N's SSH user back to a clean slate for a test: the
+# nginx an earlier agent started there stopped (by its pid file), the agent
+# binaries and state removed.
+ns_agent_reset() {
+	local n=$1 home pid
+
+	home=/home/tughost$n
+	if [ -s "$home/.tug-agent/nginx/logs/nginx.pid" ]; then
+		pid=$(cat "$home/.tug-agent/nginx/logs/nginx.pid")
+		case $pid in '' | *[!0-9]*) ;; *)
+			kill "$pid" 2>/dev/null
+			for _ in $(seq 50); do
+				_bed_running "$pid" || break
+				sleep 0.05
+			done ;;
+		esac
+	fi
+	rm -rf "$home/.tug" "$home/.tug-agent"
+}

@@ -163,6 +163,11 @@ step 'other bad fields: release, port, user, caps, health path' '
 	bad_args "{\"site\":\"ok\",$OK,\"restart\":\"sometimes\"}" "restart must be"
 '
 
+step 'hostile proxy domains and TLS paths are refused' '
+	bad_args "{\"site\":\"ok\",$OK,\"proxy\":{\"domains\":[\"a.test; return 200\"]}}" "invalid domain .a.test; return 200.: only lowercase" &&
+	bad_args "{\"site\":\"ok\",$OK,\"proxy\":{\"domains\":[\"a.test\"],\"tls_cert\":\"/c.pem\",\"tls_key\":\"k.pem\"}}" "invalid proxy.tls_key .k.pem.: must be absolute"
+'
+
 step 'bad logs args' '
 	"$AGENTCTL" -r logs "{\"site\":\"ok\",\"tail\":\"some\"}" -- "${RUN[@]}" >$T/out;
 	has $T/out "\"code\":\"bad_args\",\"message\":\"args.tail: a count or" &&

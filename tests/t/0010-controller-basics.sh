@@ -21,9 +21,9 @@ step 'tug starts tugd, which creates its state privately' '
 	test -f "$TUG_HOME/tug.db"
 '
 
-step 'the database: WAL, foreign keys declared, schema version 1' '
+step 'the database: WAL, foreign keys declared, schema version 2' '
 	test "$(sqlite3 "$TUG_HOME/tug.db" "PRAGMA journal_mode")" = wal &&
-	test "$(sqlite3 "$TUG_HOME/tug.db" "PRAGMA user_version")" = 1 &&
+	test "$(sqlite3 "$TUG_HOME/tug.db" "PRAGMA user_version")" = 2 &&
 	sqlite3 "$TUG_HOME/tug.db" ".schema host_groups" | grep -q "REFERENCES hosts(id) ON DELETE CASCADE"
 '
 

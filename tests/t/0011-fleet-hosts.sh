@@ -13,7 +13,7 @@ bed_dockerd >/dev/null || bail "no dockerd"
 "$TUG" key >$T/tugd.pub || bail "tug key"
 for n in 1 2 3; do
 	ns_host_up $n $T/tugd.pub || bail "host $n"
-	rm -rf /home/tughost$n/.tug /home/tughost$n/.tug-agent	# earlier runs
+	ns_agent_reset $n	# earlier runs
 done
 at_exit "ns_host_down 1 2 3"
 

@@ -1,0 +1,354 @@
+/*
+ * agent-proxy.c: the ops proxy.setup and proxy.status, the record of this
+ * host's proxy (<state>/proxy.json), the lock every proxy change takes, and
+ * the checks of site.apply's "proxy" args. The work itself is done by the
+ * backend of the proxy's kind (proxy-nginx.c).
+ */
+#include <arpa/inet.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/file.h>
+#include <unistd.h>
+
+#include "agent/agent.h"
+#include "common/clock.h"
+#include "common/fs.h"
+#include "common/log.h"
+#include "common/xmalloc.h"
+
+#define PROXY_MAX_BODY_MAX	(1ULL << 40)	/* 1 TiB */
+
+static const struct proxy_backend *backends[] = {
+	&proxy_nginx,
+};
+
+const struct proxy_backend *
+proxy_backend(const char *kind)
+{
+	size_t	i;
+
+	for (i = 0; i < sizeof backends / sizeof backends[0]; i++)
+		if (strcmp(backends[i]->kind, kind) == 0)
+			return backends[i];
+	return NULL;
+}
+
+static int
+bad(struct job *j, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+static int
+bad(struct job *j, const char *fmt, ...)
+{
+	va_list	ap;
+
+	va_start(ap, fmt);
+	vsnprintf(j->err, sizeof j->err, fmt, ap);
+	va_end(ap);
+	return -1;
+}
+
+static void
+proxy_json_path(char *dst, size_t dstsz)
+{
+	snprintf(dst, dstsz, "%s/proxy.json", agent.state_dir);
+}
+
+/* An IPv4 address in its canonical form, or -1. */
+static int
+canon_ipv4(const char *s, char *dst, size_t dstsz)
+{
+	struct in_addr	in;
+
+	if (inet_pton(AF_INET, s, &in) != 1 ||
+	    inet_ntop(AF_INET, &in, dst, (socklen_t)dstsz) == NULL)
+		return -1;
+	return 0;
+}
+
+static int
+port_ok(uint64_t p)
+{
+	return p >= 1024 && p <= 65535;
+}
+
+int
+proxy_load(struct proxy_conf *pc, char *err)
+{
+	char		 path[PATH_MAX_TUG + 32];
+	struct buf	 b = BUF_INIT;
+	json_t		*j;
+	const char	*kind, *addr, *bin;
+	json_int_t	 listen, tls = 0;
+
+	memset(pc, 0, sizeof *pc);
+	proxy_json_path(path, sizeof path);
+	if (fs_read_file(path, &b, 65536) == -1) {
+		buf_release(&b);
+		if (errno == ENOENT)
+			return 0;
+		return snprintf(err, PROXY_ERRLEN, "cannot read %s: %s", path,
+		    strerror(errno)), -1;
+	}
+	j = json_loadb(b.ptr, b.len, 0, NULL);
+	buf_release(&b);
+	/* Written by proxy.setup, but read as any input: check it all. */
+	if (j == NULL || json_unpack(j, "{s:s, s:I, s:s, s:s, s?:I}", "kind",
+	    &kind, "listen", &listen, "address", &addr, "binary", &bin,
+	    "tls_listen", &tls) == -1 || proxy_backend(kind) == NULL ||
+	    !port_ok((uint64_t)listen) || (tls != 0 &&
+	    !port_ok((uint64_t)tls)) || canon_ipv4(addr, pc->address,
+	    sizeof pc->address) == -1 || check_abs_path(bin) != NULL) {
+		json_decref(j);
+		return snprintf(err, PROXY_ERRLEN, "%s is damaged: run "
+		    "proxy.setup again", path), -1;
+	}
+	snprintf(pc->kind, sizeof pc->kind, "%s", kind);
+	snprintf(pc->binary, sizeof pc->binary, "%s", bin);
+	pc->listen = (uint64_t)listen;
+	pc->tls_listen = (uint64_t)tls;
+	json_decref(j);
+	return 1;
+}
+
+static int
+proxy_save(const struct proxy_conf *pc, char *err)
+{
+	char	 path[PATH_MAX_TUG + 32], *text;
+	json_t	*j;
+	int	 r;
+
+	proxy_json_path(path, sizeof path);
+	j = json_pack("{s:s, s:I, s:I, s:s, s:s}", "kind", pc->kind,
+	    "listen", (json_int_t)pc->listen, "tls_listen",
+	    (json_int_t)pc->tls_listen, "address", pc->address, "binary",
+	    pc->binary);
+	if (j == NULL || (text = json_dumps(j, JSON_COMPACT)) == NULL) {
+		json_decref(j);
+		return snprintf(err, PROXY_ERRLEN, "out of memory"), -1;
+	}
+	json_decref(j);
+	r = fs_write_atomic(path, text, strlen(text), 0600);
+	free(text);
+	if (r == -1)
+		snprintf(err, PROXY_ERRLEN, "cannot write %s: %s", path,
+		    strerror(errno));
+	return r;
+}
+
+/* One proxy change at a time, across jobs and across agents. */
+int
+proxy_lock(volatile int *cancel)
+{
+	char	path[PATH_MAX_TUG + 32];
+	int	fd;
+
+	snprintf(path, sizeof path, "%s/proxy.lock", agent.state_dir);
+	if ((fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0600)) == -1)
+		return -1;
+	while (flock(fd, LOCK_EX | LOCK_NB) == -1) {
+		if ((errno != EWOULDBLOCK && errno != EINTR) || *cancel) {
+			close(fd);
+			if (*cancel)
+				errno = ECANCELED;
+			return -1;
+		}
+		sleep_ms(20);
+	}
+	return fd;
+}
+
+void
+proxy_unlock(int fd)
+{
+	if (fd != -1)
+		close(fd);
+}
+
+int
+proxy_site_check(struct job *j, struct proxy_site *ps)
+{
+	struct mv	 p;
+	size_t		 i, k;
+	const char	*why;
+	char		 e[128];
+	int		 r;
+
+	memset(ps, 0, sizeof *ps);
+	ps->max_body = PROXY_MAX_BODY_DEFAULT;
+	if ((r = mv_map(&j->args, "proxy", &p, 0)) != 1)
+		return r;
+	if (mv_arr(&p, "domains", &ps->ndomains, PROXY_DOMAINS_MAX,
+	    MV_REQ) == -1 ||
+	    mv_str(&p, "tls_cert", ps->tls_cert, sizeof ps->tls_cert,
+	    0) == -1 ||
+	    mv_str(&p, "tls_key", ps->tls_key, sizeof ps->tls_key, 0) == -1 ||
+	    mv_u64(&p, "max_body", &ps->max_body, 0) == -1)
+		return -1;
+	if (ps->ndomains == 0)
+		return bad(j, "proxy.domains: at least one domain");
+	for (i = 0; i < ps->ndomains; i++) {
+		if (mv_arr_str(&p, "domains", i, ps->domains[i],
+		    sizeof ps->domains[i]) == -1)
+			return -1;
+		if ((why = check_domain(ps->domains[i])) != NULL)
+			return bad(j, "invalid domain '%s': %s",
+			    log_escape(e, sizeof e, ps->domains[i],
+			    strlen(ps->domains[i])), why);
+		for (k = 0; k < i; k++)
+			if (strcmp(ps->domains[k], ps->domains[i]) == 0)
+				return bad(j, "domain '%s' listed twice",
+				    ps->domains[i]);
+	}
+	if ((ps->tls_cert[0] == '\0') != (ps->tls_key[0] == '\0'))
+		return bad(j, "proxy.tls_cert and proxy.tls_key go together");
+	if (ps->tls_cert[0] != '\0' &&
+	    (why = check_abs_path(ps->tls_cert)) != NULL)
+		return bad(j, "invalid proxy.tls_cert '%s': %s",
+		    log_escape(e, sizeof e, ps->tls_cert,
+		    strlen(ps->tls_cert)), why);
+	if (ps->tls_key[0] != '\0' &&
+	    (why = check_abs_path(ps->tls_key)) != NULL)
+		return bad(j, "invalid proxy.tls_key '%s': %s",
+		    log_escape(e, sizeof e, ps->tls_key,
+		    strlen(ps->tls_key)), why);
+	if (ps->max_body > PROXY_MAX_BODY_MAX)
+		return bad(j, "proxy.max_body over 1 TiB");
+	return 1;
+}
+
+/* proxy.setup */
+
+static int
+proxy_setup_check(struct job *j)
+{
+	struct proxy_conf	*pc = xcalloc(1, sizeof *pc);
+	char			 addr[64], e[128];
+
+	j->priv = pc;
+	snprintf(pc->kind, sizeof pc->kind, "nginx");
+	snprintf(addr, sizeof addr, "0.0.0.0");
+	if (mv_str(&j->args, "kind", pc->kind, sizeof pc->kind, 0) == -1 ||
+	    mv_u64(&j->args, "listen", &pc->listen, MV_REQ) == -1 ||
+	    mv_u64(&j->args, "tls_listen", &pc->tls_listen, 0) == -1 ||
+	    mv_str(&j->args, "address", addr, sizeof addr, 0) == -1)
+		return -1;
+	if (proxy_backend(pc->kind) == NULL)
+		return bad(j, "unsupported proxy kind '%s': only nginx for now",
+		    log_escape(e, sizeof e, pc->kind, strlen(pc->kind)));
+	if (!port_ok(pc->listen))
+		return bad(j, "listen port %llu out of range 1024-65535",
+		    (unsigned long long)pc->listen);
+	if (pc->tls_listen != 0 && (!port_ok(pc->tls_listen) ||
+	    pc->tls_listen == pc->listen))
+		return bad(j, "tls_listen port %llu out of range 1024-65535 or "
+		    "equal to listen", (unsigned long long)pc->tls_listen);
+	if (canon_ipv4(addr, pc->address, sizeof pc->address) == -1)
+		return bad(j, "invalid address '%s': expected an IPv4 address "
+		    "such as 0.0.0.0 or 127.0.0.1",
+		    log_escape(e, sizeof e, addr, strlen(addr)));
+	return 0;
+}
+
+static void
+proxy_priv_free(struct job *j)
+{
+	free(j->priv);
+	j->priv = NULL;
+}
+
+static void
+proxy_setup_run(struct job *j)
+{
+	struct proxy_conf		*pc = j->priv;
+	const struct proxy_backend	*be = proxy_backend(pc->kind);
+	struct proxy_state		 st;
+	struct enc			 e;
+	char				 err[PROXY_ERRLEN];
+	int				 lock;
+	uint64_t			 t0 = clock_ms();
+
+	if ((lock = proxy_lock(&j->cancelled)) == -1) {
+		job_fail(j, E_IO, "cannot lock the proxy: %s", strerror(errno));
+		return;
+	}
+	job_progress(j, "proxy", "setting up %s on %s:%llu", pc->kind,
+	    pc->address, (unsigned long long)pc->listen);
+	if (be->setup(pc, &st, err) == -1 || proxy_save(pc, err) == -1) {
+		job_fail(j, E_PROXY, "%s", err);
+		goto out;
+	}
+	job_result_begin(j, &e);
+	enc_kstr(&e, "kind", pc->kind);
+	enc_ku64(&e, "listen", pc->listen);
+	if (pc->tls_listen != 0)
+		enc_ku64(&e, "tls_listen", pc->tls_listen);
+	enc_kstr(&e, "address", pc->address);
+	enc_ku64(&e, "pid", (uint64_t)st.pid);
+	enc_kstr(&e, "version", st.version);
+	enc_kstr(&e, "prefix", st.prefix);
+	enc_kstr(&e, "binary", pc->binary);
+	enc_kbool(&e, "started", st.started);
+	enc_kbool(&e, "reloaded", st.reloaded);
+	enc_ku64(&e, "elapsed_ms", clock_ms() - t0);
+	job_ok(j, &e);
+out:
+	proxy_unlock(lock);
+}
+
+/* proxy.status */
+
+static void
+proxy_status_run(struct job *j)
+{
+	const struct proxy_backend	*be;
+	struct proxy_conf		 pc;
+	struct proxy_state		 st;
+	struct enc			 e;
+	char				 err[PROXY_ERRLEN], **names = NULL;
+	size_t				 n = 0, i;
+	int				 r;
+
+	if ((r = proxy_load(&pc, err)) == -1) {
+		job_fail(j, E_PROXY, "%s", err);
+		return;
+	}
+	job_result_begin(j, &e);
+	enc_kbool(&e, "configured", r == 1);
+	if (r == 0) {
+		enc_kbool(&e, "running", 0);
+		enc_karr(&e, "sites");
+		enc_close(&e);
+		job_ok(j, &e);
+		return;
+	}
+	be = proxy_backend(pc.kind);
+	be->status(&pc, &st);
+	if (be->sites(&pc, &names, &n) == -1)
+		log_warn("cannot list the proxy's sites");
+	enc_kstr(&e, "kind", pc.kind);
+	enc_kbool(&e, "running", st.running);
+	enc_ku64(&e, "pid", (uint64_t)st.pid);
+	enc_ku64(&e, "listen", pc.listen);
+	if (pc.tls_listen != 0)
+		enc_ku64(&e, "tls_listen", pc.tls_listen);
+	enc_kstr(&e, "address", pc.address);
+	enc_kstr(&e, "version", st.version);
+	enc_kstr(&e, "prefix", st.prefix);
+	enc_karr(&e, "sites");
+	for (i = 0; i < n; i++) {
+		enc_str(&e, names[i]);
+		free(names[i]);
+	}
+	enc_close(&e);
+	free(names);
+	job_ok(j, &e);
+}
+
+const struct op op_proxy_setup = { "proxy.setup", 0, proxy_setup_check,
+    proxy_setup_run, proxy_priv_free };
+const struct op op_proxy_status = { "proxy.status", 0, NULL,
+    proxy_status_run, NULL };

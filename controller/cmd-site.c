@@ -1,0 +1,488 @@
+/*
+ * cmd-site.c: the site ops. site.apply parses and validates a spec whole
+ * (file:line:col errors) and stores it, or with dry_run only says what would
+ * change; site.list and site.status read the database and the hosts;
+ * site.rm removes a site from every host and then from the database.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include <openssl/evp.h>
+
+#include "common/clock.h"
+#include "common/log.h"
+#include "common/xmalloc.h"
+#include "controller/tug.h"
+
+#define SITE_OP_TIMEOUT_MS	60000
+#define LEASE_S			900	/* a change holds its site at most this long */
+
+void
+sha256_hex(const void *p, size_t n, char out[65])
+{
+	unsigned char	md[EVP_MAX_MD_SIZE];
+	unsigned int	mdlen = 0, i;
+
+	EVP_Digest(p, n, md, &mdlen, EVP_sha256(), NULL);
+	for (i = 0; i < mdlen && i < 32; i++)
+		snprintf(out + 2 * i, 3, "%02x", md[i]);
+}
+
+/* A spec as comparable lines: what dry-run diffs and status shows. */
+static void
+spec_lines(const struct site_spec *s, struct buf *b)
+{
+	size_t	i;
+
+	buf_addf(b, "kind: %s\n", s->kind == KIND_STATIC ? "static" :
+	    "container");
+	if (s->kind == KIND_CONTAINER)
+		buf_addf(b, "image: %s\nport: %u\n", s->image, s->port);
+	else
+		buf_addf(b, "root: %s\n", s->root);
+	if (s->group[0] != '\0')
+		buf_addf(b, "group: %s\n", s->group);
+	for (i = 0; i < s->nhosts; i++)
+		buf_addf(b, "host: %s\n", s->hosts[i]);
+	for (i = 0; i < s->ndomains; i++)
+		buf_addf(b, "domain: %s\n", s->domains[i]);
+	for (i = 0; i < s->nenv; i++)
+		buf_addf(b, "env %s: %s\n", s->env[i].key, s->env[i].val);
+	for (i = 0; i < s->nsecrets; i++)
+		buf_addf(b, "secret: %s\n", s->secrets[i]);
+	for (i = 0; i < s->nvolumes; i++)
+		buf_addf(b, "volume: %s\n", s->volumes[i]);
+	if (s->cpus > 0)
+		buf_addf(b, "cpus: %g\n", s->cpus);
+	if (s->memory > 0)
+		buf_addf(b, "memory: %llu\n", (unsigned long long)s->memory);
+	buf_addf(b, "health: %s every %llu ms, timeout %llu ms, %llu "
+	    "retries\n", s->health_path[0] ? s->health_path : "/",
+	    (unsigned long long)s->health_interval_ms,
+	    (unsigned long long)s->health_timeout_ms,
+	    (unsigned long long)s->health_retries);
+	buf_addf(b, "deploy: batch %u, max_failures %u, drain %llu ms, "
+	    "keep %u\n", s->batch, s->max_failures,
+	    (unsigned long long)s->drain_ms, s->keep);
+	if (s->tls_cert[0] != '\0')
+		buf_addf(b, "tls: %s %s\n", s->tls_cert, s->tls_key);
+	if (s->max_body > 0)
+		buf_addf(b, "client_max_body_size: %llu\n",
+		    (unsigned long long)s->max_body);
+	buf_addf(b, "restart: %s\n", s->restart);
+	if (s->read_only)
+		buf_addf(b, "read_only: true\n");
+	if (s->user[0] != '\0')
+		buf_addf(b, "user: %s\n", s->user);
+	for (i = 0; i < s->ncap_drop; i++)
+		buf_addf(b, "cap_drop: %s\n", s->cap_drop[i]);
+}
+
+static int
+has_line(const char *text, const char *line, size_t len)
+{
+	const char	*p = text;
+
+	while ((p = strstr(p, line)) != NULL) {
+		if ((p == text || p[-1] == '\n') && strncmp(p, line, len) == 0 &&
+		    p[len] == '\n')
+			return 1;
+		p++;
+	}
+	return 0;
+}
+
+/* Lines of a not in b, each as "<sign> line" into the array. */
+static void
+diff_lines(struct enc *e, const char *a, const char *b, char sign)
+{
+	const char	*p = a, *nl;
+	char		 tmp[600];
+
+	for (; *p != '\0'; p = nl + 1) {
+		if ((nl = strchr(p, '\n')) == NULL)
+			break;
+		if (has_line(b, p, (size_t)(nl - p)))
+			continue;
+		snprintf(tmp, sizeof tmp, "%c %.*s", sign, (int)(nl - p), p);
+		enc_str(e, tmp);
+	}
+}
+
+void
+cmd_site_apply(struct client *c, struct mv *args)
+{
+	struct site_spec	 s, old;
+	struct site_rec		 rec;
+	struct buf		 now = BUF_INIT, was = BUF_INIT;
+	struct enc		 e;
+	char			*text = NULL, file[256] = "site.yml", err[600];
+	char			 hash[65];
+	int			 dry = 0, had = 0, created;
+	size_t			 i;
+
+	if (mv_strdup(args, "text", &text, SPEC_MAX_BYTES, MV_REQ) != 1 ||
+	    mv_str(args, "file", file, sizeof file, 0) == -1 ||
+	    mv_bool(args, "dry_run", &dry, 0) == -1) {
+		client_fail(c, E_BAD_ARGS, "%s", args->err);
+		free(text);
+		return;
+	}
+	if (spec_parse(file, text, strlen(text), &s, err, sizeof err) == -1) {
+		client_fail(c, "spec", "%s", err);
+		spec_free(&s);
+		free(text);
+		return;
+	}
+	/* Hosts named by the spec must exist now. */
+	for (i = 0; i < s.nhosts; i++) {
+		struct host_rec	h;
+		int		r = host_load(s.hosts[i], &h);
+
+		if (r == 1)
+			host_rec_free(&h);
+		else {
+			client_fail(c, "spec", "%s: host '%s' is not known "
+			    "(tug host add)", file, s.hosts[i]);
+			goto out;
+		}
+	}
+	sha256_hex(text, strlen(text), hash);
+	spec_lines(&s, &now);
+	if ((had = site_load(s.site, &rec)) == 1) {
+		if (spec_parse(rec.file, rec.spec, strlen(rec.spec), &old, err,
+		    sizeof err) == 0)
+			spec_lines(&old, &was);
+		spec_free(&old);
+	}
+	client_result_begin(c, &e);
+	enc_kstr(&e, "site", s.site);
+	enc_kbool(&e, "dry_run", dry);
+	enc_kbool(&e, "new", had != 1);
+	enc_kbool(&e, "changed", had != 1 || strcmp(rec.spec_hash, hash) != 0);
+	enc_karr(&e, "changes");
+	diff_lines(&e, buf_str(&was), buf_str(&now), '-');
+	diff_lines(&e, buf_str(&now), buf_str(&was), '+');
+	enc_close(&e);
+	if (!dry) {
+		created = site_upsert(s.site, s.kind == KIND_STATIC ? "static" :
+		    "container", file, text, hash);
+		if (created == -1) {
+			enc_release(&e);
+			client_fail(c, E_INTERNAL, "cannot store site '%s'",
+			    s.site);
+			goto out;
+		}
+	}
+	client_ok(c, &e);
+out:
+	if (had == 1)
+		site_rec_free(&rec);
+	buf_release(&now);
+	buf_release(&was);
+	spec_free(&s);
+	free(text);
+}
+
+void
+cmd_site_list(struct client *c, struct mv *args)
+{
+	struct site_rec	*v;
+	struct enc	 e;
+	size_t		 n, i;
+
+	(void)args;
+	if (sites_load(&v, &n) == -1) {
+		client_fail(c, E_INTERNAL, "cannot read sites");
+		return;
+	}
+	client_result_begin(c, &e);
+	enc_karr(&e, "sites");
+	for (i = 0; i < n; i++) {
+		struct site_spec	s;
+		char			err[600];
+
+		enc_map_open(&e);
+		enc_kstr(&e, "name", v[i].name);
+		enc_kstr(&e, "kind", v[i].kind);
+		enc_ki64(&e, "release", v[i].current);
+		if (spec_parse(v[i].file, v[i].spec, strlen(v[i].spec), &s,
+		    err, sizeof err) == 0) {
+			size_t k;
+
+			enc_karr(&e, "domains");
+			for (k = 0; k < s.ndomains; k++)
+				enc_str(&e, s.domains[k]);
+			enc_close(&e);
+			if (s.kind == KIND_CONTAINER)
+				enc_kstr(&e, "image", s.image);
+		}
+		spec_free(&s);
+		enc_close(&e);
+		site_rec_free(&v[i]);
+	}
+	enc_close(&e);
+	free(v);
+	client_ok(c, &e);
+}
+
+/* The hosts a site runs on: its list, or its group's members now. */
+int
+site_targets(struct client *c, const struct site_spec *s, char ***out,
+    size_t *n)
+{
+	struct host_rec	*hosts;
+	size_t		 nh, i, k;
+	int		 g;
+	char		**v;
+
+	*out = NULL;
+	*n = 0;
+	if (hosts_load(&hosts, &nh) == -1) {
+		client_fail(c, E_INTERNAL, "cannot read hosts");
+		return -1;
+	}
+	v = xcalloc(nh + s->nhosts + 1, sizeof *v);
+	for (i = 0; i < s->nhosts; i++) {
+		for (k = 0; k < nh; k++)
+			if (strcmp(hosts[k].name, s->hosts[i]) == 0)
+				break;
+		if (k == nh) {
+			client_fail(c, E_NOT_FOUND, "site '%s' names host '%s', "
+			    "which is not known", s->site, s->hosts[i]);
+			goto fail;
+		}
+		v[(*n)++] = xstrdup(s->hosts[i]);
+	}
+	for (k = 0; s->group[0] != '\0' && k < nh; k++)
+		for (g = 0; g < hosts[k].ngroups; g++)
+			if (strcmp(hosts[k].groups[g], s->group) == 0) {
+				v[(*n)++] = xstrdup(hosts[k].name);
+				break;
+			}
+	if (*n == 0) {
+		client_fail(c, E_NOT_FOUND, "site '%s' has no host (group '%s' "
+		    "is empty)", s->site, s->group);
+		goto fail;
+	}
+	for (k = 0; k < nh; k++)
+		host_rec_free(&hosts[k]);
+	free(hosts);
+	*out = v;
+	return 0;
+fail:
+	for (k = 0; k < *n; k++)
+		free(v[k]);
+	free(v);
+	*n = 0;
+	for (k = 0; k < nh; k++)
+		host_rec_free(&hosts[k]);
+	free(hosts);
+	return -1;
+}
+
+void
+free_names(char **v, size_t n)
+{
+	size_t	i;
+
+	for (i = 0; i < n; i++)
+		free(v[i]);
+	free(v);
+}
+
+/* Load a site and parse its stored spec; -1 answered the client. */
+int
+site_open(struct client *c, struct mv *args, struct site_rec *rec,
+    struct site_spec *s)
+{
+	char	name[SITE_NAME_MAX + 8], err[600];
+	int	r;
+
+	memset(s, 0, sizeof *s);
+	if (mv_str(args, "site", name, sizeof name, MV_REQ) != 1) {
+		client_fail(c, E_BAD_ARGS, "%s", args->err);
+		return -1;
+	}
+	if (check_site_name(name) != NULL || (r = site_load(name, rec)) == 0) {
+		char e[128];
+
+		client_fail(c, E_NOT_FOUND, "no site '%s'", log_escape(e,
+		    sizeof e, name, strlen(name)));
+		return -1;
+	}
+	if (r == -1) {
+		client_fail(c, E_INTERNAL, "cannot read site '%s'", name);
+		return -1;
+	}
+	if (spec_parse(rec->file, rec->spec, strlen(rec->spec), s, err,
+	    sizeof err) == -1) {
+		client_fail(c, "spec", "stored spec of '%s' no longer parses: "
+		    "%s", name, err);
+		site_rec_free(rec);
+		spec_free(s);
+		return -1;
+	}
+	return 0;
+}
+
+int
+site_lease(struct client *c, const char *site, char *who, size_t whosz)
+{
+	char	since_s[32], mine[128];
+	int64_t	since = 0;
+	int	r;
+
+	snprintf(mine, sizeof mine, "%s (tug pid %ld)", c->user, (long)c->pid);
+	if ((r = lock_take(site, mine, LEASE_S, who, whosz, &since)) == 1) {
+		snprintf(who, whosz, "%s", mine);
+		return 0;
+	}
+	if (r == 0) {
+		struct tm	tm;
+		time_t		t = (time_t)since;
+
+		strftime(since_s, sizeof since_s, "%H:%M:%S", gmtime_r(&t, &tm));
+		client_fail(c, "locked", "site '%s' is being changed by %s "
+		    "since %s UTC", site, who, since_s);
+	} else
+		client_fail(c, E_INTERNAL, "cannot take the lease of '%s'",
+		    site);
+	return -1;
+}
+
+static void
+args_site(struct enc *e, void *arg)
+{
+	enc_kstr(e, "site", arg);
+}
+
+void
+cmd_site_status(struct client *c, struct mv *args)
+{
+	struct site_rec		 rec;
+	struct site_spec	 s;
+	struct fan_result	*res;
+	struct enc		 e;
+	char			**hosts;
+	size_t			 n, i, k, nc;
+
+	if (site_open(c, args, &rec, &s) == -1)
+		return;
+	if (site_targets(c, &s, &hosts, &n) == -1)
+		goto out;
+	res = xcalloc(n + 1, sizeof *res);
+	fleet_run(c, hosts, n, "site.status", args_site, rec.name,
+	    SITE_OP_TIMEOUT_MS, res);
+	client_result_begin(c, &e);
+	enc_kstr(&e, "site", rec.name);
+	enc_ki64(&e, "release", rec.current);
+	enc_karr(&e, "hosts");
+	for (i = 0; i < n; i++) {
+		struct mv	b, v, row;
+		char		tmp[MSG_ERRLEN], sv[128];
+		uint64_t	u;
+
+		enc_map_open(&e);
+		enc_kstr(&e, "host", res[i].host);
+		enc_kbool(&e, "ok", res[i].ok);
+		if (!res[i].ok) {
+			enc_kstr(&e, "error", res[i].err);
+			enc_close(&e);
+			continue;
+		}
+		msg_body(&res[i].m, &b, tmp, "");
+		mv_map(&b, "value", &v, 0);
+		enc_karr(&e, "containers");
+		mv_arr(&v, "containers", &nc, 64, 0);
+		for (k = 0; k < nc; k++) {
+			if (mv_arr_map(&v, "containers", k, &row) != 1)
+				continue;
+			enc_map_open(&e);
+			if (mv_str(&row, "name", sv, sizeof sv, 0) == 1)
+				enc_kstr(&e, "name", sv);
+			if (mv_u64(&row, "release", &u, 0) == 1)
+				enc_ku64(&e, "release", u);
+			if (mv_str(&row, "state", sv, sizeof sv, 0) == 1)
+				enc_kstr(&e, "state", sv);
+			if (mv_str(&row, "status", sv, sizeof sv, 0) == 1)
+				enc_kstr(&e, "status", sv);
+			if (mv_str(&row, "health", sv, sizeof sv, 0) == 1)
+				enc_kstr(&e, "health", sv);
+			if (mv_str(&row, "started_at", sv, sizeof sv, 0) == 1)
+				enc_kstr(&e, "started_at", sv);
+			if (mv_u64(&row, "port", &u, 0) == 1)
+				enc_ku64(&e, "port", u);
+			enc_close(&e);
+		}
+		enc_close(&e);
+		enc_close(&e);
+	}
+	enc_close(&e);
+	client_ok(c, &e);
+	fan_results_free(res, n);
+	free(res);
+	free_names(hosts, n);
+out:
+	site_rec_free(&rec);
+	spec_free(&s);
+}
+
+static void
+args_remove(struct enc *e, void *arg)
+{
+	const struct site_rec	*rec = arg;
+
+	enc_kstr(e, "site", rec->name);
+}
+
+void
+cmd_site_rm(struct client *c, struct mv *args)
+{
+	struct site_rec		 rec;
+	struct site_spec	 s;
+	struct fan_result	*res;
+	struct enc		 e;
+	char			**hosts, who[160];
+	size_t			 n, i, bad = 0;
+
+	if (site_open(c, args, &rec, &s) == -1)
+		return;
+	if (site_lease(c, rec.name, who, sizeof who) == -1)
+		goto out;
+	if (site_targets(c, &s, &hosts, &n) == -1) {
+		lock_drop(rec.name, who);
+		goto out;
+	}
+	res = xcalloc(n + 1, sizeof *res);
+	fleet_run(c, hosts, n, "site.remove", args_remove, &rec,
+	    SITE_OP_TIMEOUT_MS, res);
+	for (i = 0; i < n; i++)
+		bad += !res[i].ok;
+	if (bad > 0) {
+		struct buf	errs = BUF_INIT;
+
+		for (i = 0; i < n; i++)
+			if (!res[i].ok)
+				buf_addf(&errs, "%s\n", res[i].err);
+		client_fail(c, "partial", "%ssite '%s' is still known: run tug "
+		    "site rm again once those hosts answer", buf_str(&errs),
+		    rec.name);
+		buf_release(&errs);
+	} else {
+		site_delete(rec.name);
+		client_result_begin(c, &e);
+		enc_kstr(&e, "removed", rec.name);
+		enc_ku64(&e, "hosts", n);
+		client_ok(c, &e);
+	}
+	lock_drop(rec.name, who);
+	fan_results_free(res, n);
+	free(res);
+	free_names(hosts, n);
+out:
+	site_rec_free(&rec);
+	spec_free(&s);
+}
