@@ -8,7 +8,7 @@
 #   bash deploy/quickstart.sh
 #
 # Settings (environment): TUG_HOME, QS_SSH_PORT (22), QS_PROXY_PORT (8080),
-# QS_USER (tug-deploy).
+# QS_USER (tug-deploy), QS_BUILD (use this build dir: no install, no make).
 
 set -eu
 cd "$(dirname "$0")/.."
@@ -22,10 +22,14 @@ export TUG_SOCKET=${TUG_SOCKET:-$TUG_HOME/tugd.sock}
 say() { printf '\033[1m==> %s\033[0m\n' "$*" >&2; }
 
 [ "$(id -u)" -eq 0 ] || { echo "quickstart.sh: run as root" >&2; exit 1; }
-say "installing packages and building tug"
-bash tests/setup.sh >/dev/null
-make -s -j2 all
-TUG=$ROOT/build/tug
+if [ -n "${QS_BUILD:-}" ]; then
+	TUG=$QS_BUILD/tug
+else
+	say "installing packages and building tug"
+	bash tests/setup.sh >/dev/null
+	make -s -j2 all
+	TUG=$ROOT/build/tug
+fi
 
 . tests/bed.sh
 say "starting Docker if it is not running"

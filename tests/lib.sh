@@ -21,6 +21,8 @@ _failed=0
 _cleanups=()
 
 # at_exit CMD: run CMD (a string) when the test file ends, last first.
+# Call it at the top level: a step runs in a subshell, so a cleanup
+# registered inside one would be lost.
 at_exit() {
 	_cleanups+=("$1")
 }

@@ -16,6 +16,9 @@ for n in 1 2 3; do
 	ns_agent_reset $n	# earlier runs
 done
 at_exit "ns_host_down 1 2 3"
+# Steps run in subshells: what they start is cleaned up from here.
+at_exit "ip netns exec tugh2 iptables -F"
+at_exit "bed_sshd_stop /run/tug-test/sshd-0011"
 
 # Agents left running on a host (by the host's own user).
 agents_on() {
@@ -112,7 +115,6 @@ step 'a host lost in the middle of a fleet command: its error, the others comple
 	"$TUG" host check >/dev/null &&
 	ip netns exec tugh2 iptables -I INPUT -p tcp --dport 22 -j DROP &&
 	ip netns exec tugh2 iptables -I OUTPUT -p tcp --sport 22 -j DROP &&
-	at_exit "ip netns exec tugh2 iptables -F" &&
 	t0=$(date +%s%3N) &&
 	{ "$TUG" host check --timeout 2000 >$T/out 2>$T/err; test $? -eq 1; } &&
 	t1=$(date +%s%3N) &&
@@ -178,7 +180,6 @@ step 'a host whose user may not use Docker: bootstrap says so' '
 	install -d -o tugnodock -m 700 /home/tugnodock/.ssh &&
 	install -o tugnodock -m 600 $T/tugd.pub /home/tugnodock/.ssh/authorized_keys &&
 	bed_sshd /run/tug-test/sshd-0011 2231 tugnodock $T/tugd.pub >/dev/null &&
-	at_exit "bed_sshd_stop /run/tug-test/sshd-0011" &&
 	! "$TUG" host add nodock tugnodock@127.0.0.1:2231 --accept-new-hostkey 2>$T/err &&
 	grep -q "nodock: tug-agent cannot reach Docker: .*permission denied (add this user to the docker group)" $T/err
 '
