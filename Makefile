@@ -26,7 +26,7 @@ ALL_LDFLAGS	 = $(LDFLAGS) $(SANFLAGS)
 
 PROTO_LIBS	:= $(shell pkg-config --libs msgpack zlib)
 AGENT_LIBS	:= $(shell pkg-config --libs libcurl jansson) $(PROTO_LIBS) -lpthread
-TUGD_LIBS	:= $(shell pkg-config --libs sqlite3 libssh libcrypto jansson \
+TUGD_LIBS	:= $(shell pkg-config --libs sqlite3 libssh libcrypto jansson libcurl \
 		   yaml-0.1) $(PROTO_LIBS) -lpthread
 SPEC_LIBS	:= $(shell pkg-config --libs yaml-0.1) $(PROTO_LIBS)
 

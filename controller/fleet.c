@@ -25,9 +25,11 @@
 #define BACKOFF_MAX_MS		30000
 #define SENTINEL_MAX		65536
 #define HELLO_TIMEOUT_MS	15000
+#define DATA_BACKLOG		(4u << 20)	/* bytes queued for one host */
 
 struct hreq {
 	uint64_t	 id;
+	uint64_t	 data_seq;	/* next DATA frame's seq */
 	struct host	*h;
 	struct buf	 frame;		/* the REQUEST, ready to send */
 	hreq_event_cb	 cb;
@@ -495,6 +497,9 @@ host_io(struct host *h, struct sshc *sc, struct buf *in)
 				return;
 			}
 			buf_release(&out);
+			pthread_mutex_lock(&h->lock);
+			pthread_cond_broadcast(&h->cond);	/* room */
+			pthread_mutex_unlock(&h->lock);
 			continue;
 		} else
 			pthread_mutex_unlock(&h->lock);
@@ -690,6 +695,64 @@ hreq_start(struct host *h, const char *op, hreq_args_fn args, void *aarg,
 	pthread_mutex_unlock(&h->lock);
 	wake(h);
 	return r;
+}
+
+static int
+wait_until(struct host *h, uint64_t deadline)
+{
+	struct timespec	ts;
+	uint64_t	now = clock_ms(), wall;
+
+	if (now >= deadline)
+		return -1;
+	wall = wall_ms() + (deadline - now);
+	ts.tv_sec = (time_t)(wall / 1000);
+	ts.tv_nsec = (long)(wall % 1000) * 1000000;
+	pthread_cond_timedwait(&h->cond, &h->lock, &ts);
+	return 0;
+}
+
+int
+hreq_data(struct hreq *r, const void *p, size_t n, int eof,
+    uint64_t deadline)
+{
+	struct host	*h = r->h;
+	struct enc	 e;
+	struct buf	 f = BUF_INIT;
+	char		 err[MSG_ERRLEN];
+	int		 ret = 0;
+
+	enc_begin(&e, MSG_DATA, r->id);
+	enc_ku64(&e, "seq", r->data_seq++);
+	enc_str(&e, "bytes");
+	enc_bin(&e, p, n);
+	enc_kbool(&e, "eof", eof);
+	if (enc_finish(&e, 0, &f, err) == -1)
+		return -1;
+	pthread_mutex_lock(&h->lock);
+	/* Not before the REQUEST itself, and not faster than the host. */
+	while (!r->done && (!r->sent || h->ctl.len > DATA_BACKLOG))
+		if (wait_until(h, deadline) == -1)
+			break;
+	if (r->done || !r->sent || h->ctl.len > DATA_BACKLOG ||
+	    buf_add(&h->ctl, f.ptr, f.len) == -1)
+		ret = -1;
+	pthread_mutex_unlock(&h->lock);
+	buf_release(&f);
+	if (ret == 0)
+		wake(h);
+	return ret;
+}
+
+int
+hreq_done(struct hreq *r)
+{
+	int	d;
+
+	pthread_mutex_lock(&r->h->lock);
+	d = r->done;
+	pthread_mutex_unlock(&r->h->lock);
+	return d;
 }
 
 uint64_t

@@ -26,7 +26,7 @@
 
 struct paths	paths;
 
-enum ftype { F_BOOL, F_STR, F_LIST, F_U64 };
+enum ftype { F_BOOL, F_STR, F_LIST, F_U64, F_CSV };
 
 struct cli_flag {
 	const char	*name;		/* --name */
@@ -64,6 +64,7 @@ static void	render_releases(struct mv *);
 static void	render_power(struct mv *);
 static void	render_env_list(struct mv *);
 static void	render_env_set(struct mv *);
+static void	render_image_push(struct mv *);
 
 #define TARGET_FLAGS \
 	{ "group", "group", F_STR, "hosts of this group" }, \
@@ -153,6 +154,14 @@ static const struct cli_cmd cmds[] = {
 		{ NULL } }, render_env_set },
 	{ "env list", "env.list", "SITE", "a site's env (secrets masked)",
 	  1, 1, { "site" }, { { NULL } }, render_env_list },
+	{ "image push", "image.push",
+	  "REF (--site SITE | --hosts H,...) [--file TARBALL]",
+	  "stream an image from this machine's Docker to hosts, no registry",
+	  1, 1, { "ref" }, {
+		{ "site", "site", F_STR, "the hosts of this site" },
+		{ "hosts", "hosts", F_CSV, "these hosts (comma-separated)" },
+		{ "file", "file", F_STR, "a docker-save tarball instead" },
+		{ NULL } }, render_image_push },
 };
 #define NCMDS	(sizeof cmds / sizeof cmds[0])
 
@@ -291,6 +300,16 @@ build_args(const struct cli_cmd *c, int argc, char **argv, struct enc *e)
 			enc_ku64(e, fl->key, v);
 		} else if (fl->type == F_STR)
 			enc_kstr(e, fl->key, argv[i]);
+		else if (fl->type == F_CSV) {
+			char	*dup = xstrdup(argv[i]), *tok, *save = NULL;
+
+			enc_karr(e, fl->key);
+			for (tok = strtok_r(dup, ",", &save); tok != NULL;
+			    tok = strtok_r(NULL, ",", &save))
+				enc_str(e, tok);
+			enc_close(e);
+			free(dup);
+		}
 	}
 	/* Repeatable flags become one array each. */
 	for (k = 0; k < nflags; k++) {
@@ -889,6 +908,30 @@ render_env_set(struct mv *v)
 		printf("%s\n", note);
 	else
 		printf("done\n");
+}
+
+static void
+render_image_push(struct mv *v)
+{
+	size_t	n, i;
+	char	ref[300], host[64], state[16], err[600];
+
+	s_(v, "ref", ref, sizeof ref);
+	mv_arr(v, "hosts", &n, 4096, 0);
+	for (i = 0; i < n; i++) {
+		struct mv	row;
+
+		if (mv_arr_map(v, "hosts", i, &row) != 1)
+			continue;
+		printf("%s: %s", s_(&row, "host", host, sizeof host),
+		    s_(&row, "state", state, sizeof state));
+		if (mv_str(&row, "error", err, sizeof err, 0) == 1)
+			printf(": %s", err);
+		printf("\n");
+	}
+	printf("%s: %.1f MiB in %.1f s\n", ref,
+	    (double)u_(v, "bytes") / (1 << 20),
+	    (double)u_(v, "elapsed_ms") / 1000);
 }
 
 /* --- the request -------------------------------------------------------- */

@@ -202,6 +202,14 @@ typedef void (*hreq_args_fn)(struct enc *, void *);
 struct hreq *hreq_start(struct host *, const char *op, hreq_args_fn, void *aarg,
 	    hreq_event_cb, void *arg);
 uint64_t hreq_rtt_ms(const struct hreq *);	/* sent to answered */
+/*
+ * Bulk input for a started request: queued as DATA frames (seq from 0) once
+ * its REQUEST went out; waits while more than a few MiB wait for the host.
+ * -1 when the request ended (failed) or the host is gone.
+ */
+int	 hreq_data(struct hreq *, const void *, size_t, int eof,
+	    uint64_t deadline);
+int	 hreq_done(struct hreq *);
 /* Wait until it ends or deadline (clock_ms); the final frame in *m. */
 int	 hreq_wait(struct hreq *, uint64_t deadline, struct msg *m, char *err);
 void	 hreq_free(struct hreq *);
@@ -229,6 +237,14 @@ void	 fleet_run(struct client *, char **hosts, size_t n, const char *op,
 	    hreq_args_fn, void *aarg, uint64_t timeout_ms,
 	    struct fan_result *out);
 void	 fan_results_free(struct fan_result *, size_t n);
+
+/* local-docker.c: the controller's own Docker engine (for image push). */
+/* The image id of ref, 1 found, 0 no such image, -1 error. */
+int	 local_image_id(const char *ref, char *id, size_t idsz, char *err,
+	    size_t errsz);
+/* Stream `docker save ref` to fn; 0 or -1 with err. */
+int	 local_image_save(const char *ref, int (*fn)(void *, const void *,
+	    size_t), void *arg, char *err, size_t errsz);
 
 /* tugd.c: the client connection a request came in on. */
 struct client {
@@ -353,5 +369,6 @@ void	 cmd_site_restart(struct client *, struct mv *);
 void	 cmd_env_set(struct client *, struct mv *);
 void	 cmd_env_unset(struct client *, struct mv *);
 void	 cmd_env_list(struct client *, struct mv *);
+void	 cmd_image_push(struct client *, struct mv *);
 
 #endif

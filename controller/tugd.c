@@ -55,6 +55,7 @@ static const struct sop sops[] = {
 	{ "env.set",		"edit_env",	cmd_env_set, env_audit_args },
 	{ "env.unset",		"edit_env",	cmd_env_unset },
 	{ "env.list",		"view_env",	cmd_env_list },
+	{ "image.push",		"deploy",	cmd_image_push },
 };
 
 static const struct sop *
