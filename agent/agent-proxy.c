@@ -220,6 +220,24 @@ proxy_site_check(struct job *j, struct proxy_site *ps)
 	return 1;
 }
 
+void
+proxy_site_recover(struct job *j, const struct proxy_conf *pc,
+    const char *site)
+{
+	char	err[PROXY_ERRLEN];
+	int	done = 0, lock;
+
+	if ((lock = proxy_lock(&j->cancelled)) == -1)
+		return;
+	if (proxy_backend(pc->kind)->site_restore(pc, site, &done,
+	    err) == -1)
+		log_warnx("%s", err);
+	proxy_unlock(lock);
+	if (done)
+		job_progress(j, "recover", "restored the %s config that "
+		    "served before the interrupted switch", pc->kind);
+}
+
 /* proxy.setup */
 
 static int

@@ -59,6 +59,8 @@ struct site_args {
 	char			 name[SITE_NAME_MAX + 32];
 	int			 has_proxy;
 	struct proxy_site	 proxy;
+	int			 has_pull;	/* pull the image if missing */
+	struct pull_args	 pull;
 };
 
 static int
@@ -87,6 +89,8 @@ site_args_free(struct job *j)
 	struct site_args	*a = j->priv;
 	size_t			 i;
 
+	/* Also after a refused check: the request holds the password. */
+	pull_args_wipe(a != NULL ? &a->pull : NULL, &j->args, "pull");
 	if (a == NULL)
 		return;
 	for (i = 0; i < a->nenv; i++)
@@ -282,8 +286,10 @@ spec_hash(struct job *j, char out[17])
 	for (i = 0; i < o->via.map.size; i++) {
 		const msgpack_object_kv *kv = &o->via.map.ptr[i];
 
-		if (kv->key.via.str.size == 5 &&
-		    memcmp(kv->key.via.str.ptr, "proxy", 5) == 0)
+		if ((kv->key.via.str.size == 5 &&
+		    memcmp(kv->key.via.str.ptr, "proxy", 5) == 0) ||
+		    (kv->key.via.str.size == 4 &&
+		    memcmp(kv->key.via.str.ptr, "pull", 4) == 0))
 			continue;
 		enc_obj(&e, &kv->key);
 		enc_obj(&e, &kv->val);
@@ -300,6 +306,7 @@ static int
 site_apply_check(struct job *j)
 {
 	struct site_args	*a = xcalloc(1, sizeof *a);
+	struct mv		 pull;
 	const char		*why;
 	char			 e[128];
 	int			 r;
@@ -343,6 +350,10 @@ site_apply_check(struct job *j)
 	if ((a->has_proxy = r == 1) && a->port == 0)
 		return bad(j, "proxy needs port: the container port to send "
 		    "the traffic to");
+	if ((r = mv_map(&j->args, "pull", &pull, 0)) == -1 ||
+	    (r == 1 && pull_args_check(j, &pull, a->image, &a->pull) == -1))
+		return -1;
+	a->has_pull = r == 1;
 	snprintf(a->proxy.site, sizeof a->proxy.site, "%s", a->site);
 	a->proxy.release = a->release;
 	spec_hash(j, a->hash);
@@ -755,8 +766,9 @@ wait_healthy(struct job *j, const struct site_args *a, const char *id,
 			return 0;
 		if (clock_ms() - start >= limit)
 			return -1;
-		if (job_sleep(j, a->interval_ms < 250 ? a->interval_ms :
-		    250) == -1)
+		/* Docker's own check runs every interval; look more often. */
+		if (job_sleep(j, a->interval_ms < 50 ? a->interval_ms :
+		    50) == -1)
 			return -1;
 	}
 }
@@ -769,21 +781,30 @@ journal_step(struct journal *jr, const char *step)
 		log_warn("journal %s", jr->site);
 }
 
+/* Step 3: the image is here, or pulled now when the request allows it. */
 static int
-image_present(struct job *j, const char *image)
+image_present(struct job *j, struct site_args *a)
 {
-	struct dcall	c;
-	int		r;
+	struct dcall		 c;
+	struct pull_result	 pr;
+	const char		*code;
+	char			 why[MSG_ERRLEN * 2];
+	int			 r;
 
-	dcall_init(&c, "GET", "/images/%s/json", image);
+	dcall_init(&c, "GET", "/images/%s/json", a->image);
 	c.cancel = &j->cancelled;
 	if ((r = docker_ok(&c)) == -1) {
-		if (c.status == 404)
+		if (c.status == 404 && a->has_pull) {
+			if ((r = image_pull(j, a->image, &a->pull, &pr, &code,
+			    why)) == -1)
+				job_fail(j, code, "%s", why);
+		} else if (c.status == 404)
 			job_fail(j, E_NOT_FOUND, "image '%s' is not on this "
-			    "host: load it first (image.load)", image);
+			    "host: load it first (image.load)", a->image);
 		else
 			job_fail(j, E_DOCKER, "%s", c.err);
 	}
+	pull_args_wipe(&a->pull, NULL, NULL);
 	dcall_release(&c);
 	return r;
 }
@@ -902,21 +923,14 @@ site_apply_run(struct job *j)
 		goto out;
 	}
 	/* Killed inside a switch: put the proxy back as it was before. */
-	if (had == 1 && strcmp(jr.step, "proxy") == 0 && proxy == 1) {
-		int done = 0, plock;
-
-		if ((plock = proxy_lock(&j->cancelled)) != -1) {
-			if (proxy_backend(pc.kind)->site_restore(&pc, a->site,
-			    &done, perr) == -1)
-				log_warnx("%s", perr);
-			proxy_unlock(plock);
-		}
-		if (done)
-			job_progress(j, "recover", "restored the %s config "
-			    "that served before the interrupted switch",
-			    pc.kind);
+	if (had == 1 && strcmp(jr.step, "proxy") == 0 && proxy == 1)
+		proxy_site_recover(j, &pc, a->site);
+	/* The site was static: its serving release is no container. */
+	if (strcmp(jr.kind, "static") == 0) {
+		jr.current = 0;
+		jr.kind[0] = '\0';
 	}
-	if (image_present(j, a->image) == -1)
+	if (image_present(j, a) == -1)
 		goto out;
 	if ((n = site_containers(j, a->site, &cs)) == -1)
 		goto out;
@@ -1098,16 +1112,30 @@ site_status_run(struct job *j)
 	struct cstate		 st;
 	struct enc		 e;
 	char			 err[MSG_ERRLEN];
-	int			 n, i;
+	uint64_t		*rels;
+	size_t			 nrels, k;
+	int			 n = 0, i, had, is_static;
 
-	if ((n = site_containers(j, a->site, &cs)) == -1)
+	/* A static site needs no Docker: it is not asked. */
+	had = journal_read(a->site, &jr) == 1;
+	is_static = had && strcmp(jr.kind, "static") == 0;
+	cs = NULL;
+	if (!is_static && (n = site_containers(j, a->site, &cs)) == -1)
 		return;
+	if (static_releases(a->site, &rels, &nrels) == -1)
+		log_warn("cannot list the static releases of '%s'", a->site);
 	job_result_begin(j, &e);
 	enc_kstr(&e, "site", a->site);
-	if (journal_read(a->site, &jr) == 1) {
+	if (had) {
+		enc_kstr(&e, "kind", is_static ? "static" : "container");
 		enc_ku64(&e, "current", jr.current);
 		enc_kstr(&e, "last_step", jr.step);
 	}
+	enc_karr(&e, "static_releases");
+	for (k = 0; k < nrels; k++)
+		enc_u64(&e, rels[k]);
+	enc_close(&e);
+	free(rels);
 	enc_karr(&e, "containers");
 	for (i = 0; i < n; i++) {
 		enc_map_open(&e);
@@ -1139,26 +1167,33 @@ site_each(struct job *j, const char *verb)
 	struct enc		 e;
 	struct proxy_conf	 pc;
 	char			 err[MSG_ERRLEN], perr[PROXY_ERRLEN];
-	int			 n, i, lock, plock, failed = 0, proxied = 0;
-	uint64_t		 newest = 0;
+	int			 n = 0, i, lock, plock, failed = 0, proxied = 0;
+	int			 is_static;
+	uint64_t		 newest = 0, *rels = NULL;
+	size_t			 nrels = 0, k;
 
 	if ((lock = journal_lock(a->site, &j->cancelled)) == -1) {
 		job_fail(j, E_IO, "cannot lock site '%s': %s", a->site,
 		    strerror(errno));
 		return;
 	}
-	if ((n = site_containers(j, a->site, &cs)) == -1) {
+	/* A static site needs no Docker: it is not asked. */
+	is_static = journal_read(a->site, &jr) == 1 &&
+	    strcmp(jr.kind, "static") == 0;
+	cs = NULL;
+	if (!is_static && (n = site_containers(j, a->site, &cs)) == -1) {
 		journal_unlock(lock);
 		return;
 	}
-	if (journal_read(a->site, &jr) == 1 && jr.current != 0)
+	if (!is_static && jr.current != 0)
 		newest = jr.current;
 	for (i = 0; newest == 0 && i < n; i++)
 		if (cs[i].release > newest)
 			newest = cs[i].release;
 	if (n == 0 && strcmp(verb, "remove") != 0) {
 		job_fail(j, E_NOT_FOUND, "site '%s' has no container on this "
-		    "host", a->site);
+		    "host%s", a->site, is_static ? " (it is a static site)" :
+		    "");
 		goto out;
 	}
 	/* Unhook the proxy first: unknown host, not a dead upstream. */
@@ -1213,10 +1248,21 @@ site_each(struct job *j, const char *verb)
 	}
 	if (strcmp(verb, "remove") == 0) {
 		enc_kbool(&e, "proxy_removed", proxied);
+		if (static_remove(a->site, &rels, &nrels) == -1) {
+			enc_release(&e);
+			job_fail(j, E_IO, "cannot remove %s/static/%s: %s",
+			    agent.state_dir, a->site, strerror(errno));
+			goto out;
+		}
+		enc_karr(&e, "static_removed");
+		for (k = 0; k < nrels; k++)
+			enc_u64(&e, rels[k]);
+		enc_close(&e);
 		journal_remove(a->site);
 	}
 	job_ok(j, &e);
 out:
+	free(rels);
 	free(cs);
 	journal_unlock(lock);
 }

@@ -30,6 +30,7 @@ static const struct op *ops[] = {
 	&op_image_list,
 	&op_image_inspect,
 	&op_image_remove,
+	&op_image_pull,
 	&op_site_apply,
 	&op_site_status,
 	&op_site_stop,
@@ -38,6 +39,7 @@ static const struct op *ops[] = {
 	&op_logs,
 	&op_proxy_setup,
 	&op_proxy_status,
+	&op_static_apply,
 };
 
 static const struct op *

@@ -94,12 +94,59 @@ void	 facts_encode(struct enc *);
 extern const struct op op_ping, op_facts;
 
 /* agent-image.c */
+#define PULL_USER_MAX		256
+#define PULL_PASSWORD_MAX	4096
+#define PULL_SERVER_MAX		255
+
+/*
+ * What a pull needs besides the reference: registry credentials (auth set)
+ * or none. The password is a secret: pull_args_check() wipes it from the
+ * request, image_pull() and pull_args_wipe() from here.
+ */
+struct pull_args {
+	int		 auth;
+	char		 username[PULL_USER_MAX + 1];
+	char		 password[PULL_PASSWORD_MAX + 1];
+	char		 server[PULL_SERVER_MAX + 1];	/* serveraddress sent */
+};
+
+/* What a pull brought. */
+struct pull_result {
+	char		 ref[IMAGE_REF_MAX + 16];	/* as pulled, tag added */
+	char		 id[80];
+	char		 digest[80];			/* "" if not reported */
+	uint64_t	 layers;
+	uint64_t	 bytes;				/* downloaded */
+};
+
+/*
+ * Parse m's optional "auth" map for pulling ref (checked already); -1 with
+ * j->err. Wipes the password in the request at once, whatever fails.
+ */
+int	 pull_args_check(struct job *, struct mv *m, const char *ref,
+	    struct pull_args *);
+/* Wipe a (may be NULL) and the password in the request: args[.key].auth. */
+void	 pull_args_wipe(struct pull_args *, const struct mv *args,
+	    const char *key);
+/*
+ * Pull ref with progress EVENTs (step "pull"), then wipe the password.
+ * 0 and res, or -1 with an error code and a message in why (MSG_ERRLEN * 2).
+ */
+int	 image_pull(struct job *, const char *ref, struct pull_args *,
+	    struct pull_result *res, const char **code, char *why);
 extern const struct op op_image_load, op_image_list, op_image_inspect,
-	    op_image_remove;
+	    op_image_remove, op_image_pull;
 
 /* agent-site.c */
 extern const struct op op_site_apply, op_site_status, op_site_stop,
 	    op_site_start, op_site_remove;
+
+/* agent-static.c */
+extern const struct op op_static_apply;
+/* Release numbers of a static site's trees on disk, sorted; caller frees. */
+int	 static_releases(const char *site, uint64_t **rels, size_t *n);
+/* Delete <state>/static/<site>; the releases removed go to rels. */
+int	 static_remove(const char *site, uint64_t **rels, size_t *n);
 
 /* agent-logs.c */
 extern const struct op op_logs;
@@ -118,11 +165,18 @@ struct proxy_conf {
 	char		 binary[PATH_MAX_TUG];	/* the proxy's executable */
 };
 
-/* What one site asks of the proxy (site.apply's "proxy" args). */
+/*
+ * What one site asks of the proxy (the "proxy" args of site.apply and
+ * static.apply): an upstream port, or for a static site a directory.
+ */
 struct proxy_site {
 	char		 site[SITE_NAME_MAX + 1];
 	uint64_t	 release;
 	uint64_t	 port;			/* upstream on 127.0.0.1 */
+	/* A static site: the tree to serve, relative to the state dir. */
+	char		 root[64];		/* "static/<site>/<release>" */
+	char		 index[256];		/* a plain file name */
+	int		 any_status;		/* no index: any status confirms */
 	char		 path[256];		/* asked to confirm a switch */
 	char		 domains[PROXY_DOMAINS_MAX][DOMAIN_MAX + 1];
 	size_t		 ndomains;
@@ -179,6 +233,9 @@ struct proxy_backend {
 
 /* Parse and validate site.apply's "proxy" map: 1 present, 0 absent, -1. */
 int	 proxy_site_check(struct job *, struct proxy_site *);
+/* Undo the switch of a site.apply or static.apply killed half-way. */
+void	 proxy_site_recover(struct job *, const struct proxy_conf *,
+	    const char *site);
 /* Read proxy.json: 1 and conf, 0 no proxy here, -1 err. */
 int	 proxy_load(struct proxy_conf *, char *err);
 int	 proxy_lock(volatile int *cancel);	/* fd or -1 */
@@ -196,6 +253,8 @@ struct dcall {
 	const char	*body;		/* JSON, or NULL */
 	size_t		 bodylen;
 	const char	*ctype;		/* default application/json */
+	/* One more request header line; a secret (curl's copy is wiped). */
+	const char	*header;
 	/* Streaming upload: curl read callback. */
 	size_t		(*readfn)(char *, size_t, size_t, void *);
 	void		*readarg;
@@ -232,6 +291,7 @@ struct journal {
 	uint64_t	current;	/* serving, 0 when none */
 	char		step[32];
 	char		container[128];
+	char		kind[16];	/* "static", or "" for containers */
 	uint64_t	updated_ms;
 };
 int	 journal_read(const char *site, struct journal *);	/* 1, 0 none, -1 */

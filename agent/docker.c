@@ -139,6 +139,15 @@ run_transfer(struct dcall *c, CURL *h)
 	return rc;
 }
 
+/* The extra header may carry credentials: leave no copy in freed memory. */
+static void
+headers_wipe(struct curl_slist *l)
+{
+	for (; l != NULL; l = l->next)
+		if (l->data != NULL)
+			explicit_bzero(l->data, strlen(l->data));
+}
+
 static int
 perform(struct dcall *c, int versioned)
 {
@@ -193,11 +202,24 @@ perform(struct dcall *c, int versioned)
 		curl_easy_setopt(h, CURLOPT_POSTFIELDS, "");
 		curl_easy_setopt(h, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)0);
 	}
+	if (c->header != NULL) {
+		struct curl_slist *l = curl_slist_append(hdrs, c->header);
+
+		if (l == NULL) {	/* never go on without the header */
+			curl_easy_cleanup(h);
+			curl_slist_free_all(hdrs);
+			snprintf(c->err, sizeof c->err, "out of memory");
+			return -1;
+		}
+		hdrs = l;
+	}
 	if (hdrs != NULL)
 		curl_easy_setopt(h, CURLOPT_HTTPHEADER, hdrs);
 	rc = run_transfer(c, h);
 	curl_easy_getinfo(h, CURLINFO_RESPONSE_CODE, &c->status);
 	curl_easy_cleanup(h);
+	if (c->header != NULL)
+		headers_wipe(hdrs);
 	curl_slist_free_all(hdrs);
 	if (rc != CURLE_OK) {
 		if (rc == CURLE_ABORTED_BY_CALLBACK && c->cancel != NULL &&

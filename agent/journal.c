@@ -1,8 +1,9 @@
 /*
- * journal.c: the agent's record of each site.apply in progress, one small
- * JSON file per site under <state>/journal, replaced atomically at every
- * step, plus a per-site flock so two applies of one site never interleave.
- * A journal left behind by a killed agent tells the next apply what to clean.
+ * journal.c: the agent's record of each site.apply and static.apply in
+ * progress, one small JSON file per site under <state>/journal, replaced
+ * atomically at every step, plus a per-site flock so two applies of one site
+ * never interleave. A journal left behind by a killed agent tells the next
+ * apply what to clean.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -59,6 +60,8 @@ journal_read(const char *site, struct journal *jr)
 		snprintf(jr->step, sizeof jr->step, "%s", s);
 	if ((s = json_string_value(json_object_get(j, "container"))) != NULL)
 		snprintf(jr->container, sizeof jr->container, "%s", s);
+	if ((s = json_string_value(json_object_get(j, "kind"))) != NULL)
+		snprintf(jr->kind, sizeof jr->kind, "%s", s);
 	jr->updated_ms = (uint64_t)json_integer_value(json_object_get(j,
 	    "updated_ms"));
 	json_decref(j);
@@ -79,6 +82,9 @@ journal_write(const struct journal *jr)
 	    "current", (json_int_t)jr->current, "step", jr->step,
 	    "container", jr->container, "updated_ms",
 	    (json_int_t)wall_ms());
+	/* Container sites leave it out, as before there were static ones. */
+	if (j != NULL && jr->kind[0] != '\0')
+		json_object_set_new(j, "kind", json_string(jr->kind));
 	if (j == NULL || (text = json_dumps(j, JSON_COMPACT)) == NULL) {
 		json_decref(j);
 		return -1;

@@ -1,8 +1,9 @@
 /*
  * proxy-nginx.c: the nginx backend. The agent runs its own unprivileged
  * nginx under <state>/nginx (fork+execve, never a shell), writes one file
- * per site, and switches a site by rename, `nginx -t`, reload and a request
- * through the proxy that must come back from the new release.
+ * per site (a proxy to a container, or a static tree served directly), and
+ * switches a site by rename, `nginx -t`, reload and a request through the
+ * proxy that must come back from the new release.
  */
 #include <ctype.h>
 #include <dirent.h>
@@ -471,6 +472,22 @@ ngx_server_render(struct buf *b, const struct proxy_site *ps, int tls)
 	if (tls)
 		buf_addf(b, "\tssl_certificate %s;\n"
 		    "\tssl_certificate_key %s;\n", ps->tls_cert, ps->tls_key);
+	if (ps->root[0] != '\0') {
+		/* A static site: the prefix is <state>/nginx/. */
+		buf_addf(b,
+		    "\tclient_max_body_size %llu;\n"
+		    "\tadd_header X-Tug-Release %llu always;\n"
+		    "\troot ../%s;\n"
+		    "\tindex %s;\n"
+		    "\tdisable_symlinks on from=$document_root;\n"
+		    "\n"
+		    "\tlocation / {\n"
+		    "\t\ttry_files $uri $uri/ =404;\n"
+		    "\t}\n"
+		    "}\n", (unsigned long long)ps->max_body,
+		    (unsigned long long)ps->release, ps->root, ps->index);
+		return;
+	}
 	buf_addf(b,
 	    "\tclient_max_body_size %llu;\n"
 	    "\tadd_header X-Tug-Release %llu always;\n"
@@ -519,12 +536,30 @@ ngx_site_render(const struct proxy_conf *pc, const struct proxy_site *ps,
 	    (why = check_abs_path(ps->tls_key)) != NULL))
 		return snprintf(err, PROXY_ERRLEN, "invalid TLS path: %s",
 		    why), -1;
-	if (ps->port == 0 || ps->port > 65535 || ps->release == 0)
+	if (ps->release == 0)
+		return snprintf(err, PROXY_ERRLEN, "no release"), -1;
+	if (ps->root[0] != '\0') {
+		snprintf(e, sizeof e, "/%s", ps->root);
+		if (check_abs_path(e) != NULL ||
+		    strncmp(ps->root, "static/", 7) != 0)
+			return snprintf(err, PROXY_ERRLEN, "invalid static "
+			    "root '%s'", e), -1;
+		if ((why = check_file_name(ps->index)) != NULL)
+			return snprintf(err, PROXY_ERRLEN, "invalid index "
+			    "'%s': %s", log_escape(e, sizeof e, ps->index,
+			    strlen(ps->index)), why), -1;
+	} else if (ps->port == 0 || ps->port > 65535)
 		return snprintf(err, PROXY_ERRLEN, "no upstream port"), -1;
 	if (tls && pc->tls_listen == 0)
 		return snprintf(err, PROXY_ERRLEN, "the proxy on this host has "
 		    "no TLS port: run proxy.setup with tls_listen"), -1;
 
+	if (ps->root[0] != '\0') {
+		buf_addf(b, "# static site %s, release %llu: written by "
+		    "tug-agent's static.apply, replaced on every deploy.\n",
+		    ps->site, (unsigned long long)ps->release);
+		goto servers;
+	}
 	buf_addf(b, "# site %s, release %llu: written by tug-agent's "
 	    "site.apply, replaced on every deploy.\n", ps->site,
 	    (unsigned long long)ps->release);
@@ -533,6 +568,7 @@ ngx_site_render(const struct proxy_conf *pc, const struct proxy_site *ps,
 	    "\tkeepalive 16;\n"
 	    "}\n"
 	    "\n", ps->site, (unsigned long long)ps->port);
+servers:
 	ngx_server_render(b, ps, 0);
 	if (tls) {
 		buf_addch(b, '\n');
@@ -954,8 +990,8 @@ ngx_site_switch(const struct proxy_conf *pc, const struct proxy_site *ps,
 	if (had && cur.len == text.len && memcmp(cur.ptr, text.ptr,
 	    text.len) == 0 && ngx_pid() > 0) {
 		t = clock_ms();
-		if (ngx_confirm(pc, host, ps->path, "X-Tug-Release", rel, 1,
-		    500, why) == 0) {
+		if (ngx_confirm(pc, host, ps->path, "X-Tug-Release", rel,
+		    !ps->any_status, 500, why) == 0) {
 			tm->confirm_ms = clock_ms() - t;
 			r = 0;
 			goto out;
@@ -990,8 +1026,8 @@ ngx_site_switch(const struct proxy_conf *pc, const struct proxy_site *ps,
 	reloaded = 1;
 	/* Old workers may answer for a while after the reload. */
 	t = clock_ms();
-	r = ngx_confirm(pc, host, ps->path, "X-Tug-Release", rel, 1,
-	    NGX_CONFIRM_MS, why);
+	r = ngx_confirm(pc, host, ps->path, "X-Tug-Release", rel,
+	    !ps->any_status, NGX_CONFIRM_MS, why);
 	tm->confirm_ms = clock_ms() - t;
 	if (r == -1) {
 		snprintf(err, PROXY_ERRLEN, "nginx does not answer for %s "

@@ -1,7 +1,8 @@
 /*
- * fs.c: atomic file replacement, mkdir -p and full reads and writes that
- * survive EINTR and short counts.
+ * fs.c: atomic file replacement, mkdir -p, full reads and writes that
+ * survive EINTR and short counts, and rm -r that never follows a link.
  */
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
@@ -168,4 +169,57 @@ fail:
 	close(fd);
 	errno = saved;
 	return -1;
+}
+
+#define FS_TREE_DEPTH_MAX	128
+
+static int
+remove_at(int dfd, const char *name, int depth)
+{
+	struct stat	 st;
+	struct dirent	*de;
+	DIR		*d;
+	int		 fd, r = 0, saved = 0;
+
+	if (fstatat(dfd, name, &st, AT_SYMLINK_NOFOLLOW) == -1)
+		return errno == ENOENT ? 0 : -1;
+	if (!S_ISDIR(st.st_mode))
+		return unlinkat(dfd, name, 0) == -1 && errno != ENOENT ? -1 : 0;
+	if (depth > FS_TREE_DEPTH_MAX) {
+		errno = ELOOP;
+		return -1;
+	}
+	if ((fd = openat(dfd, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW |
+	    O_CLOEXEC)) == -1)
+		return -1;
+	if ((d = fdopendir(fd)) == NULL) {
+		saved = errno;
+		close(fd);
+		errno = saved;
+		return -1;
+	}
+	while ((de = readdir(d)) != NULL) {
+		if (strcmp(de->d_name, ".") == 0 ||
+		    strcmp(de->d_name, "..") == 0)
+			continue;
+		if (remove_at(dirfd(d), de->d_name, depth + 1) == -1 &&
+		    r == 0) {
+			r = -1;
+			saved = errno;
+		}
+	}
+	closedir(d);
+	if (r == -1) {
+		errno = saved;
+		return -1;
+	}
+	if (unlinkat(dfd, name, AT_REMOVEDIR) == -1 && errno != ENOENT)
+		return -1;
+	return 0;
+}
+
+int
+fs_remove_tree(int dirfd, const char *name)
+{
+	return remove_at(dirfd, name, 0);
 }

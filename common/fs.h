@@ -18,6 +18,11 @@ int	fs_mkdirs(const char *path, mode_t);
 int	fs_read_file(const char *path, struct buf *b, size_t max);
 /* Write all n bytes, retrying on EINTR and short writes. */
 int	fs_write_all(int fd, const void *, size_t);
+/*
+ * Remove name below dirfd and, when it is a directory, everything in it,
+ * without ever following a symbolic link. 0 also when it did not exist.
+ */
+int	fs_remove_tree(int dirfd, const char *name);
 /* Read exactly n bytes: 1 done, 0 EOF before any byte, -1 error or EOF inside. */
 int	fs_read_full(int fd, void *, size_t);
 

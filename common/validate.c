@@ -319,6 +319,28 @@ check_abs_path(const char *s)
 	return NULL;
 }
 
+/* A file name such as index.html: no '/', no dot first, nothing odd. */
+const char *
+check_file_name(const char *s)
+{
+	size_t	i, n = strlen(s);
+
+	if (n == 0)
+		return "empty";
+	if (n > 255)
+		return "longer than 255 bytes";
+	if (s[0] == '.')
+		return "must not start with '.'";
+	for (i = 0; i < n; i++) {
+		unsigned char c = (unsigned char)s[i];
+
+		if (!is_alpha(c) && !is_digit(c) && c != '.' && c != '_' &&
+		    c != '-')
+			return "only letters, digits and . _ - allowed";
+	}
+	return NULL;
+}
+
 const char *
 check_volume_name(const char *s)
 {

@@ -23,6 +23,7 @@ const char	*check_abs_path(const char *);	/* absolute, clean, no "..", no odd by
 const char	*check_volume_name(const char *);
 const char	*check_user_spec(const char *);	/* name|uid[:group|gid] */
 const char	*check_capability(const char *);
+const char	*check_file_name(const char *);	/* one plain component */
 int		 path_is_under(const char *path, const char *root);
 
 /*

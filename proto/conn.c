@@ -66,6 +66,7 @@ conn_read(struct conn *c, struct msg *m, char *err)
 	}
 	c->bytes_in += FRAME_HDR + len;
 	r = msg_decode(m, flags, payload, len, err);
+	explicit_bzero(payload, len);	/* it may have carried a secret */
 	free(payload);
 	if (c->trace)
 		trace(c, "<", r == 0 ? m->type : 0, r == 0 ? m->id : 0, len,

@@ -84,6 +84,7 @@ enum msg_type {
 #define E_IO		"io"
 #define E_INTERNAL	"internal"
 #define E_PROXY		"proxy"		/* the proxy refused or did not switch */
+#define E_BAD_ARCHIVE	"bad_archive"	/* a tar stream was refused */
 
 const char	*msg_type_name(unsigned int);	/* "?" when unknown */
 

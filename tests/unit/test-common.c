@@ -143,6 +143,14 @@ test_names(void)
 	CHECK(check_user_spec("root;id") != NULL);
 	CHECK(check_capability("NET_ADMIN") == NULL);
 	CHECK(check_capability("net_admin") != NULL);
+	CHECK(check_file_name("index.html") == NULL);
+	CHECK(check_file_name("Index_2-a.htm") == NULL);
+	CHECK(check_file_name("") != NULL);
+	CHECK(check_file_name(".htaccess") != NULL);
+	CHECK(check_file_name("..") != NULL);
+	CHECK(check_file_name("a/b.html") != NULL);
+	CHECK(check_file_name("a b") != NULL);
+	CHECK(check_file_name("a;b") != NULL);
 }
 
 static void

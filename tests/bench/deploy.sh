@@ -1,0 +1,131 @@
+#!/bin/bash
+# deploy.sh - tug against the way Kamal deploys, on the namespace hosts:
+#  1. from `tug deploy` to the new release serving through the proxy on one
+#     host, beside the same steps done with the docker CLI over ssh (run,
+#     wait healthy, swap the nginx upstream, test, reload, confirm, stop the
+#     old one), each step one exec on a multiplexed SSH connection. Both
+#     clocks stop when the proxy first answers from the new release (the
+#     bench polls it); stopping the old container is done but not timed;
+#  2. `tug image push` of a ~100 MB image to 3 hosts, beside
+#     `docker save | ssh host docker load` to each in turn.
+# Goals (issue 4): deploy <= 0.8x, image push <= 0.5x.
+# Run: TUG_BUILD=build bash tests/bench/deploy.sh
+
+set -u
+. "$(dirname "$0")/../lib.sh"
+. "$TESTS_DIR/netns.sh"
+RUNS=${BENCH_RUNS:-5}
+bed_dockerd >/dev/null || bail "no dockerd"
+bed_images "$T/fixtures" >/dev/null || bail "images"
+"$TUG" init >/dev/null && "$TUG" key >$T/tugd.pub || bail "tug key"
+KEY=$TUG_HOME/id_ed25519
+for n in 1 2 3; do
+	ns_host_up $n $T/tugd.pub || bail "host $n"
+	ns_agent_reset $n
+	"$TUG" -q host add h$n tughost$n@$(ns_addr $n) --accept-new-hostkey >/dev/null ||
+	    bail "host add h$n"
+done
+at_exit "ns_agent_reset 1; ns_agent_reset 2; ns_agent_reset 3; ns_host_down 1 2 3"
+"$TUG" -q host bootstrap h1 --proxy nginx --proxy-port 8080 >/dev/null || bail "proxy"
+"$TUG" -q image push tug-test/app:1 --hosts h1 >/dev/null || bail "push"
+ms() { date +%s%3N; }
+median() { sort -n | awk '{ v[NR] = $1 } END { print v[int((NR + 1) / 2)] }'; }
+
+# --- 1. one deploy on one host ----------------------------------------------
+cat >$T/bench.yml <<EOS
+site: bench
+image: tug-test/app:1
+hosts: [h1]
+domains: [bench.test]
+port: 8080
+health: {path: /up, interval: 200ms, cmd: [/bin/wget, -q, -O-, "http://127.0.0.1:8080/up"]}
+EOS
+"$TUG" site apply $T/bench.yml >/dev/null || bail "site apply"
+"$TUG" -q deploy bench >/dev/null || bail "first deploy"
+# serving_after T0 HOSTHDR HEADER VALUE: ms from T0 until the proxy answers
+# with that header value (polled every 5 ms).
+serving_after() {
+	until curl -fsS -D - -o /dev/null -H "Host: $2" \
+	    http://$(ns_addr 1):8080/ 2>/dev/null | grep -qi "^$3: $4"; do
+		sleep 0.005
+	done
+	echo $(($(ms) - $1))
+}
+tug_runs=()
+for r in $(seq "$RUNS"); do
+	t0=$(ms)
+	"$TUG" -q deploy bench >$T/d.$r 2>&1 &
+	tug_runs+=($(serving_after "$t0" bench.test X-Tug-Release $((r + 1))))
+	wait $! || { cat $T/d.$r; bail "deploy $r"; }
+done
+curl -fsS -H "Host: bench.test" http://$(ns_addr 1):8080/ >/dev/null || bail "not serving"
+
+# The same steps by hand over ssh, as Kamal does them.
+SSHC=(ssh -i "$KEY" -o BatchMode=yes -o StrictHostKeyChecking=no
+    -o UserKnownHostsFile=/dev/null -o LogLevel=ERROR
+    -o ControlMaster=auto -o ControlPath=$T/cm-%r@%h -o ControlPersist=60
+    tughost1@$(ns_addr 1))
+"${SSHC[@]}" true || bail "ssh"
+at_exit "ssh -o ControlPath=$T/cm-%r@%h -O exit tughost1@$(ns_addr 1)"
+NGX='-p $HOME/.tug-agent/nginx -c nginx.conf'
+peer_deploy() {
+	local n=$1 port
+	"${SSHC[@]}" docker run -d --name peer-$n -e RUN=$n -p 127.0.0.1::8080 \
+	    --init --health-cmd "'/bin/wget -q -O- http://127.0.0.1:8080/up'" \
+	    --health-interval 200ms tug-test/app:1 >/dev/null || return 1
+	until [ "$("${SSHC[@]}" docker inspect -f '{{.State.Health.Status}}' peer-$n)" = healthy ]; do
+		sleep 0.05
+	done
+	port=$("${SSHC[@]}" docker port peer-$n 8080/tcp | head -1 | sed 's/.*://')
+	printf 'upstream peer { server 127.0.0.1:%s; }\nserver { include listen.conf; server_name peer.test; add_header X-Peer %s always; location / { proxy_pass http://peer; } }\n' \
+	    "$port" "$n" | "${SSHC[@]}" "cat > .tug-agent/nginx/sites/peer.conf" &&
+	"${SSHC[@]}" "/usr/sbin/nginx $NGX -t -q && /usr/sbin/nginx $NGX -s reload" || return 1
+	serving_after "$t0" peer.test X-Peer "$n" >$T/peer.ms
+	if [ "$n" -gt 0 ]; then
+		"${SSHC[@]}" "docker stop -t 10 peer-$((n - 1)) >/dev/null && docker rm peer-$((n - 1)) >/dev/null"
+	fi
+}
+# Leftovers of an earlier run.
+for c in $(ns_docker 1 ps -aq --filter name=peer-); do ns_docker 1 rm -f $c >/dev/null; done
+t0=$(ms)
+peer_deploy 0 || bail "peer deploy 0"
+peer_runs=()
+for r in $(seq "$RUNS"); do
+	t0=$(ms)
+	peer_deploy "$r" || bail "peer deploy $r"
+	peer_runs+=($(cat $T/peer.ms))
+done
+"${SSHC[@]}" "docker rm -f peer-$RUNS >/dev/null; rm -f .tug-agent/nginx/sites/peer.conf; /usr/sbin/nginx $NGX -s reload"
+"$TUG" -q site rm bench >/dev/null
+
+tug_ms=$(printf '%s\n' "${tug_runs[@]}" | median)
+peer_ms=$(printf '%s\n' "${peer_runs[@]}" | median)
+echo "deploy of one site on one host, through its nginx (median of $RUNS)"
+printf '  %-46s %7s ms   runs %s\n' "tug deploy (until the proxy serves it)" "$tug_ms" "${tug_runs[*]}"
+printf '  %-46s %7s ms   runs %s\n' "docker CLI over one ssh connection (Kamal)" "$peer_ms" "${peer_runs[*]}"
+printf '  %-46s %7s      goal <= 0.80\n' "ratio" "$(awk -v a="$tug_ms" -v b="$peer_ms" 'BEGIN { printf "%.2f", a / b }')"
+
+# --- 2. a ~100 MB image to three hosts ----------------------------------------
+mkdir -p $T/big && head -c 100000000 /dev/urandom >$T/big/blob &&
+    tar -C $T/big -cf $T/big.tar . && $DOCKER import $T/big.tar tug-test/big:1 >/dev/null ||
+    bail "big image"
+at_exit "$DOCKER rmi -f tug-test/big:1"
+rm -f $T/big.tar $T/big/blob
+clean_big() { for n in 1 2 3; do ns_docker $n rmi -f tug-test/big:1 >/dev/null 2>&1; done; }
+clean_big
+t0=$(ms)
+"$TUG" -q image push tug-test/big:1 --hosts h1,h2,h3 >$T/push || { cat $T/push; bail "push"; }
+push_ms=$(($(ms) - t0))
+clean_big
+t0=$(ms)
+for n in 1 2 3; do
+	$DOCKER save tug-test/big:1 | ssh -i "$KEY" -o BatchMode=yes -o StrictHostKeyChecking=no \
+	    -o UserKnownHostsFile=/dev/null -o LogLevel=ERROR tughost$n@$(ns_addr $n) docker load >/dev/null ||
+	    bail "ssh load $n"
+done
+ssh_ms=$(($(ms) - t0))
+clean_big
+echo "a ~100 MB image to 3 hosts"
+printf '  %-46s %7s ms\n' "tug image push --hosts h1,h2,h3" "$push_ms"
+printf '  %-46s %7s ms\n' "docker save | ssh docker load, host by host" "$ssh_ms"
+printf '  %-46s %7s      goal <= 0.50\n' "ratio" "$(awk -v a="$push_ms" -v b="$ssh_ms" 'BEGIN { printf "%.2f", a / b }')"
