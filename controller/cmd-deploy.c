@@ -129,9 +129,7 @@ site_rollout(struct client *c, struct site_rec *rec, const struct site_spec *s,
 	if (failed > 0) {
 		struct buf	errs = BUF_INIT;
 
-		for (k = 0; k < n; k++)
-			if (!res[k].ok && res[k].err[0] != '\0')
-				buf_addf(&errs, "%s\n", res[k].err);
+		fan_errors(res, n, &errs);
 		client_fail(c, "deploy", "%srelease %lld of %s failed on %zu of "
 		    "%zu hosts%s", buf_str(&errs), (long long)number,
 		    rec->name, failed, n, stopped ? "; the rollout was stopped "
@@ -336,9 +334,7 @@ site_power(struct client *c, struct mv *args, const char *const *ops)
 	if (bad > 0) {
 		struct buf errs = BUF_INIT;
 
-		for (i = 0; i < n; i++)
-			if (!res[i].ok)
-				buf_addf(&errs, "%s\n", res[i].err);
+		fan_errors(res, n, &errs);
 		client_fail(c, "partial", "%sfailed on %zu of %zu hosts",
 		    buf_str(&errs), bad, n);
 		buf_release(&errs);

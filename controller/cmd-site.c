@@ -464,9 +464,7 @@ cmd_site_rm(struct client *c, struct mv *args)
 	if (bad > 0) {
 		struct buf	errs = BUF_INIT;
 
-		for (i = 0; i < n; i++)
-			if (!res[i].ok)
-				buf_addf(&errs, "%s\n", res[i].err);
+		fan_errors(res, n, &errs);
 		client_fail(c, "partial", "%ssite '%s' is still known: run tug "
 		    "site rm again once those hosts answer", buf_str(&errs),
 		    rec.name);

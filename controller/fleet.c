@@ -939,3 +939,13 @@ fan_results_free(struct fan_result *r, size_t n)
 	for (i = 0; i < n; i++)
 		msg_release(&r[i].m);
 }
+
+void
+fan_errors(const struct fan_result *r, size_t n, struct buf *out)
+{
+	size_t	i;
+
+	for (i = 0; i < n; i++)
+		if (!r[i].ok && r[i].err[0] != '\0')
+			buf_addf(out, "%s\n", r[i].err);
+}

@@ -237,6 +237,8 @@ void	 fleet_run(struct client *, char **hosts, size_t n, const char *op,
 	    hreq_args_fn, void *aarg, uint64_t timeout_ms,
 	    struct fan_result *out);
 void	 fan_results_free(struct fan_result *, size_t n);
+/* The failed hosts' errors, one a line, for a failure message. */
+void	 fan_errors(const struct fan_result *, size_t n, struct buf *out);
 
 /* local-docker.c: the controller's own Docker engine (for image push). */
 /* The image id of ref, 1 found, 0 no such image, -1 error. */
