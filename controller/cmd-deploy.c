@@ -297,68 +297,12 @@ out:
 	spec_free(&s);
 }
 
-static void
-args_site(struct enc *e, void *arg)
-{
-	enc_kstr(e, "site", arg);
-}
-
-/* start, stop, restart: one agent op (or two) on every host. */
-static void
-site_power(struct client *c, struct mv *args, const char *const *ops)
-{
-	struct site_rec		 rec;
-	struct site_spec	 s;
-	struct fan_result	*res;
-	struct enc		 e;
-	char			**hosts, who[160];
-	size_t			 n, i, bad = 0;
-
-	if (site_open(c, args, &rec, &s) == -1)
-		return;
-	if (site_lease(c, rec.name, who, sizeof who) == -1)
-		goto out;
-	if (site_targets(c, &s, &hosts, &n) == -1) {
-		lock_drop(rec.name, who);
-		goto out;
-	}
-	res = xcalloc(n + 1, sizeof *res);
-	for (; *ops != NULL; ops++) {
-		fan_results_free(res, n);
-		fleet_run(c, hosts, n, *ops, args_site, rec.name, 120000, res);
-		for (bad = 0, i = 0; i < n; i++)
-			bad += !res[i].ok;
-		if (bad > 0)
-			break;
-	}
-	if (bad > 0) {
-		struct buf errs = BUF_INIT;
-
-		fan_errors(res, n, &errs);
-		client_fail(c, "partial", "%sfailed on %zu of %zu hosts",
-		    buf_str(&errs), bad, n);
-		buf_release(&errs);
-	} else {
-		client_result_begin(c, &e);
-		enc_kstr(&e, "site", rec.name);
-		enc_ku64(&e, "hosts", n);
-		client_ok(c, &e);
-	}
-	lock_drop(rec.name, who);
-	fan_results_free(res, n);
-	free(res);
-	free_names(hosts, n);
-out:
-	site_rec_free(&rec);
-	spec_free(&s);
-}
-
 void
 cmd_site_start(struct client *c, struct mv *args)
 {
 	static const char *const ops[] = { "site.start", NULL };
 
-	site_power(c, args, ops);
+	site_fan(c, args, ops, 0);
 }
 
 void
@@ -366,7 +310,7 @@ cmd_site_stop(struct client *c, struct mv *args)
 {
 	static const char *const ops[] = { "site.stop", NULL };
 
-	site_power(c, args, ops);
+	site_fan(c, args, ops, 0);
 }
 
 void
@@ -374,5 +318,5 @@ cmd_site_restart(struct client *c, struct mv *args)
 {
 	static const char *const ops[] = { "site.stop", "site.start", NULL };
 
-	site_power(c, args, ops);
+	site_fan(c, args, ops, 0);
 }

@@ -430,16 +430,13 @@ out:
 	spec_free(&s);
 }
 
-static void
-args_remove(struct enc *e, void *arg)
-{
-	const struct site_rec	*rec = arg;
-
-	enc_kstr(e, "site", rec->name);
-}
-
+/*
+ * The agent ops in ops, in order, on every host of a site, under its lease:
+ * start, stop, restart and rm. With remove, success also forgets the site.
+ */
 void
-cmd_site_rm(struct client *c, struct mv *args)
+site_fan(struct client *c, struct mv *args, const char *const *ops,
+    int remove)
 {
 	struct site_rec		 rec;
 	struct site_spec	 s;
@@ -457,22 +454,26 @@ cmd_site_rm(struct client *c, struct mv *args)
 		goto out;
 	}
 	res = xcalloc(n + 1, sizeof *res);
-	fleet_run(c, hosts, n, "site.remove", args_remove, &rec,
-	    SITE_OP_TIMEOUT_MS, res);
-	for (i = 0; i < n; i++)
-		bad += !res[i].ok;
+	for (; *ops != NULL && bad == 0; ops++) {
+		fan_results_free(res, n);
+		fleet_run(c, hosts, n, *ops, args_site, rec.name,
+		    SITE_OP_TIMEOUT_MS, res);
+		for (i = 0; i < n; i++)
+			bad += !res[i].ok;
+	}
 	if (bad > 0) {
 		struct buf	errs = BUF_INIT;
 
 		fan_errors(res, n, &errs);
-		client_fail(c, "partial", "%ssite '%s' is still known: run tug "
-		    "site rm again once those hosts answer", buf_str(&errs),
-		    rec.name);
+		client_fail(c, "partial", "%sfailed on %zu of %zu hosts%s",
+		    buf_str(&errs), bad, n, remove ? "; the site is still "
+		    "known: run tug site rm again once those hosts answer" : "");
 		buf_release(&errs);
 	} else {
-		site_delete(rec.name);
+		if (remove)
+			site_delete(rec.name);
 		client_result_begin(c, &e);
-		enc_kstr(&e, "removed", rec.name);
+		enc_kstr(&e, remove ? "removed" : "site", rec.name);
 		enc_ku64(&e, "hosts", n);
 		client_ok(c, &e);
 	}
@@ -483,4 +484,12 @@ cmd_site_rm(struct client *c, struct mv *args)
 out:
 	site_rec_free(&rec);
 	spec_free(&s);
+}
+
+void
+cmd_site_rm(struct client *c, struct mv *args)
+{
+	static const char *const ops[] = { "site.remove", NULL };
+
+	site_fan(c, args, ops, 1);
 }

@@ -330,6 +330,9 @@ int	 site_targets(struct client *, const struct site_spec *, char ***,
 void	 free_names(char **, size_t);
 /* Take the site's lease for this request (holder in who), or answer. */
 int	 site_lease(struct client *, const char *site, char *who, size_t);
+/* Agent ops on every host of a site under its lease; remove: forget it. */
+void	 site_fan(struct client *, struct mv *args, const char *const *ops,
+	    int remove);
 
 /* cmd-deploy.c: roll a release (spec, image) out; answers the client. */
 void	 site_rollout(struct client *, struct site_rec *,

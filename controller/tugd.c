@@ -365,6 +365,22 @@ agent_path(char *dst, size_t dstsz)
 	snprintf(dst, dstsz, "%s/tug-agent", self);
 }
 
+/* TUG_HANDSHAKES: how many SSH handshakes may run at once (1..256). */
+static int
+handshakes(void)
+{
+	const char	*v = getenv("TUG_HANDSHAKES");
+	char		*end;
+	long		 n;
+
+	if (v == NULL || *v == '\0')
+		return 16;
+	n = strtol(v, &end, 10);
+	if (*end != '\0' || n < 1 || n > 256)
+		fatalx("TUG_HANDSHAKES must be a number from 1 to 256");
+	return (int)n;
+}
+
 static void
 usage(FILE *f)
 {
@@ -395,6 +411,7 @@ main(int argc, char **argv)
 	struct host_rec	*hosts;
 	size_t		 nhosts, i;
 	int		 ch, foreground = 0, verbose = 0, lfd, lockfd, ready[2];
+	int		 nhandshakes;
 	pid_t		 pid;
 
 	log_init("tugd", 0);
@@ -416,6 +433,7 @@ main(int argc, char **argv)
 	umask(007);
 	if (paths_init(&paths, home, sock) == -1)
 		fatalx("state directory or socket path unusable (too long?)");
+	nhandshakes = handshakes();	/* before the fork: errors reach tug */
 
 	/*
 	 * Fork before anything holds a lock or opens the database: SQLite's
@@ -479,8 +497,7 @@ main(int argc, char **argv)
 	log_warnx("tugd %s listening on %s (state %s, agent %.16s)",
 	    TUG_VERSION, paths.sock, paths.home, agent_bin.sha256);
 
-	fleet_init(getenv("TUG_HANDSHAKES") != NULL ?
-	    atoi(getenv("TUG_HANDSHAKES")) : 16);
+	fleet_init(nhandshakes);
 	if (hosts_load(&hosts, &nhosts) == 0) {
 		for (i = 0; i < nhosts; i++) {
 			fleet_add(&hosts[i]);

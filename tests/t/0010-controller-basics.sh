@@ -32,6 +32,13 @@ step 'a second tugd on the same state refuses to start' '
 	grep -q "another tugd" $T/err
 '
 
+step 'a bad TUG_HANDSHAKES stops tugd at start-up with the reason' '
+	! TUG_HANDSHAKES=0 "$TUGD" -f --home $T/other 2>$T/err &&
+	grep -q "TUG_HANDSHAKES must be a number from 1 to 256" $T/err &&
+	! TUG_HANDSHAKES=8x "$TUGD" -f --home $T/other 2>$T/err &&
+	grep -q "TUG_HANDSHAKES must be" $T/err
+'
+
 step 'before init nobody is admin: denied, and audited' '
 	! "$TUG" host list 2>$T/err &&
 	grep -q "permission denied: root may not view global" $T/err &&

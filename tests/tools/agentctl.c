@@ -146,6 +146,17 @@ data_thread(void *arg)
 	return NULL;
 }
 
+static long
+number(const char *s, long lo, long hi)
+{
+	char	*end;
+	long	 n = strtol(s, &end, 10);
+
+	if (*end != '\0' || end == s || n < lo || n > hi)
+		die("bad number '%s'", s);
+	return n;
+}
+
 static void
 spawn(char **argv)
 {
@@ -203,10 +214,10 @@ main(int argc, char **argv)
 	while ((ch = getopt(argc, argv, "qt:d:c:C:k:P:L:r:R:B")) != -1) {
 		switch (ch) {
 		case 'q': quiet = 1; break;
-		case 't': timeout_s = atoi(optarg); break;
+		case 't': timeout_s = (int)number(optarg, 1, 3600); break;
 		case 'd': datafile = optarg; break;
 		case 'c': cancel_text = optarg; break;
-		case 'C': cancel_ms = atol(optarg); break;
+		case 'C': cancel_ms = number(optarg, 0, 3600000); break;
 		case 'k': kill_step = optarg; break;
 		case 'P': pidfile = optarg; break;
 		case 'L': want_lines = strtoull(optarg, NULL, 10); break;

@@ -94,6 +94,8 @@ main(int argc, char **argv)
 	uint64_t		t0 = clock_ms();
 	char			body[64], why[256], first[256] = "";
 	int			i;
+	long			port;
+	char			*end;
 
 	if (argc != 7) {
 		fprintf(stderr, "usage: hammer ADDR PORT HOST PATH MIN STOPFILE\n");
@@ -101,12 +103,21 @@ main(int argc, char **argv)
 	}
 	memset(&sin, 0, sizeof sin);
 	sin.sin_family = AF_INET;
-	sin.sin_port = htons((unsigned short)atoi(argv[2]));
+	port = strtol(argv[2], &end, 10);
+	if (*end != '\0' || port < 1 || port > 65535) {
+		fprintf(stderr, "hammer: bad port '%s'\n", argv[2]);
+		return 2;
+	}
+	sin.sin_port = htons((unsigned short)port);
 	if (inet_pton(AF_INET, argv[1], &sin.sin_addr) != 1) {
 		fprintf(stderr, "hammer: bad address '%s'\n", argv[1]);
 		return 2;
 	}
-	min = atol(argv[5]);
+	min = strtol(argv[5], &end, 10);
+	if (*end != '\0' || min < 0 || min > MAX_REQUESTS) {
+		fprintf(stderr, "hammer: bad count '%s'\n", argv[5]);
+		return 2;
+	}
 	while (total < MAX_REQUESTS && clock_ms() - t0 < MAX_MS) {
 		if (total >= min && access(argv[6], F_OK) == 0)
 			break;
