@@ -61,6 +61,8 @@ struct site_args {
 	struct proxy_site	 proxy;
 	int			 has_pull;	/* pull the image if missing */
 	struct pull_args	 pull;
+	char			**rmvols;	/* site.remove: named volumes */
+	size_t			 nrmvols;
 };
 
 static int
@@ -99,6 +101,9 @@ site_args_free(struct job *j)
 		free(a->hcmd[i]);
 	for (i = 0; i < a->ncap; i++)
 		free(a->cap_drop[i]);
+	for (i = 0; i < a->nrmvols; i++)
+		free(a->rmvols[i]);
+	free(a->rmvols);
 	free(a->env);
 	free(a->hcmd);
 	free(a->cap_drop);
@@ -115,6 +120,65 @@ site_name_check(struct job *j)
 
 	j->priv = a;
 	return job_check_name(j, "site", a->site, sizeof a->site);
+}
+
+/* site.remove: the name, and the named volumes to delete with it. */
+static int
+site_remove_check(struct job *j)
+{
+	struct site_args	*a;
+	char			 v[VOLUME_NAME_MAX + 2], e[128];
+	const char		*why;
+	size_t			 n = 0, i;
+
+	if (site_name_check(j) == -1)
+		return -1;
+	a = j->priv;
+	if (mv_arr(&j->args, "volumes", &n, VOLUMES_MAX, 0) == -1)
+		return bad(j, "%s", j->args.err);
+	a->rmvols = xcalloc(n + 1, sizeof *a->rmvols);
+	for (i = 0; i < n; i++) {
+		if (mv_arr_str(&j->args, "volumes", i, v, sizeof v) != 1)
+			return bad(j, "args.volumes[%zu]: a volume name of at "
+			    "most %d characters", i, VOLUME_NAME_MAX);
+		if ((why = check_volume_name(v)) != NULL)
+			return bad(j, "invalid volume name '%s': %s",
+			    esc(e, sizeof e, v), why);
+		a->rmvols[a->nrmvols++] = xstrdup(v);
+	}
+	return 0;
+}
+
+/* Delete the named volumes (gone already is fine; in use is not). */
+static int
+volumes_remove(struct job *j, struct enc *e, char *err)
+{
+	struct site_args	*a = j->priv;
+	struct dcall		 c;
+	size_t			 i;
+	char			*q;
+	int			 r = 0;
+
+	enc_karr(e, "volumes_removed");
+	for (i = 0; i < a->nrmvols && r == 0; i++) {
+		q = docker_escape(a->rmvols[i]);
+		dcall_init(&c, "DELETE", "/volumes/%s", q);
+		free(q);
+		c.timeout_ms = 60000;
+		if (docker_call(&c) == -1) {
+			snprintf(err, MSG_ERRLEN, "%s", c.err);
+			r = -1;
+		} else if (c.status == 204)
+			enc_str(e, a->rmvols[i]);
+		else if (c.status != 404) {
+			snprintf(err, MSG_ERRLEN, "cannot remove volume '%s': "
+			    "%s", a->rmvols[i], docker_message(&c));
+			r = -1;
+		}
+		dcall_release(&c);
+	}
+	enc_close(e);
+	return r;
 }
 
 static int
@@ -1258,6 +1322,11 @@ site_each(struct job *j, const char *verb)
 		for (k = 0; k < nrels; k++)
 			enc_u64(&e, rels[k]);
 		enc_close(&e);
+		if (volumes_remove(j, &e, err) == -1) {
+			enc_release(&e);
+			job_fail(j, E_DOCKER, "%s", err);
+			goto out;
+		}
 		journal_remove(a->site);
 	}
 	job_ok(j, &e);
@@ -1293,5 +1362,5 @@ const struct op op_site_stop = { "site.stop", 0, site_name_check,
     site_stop_run, site_args_free };
 const struct op op_site_start = { "site.start", 0, site_name_check,
     site_start_run, site_args_free };
-const struct op op_site_remove = { "site.remove", 0, site_name_check,
+const struct op op_site_remove = { "site.remove", 0, site_remove_check,
     site_remove_run, site_args_free };

@@ -5,6 +5,7 @@
  * failures exceed deploy.max_failures; every host's outcome is recorded. A
  * rollback is a deploy of an earlier release's image and spec.
  */
+#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -15,6 +16,7 @@
 #include "common/xmalloc.h"
 #include "controller/tug.h"
 
+#define STATIC_TIMEOUT_MS	(30u * 60 * 1000)
 
 struct apply_args {
 	const struct site_spec	*spec;
@@ -22,6 +24,10 @@ struct apply_args {
 	const char		*image;
 	struct kv		*env;
 	size_t			 nenv;
+	int			 pull;		/* the image names a registry */
+	char			 server[REGISTRY_SERVER_MAX + 1];
+	char			 user[256];	/* its login, if one is held */
+	struct buf		 password;
 };
 
 static void
@@ -31,6 +37,50 @@ args_apply(struct enc *e, void *arg)
 
 	spec_apply_args(a->spec, (uint64_t)a->release, a->image, a->env,
 	    a->nenv, e);
+	if (!a->pull)
+		return;
+	enc_kmap(e, "pull");
+	if (a->user[0] != '\0') {
+		enc_kmap(e, "auth");
+		enc_kstr(e, "username", a->user);
+		enc_str(e, "password");
+		enc_strn(e, a->password.ptr, a->password.len);
+		enc_kstr(e, "server", a->server);
+		enc_close(e);
+	}
+	enc_close(e);
+}
+
+/*
+ * An image whose reference names a registry is pulled by hosts that lack
+ * it, with the login tugd holds for that registry, if any. -1: answered.
+ */
+static int
+apply_pull(struct client *c, struct apply_args *a)
+{
+	int	r;
+
+	if (!(a->pull = registry_of(a->image, a->server, sizeof a->server)))
+		return 0;
+	if ((r = registry_auth(a->server, a->user, sizeof a->user,
+	    &a->password)) == -1) {
+		client_fail(c, E_INTERNAL, "cannot open the login for registry "
+		    "'%s' (wrong key file?)", a->server);
+		return -1;
+	}
+	if (r == 1)
+		client_progress(c, NULL, "pull", "hosts without %s pull it "
+		    "from %s as %s", a->image, a->server, a->user);
+	return 0;
+}
+
+static void
+apply_args_free(struct apply_args *a)
+{
+	if (a->password.ptr != NULL)
+		explicit_bzero(a->password.ptr, a->password.alloc);
+	buf_release(&a->password);
+	kv_free(a->env, a->nenv);
 }
 
 /* How long one host may take: its health budget and some slack. */
@@ -55,14 +105,17 @@ site_rollout(struct client *c, struct site_rec *rec, const struct site_spec *s,
 	struct enc		 e;
 	char			**hosts, hash[65];
 	size_t			 n, i, k, failed = 0, done = 0;
-	int64_t			 rid, number, *dep;
+	int64_t			 rid, number, *dep, tree = 0;
 	uint64_t		 t0 = clock_ms();
 	int			 stopped = 0;
 
+	memset(&a, 0, sizeof a);
+	a.image = image;
 	if (site_env(c, rec->id, s, &a.env, &a.nenv) == -1)
 		return;
-	if (site_targets(c, s, &hosts, &n) == -1) {
-		kv_free(a.env, a.nenv);
+	if ((s->kind == KIND_CONTAINER && apply_pull(c, &a) == -1) ||
+	    site_targets(c, s, &hosts, &n) == -1) {
+		apply_args_free(&a);
 		return;
 	}
 	sha256_hex(spec_text, strlen(spec_text), hash);
@@ -70,15 +123,24 @@ site_rollout(struct client *c, struct site_rec *rec, const struct site_spec *s,
 	    rollback_of, &number)) == -1) {
 		client_fail(c, E_INTERNAL, "cannot record a release");
 		free_names(hosts, n);
-		kv_free(a.env, a.nenv);
+		apply_args_free(&a);
 		return;
 	}
+	if (s->kind == KIND_STATIC && rollback_of == 0) {
+		char	from[PATH_MAX_TUG + 64], to[PATH_MAX_TUG + 64];
+
+		static_archive(s->site, 0, from, sizeof from);
+		static_archive(s->site, number, to, sizeof to);
+		if (rename(from, to) == -1)
+			log_warnx("cannot rename %s: %s", from, strerror(errno));
+		tree = number;
+	} else if (s->kind == KIND_STATIC)
+		tree = static_tree(rec->id, rollback_of);
 	client_progress(c, NULL, "release", "release %lld of %s: %s on %zu "
 	    "host%s, %u at a time", (long long)number, rec->name, image, n,
 	    n == 1 ? "" : "s", s->batch);
 	a.spec = s;
 	a.release = number;
-	a.image = image;
 	res = xcalloc(n + 1, sizeof *res);
 	dep = xcalloc(n + 1, sizeof *dep);
 	for (i = 0; i < n; i += s->batch) {
@@ -90,8 +152,12 @@ site_rollout(struct client *c, struct site_rec *rec, const struct site_spec *s,
 		}
 		for (k = i; k < i + m; k++)
 			dep[k] = deployment_start(rid, hosts[k]);
-		fleet_run(c, hosts + i, m, "site.apply", args_apply, &a,
-		    apply_timeout(s), res + i);
+		if (s->kind == KIND_STATIC)
+			static_batch(c, s, tree, rollback_of > 0, hosts + i, m,
+			    STATIC_TIMEOUT_MS, res + i);
+		else
+			fleet_run(c, hosts + i, m, "site.apply", args_apply, &a,
+			    apply_timeout(s), res + i);
 		for (k = i; k < i + m; k++) {
 			uint64_t	port = 0;
 			struct mv	b, v;
@@ -123,6 +189,8 @@ site_rollout(struct client *c, struct site_rec *rec, const struct site_spec *s,
 	if (failed == 0) {
 		release_finish(rid, "done");
 		site_set_current(rec->id, number);
+		if (s->kind == KIND_STATIC)
+			static_prune(s->site, s->keep, tree);
 	} else
 		release_finish(rid, "failed");
 
@@ -158,7 +226,7 @@ site_rollout(struct client *c, struct site_rec *rec, const struct site_spec *s,
 	free(res);
 	free(dep);
 	free_names(hosts, n);
-	kv_free(a.env, a.nenv);
+	apply_args_free(&a);
 }
 
 void
@@ -180,14 +248,19 @@ cmd_deploy(struct client *c, struct mv *args)
 		    log_escape(e, sizeof e, image, strlen(image)), why);
 		goto out;
 	}
-	if (s.kind != KIND_CONTAINER) {
-		client_fail(c, E_BAD_ARGS, "static sites are not deployable "
-		    "yet");
+	if (s.kind == KIND_STATIC && image[0] != '\0') {
+		client_fail(c, E_BAD_ARGS, "'%s' is a static site: it has no "
+		    "image (a deploy ships its root directory)", rec.name);
 		goto out;
 	}
 	if (site_lease(c, rec.name, who, sizeof who) == -1)
 		goto out;
-	site_rollout(c, &rec, &s, rec.spec, image[0] != '\0' ? image : s.image, 0);
+	if (s.kind == KIND_STATIC) {
+		if (static_prepare(c, &rec, &s, image, sizeof image) == 0)
+			site_rollout(c, &rec, &s, rec.spec, image, 0);
+	} else
+		site_rollout(c, &rec, &s, rec.spec, image[0] != '\0' ? image :
+		    s.image, 0);
 	lock_drop(rec.name, who);
 out:
 	site_rec_free(&rec);

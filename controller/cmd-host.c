@@ -490,6 +490,7 @@ cmd_host_check(struct client *c, struct mv *args)
 struct proxy_args {
 	const char	*kind;
 	uint64_t	 port;
+	uint64_t	 tls_port;	/* 0: no TLS listener */
 };
 
 static void
@@ -499,6 +500,8 @@ args_proxy(struct enc *e, void *arg)
 
 	enc_kstr(e, "kind", pa->kind);
 	enc_ku64(e, "listen", pa->port);
+	if (pa->tls_port != 0)
+		enc_ku64(e, "tls_listen", pa->tls_port);
 }
 
 void
@@ -510,11 +513,12 @@ cmd_host_bootstrap(struct client *c, struct mv *args)
 	struct buf	  errs = BUF_INIT;
 	int		  deps = 0;
 	char		  proxy[16] = "";
-	uint64_t	  port = 8080;
+	uint64_t	  port = 8080, tls_port = 0;
 
 	if (mv_bool(args, "install_deps", &deps, 0) == -1 ||
 	    mv_str(args, "proxy", proxy, sizeof proxy, 0) == -1 ||
-	    mv_u64(args, "proxy_port", &port, 0) == -1) {
+	    mv_u64(args, "proxy_port", &port, 0) == -1 ||
+	    mv_u64(args, "proxy_tls_port", &tls_port, 0) == -1) {
 		client_fail(c, E_BAD_ARGS, "%s", args->err);
 		return;
 	}
@@ -526,6 +530,12 @@ cmd_host_bootstrap(struct client *c, struct mv *args)
 	if (port < 1024 || port > 65535) {
 		client_fail(c, E_BAD_ARGS, "proxy port must be 1024 to 65535 "
 		    "(the agent's nginx runs unprivileged)");
+		return;
+	}
+	if (tls_port != 0 && (tls_port < 1024 || tls_port > 65535 ||
+	    tls_port == port)) {
+		client_fail(c, E_BAD_ARGS, "proxy TLS port must be 1024 to "
+		    "65535 and not the plain port");
 		return;
 	}
 	if (targets(c, args, &names, &n) == -1)
@@ -579,7 +589,7 @@ cmd_host_bootstrap(struct client *c, struct mv *args)
 	}
 	enc_close(&e);
 	if (good == n && proxy[0] != '\0') {
-		struct proxy_args	 pa = { proxy, port };
+		struct proxy_args	 pa = { proxy, port, tls_port };
 		struct fan_result	*res = xcalloc(n + 1, sizeof *res);
 
 		fleet_run(c, names, n, "proxy.setup", args_proxy, &pa, 60000,

@@ -430,6 +430,31 @@ out:
 	spec_free(&s);
 }
 
+/* site.remove's args: the site, and with --volumes its named volumes. */
+struct remove_args {
+	const char		*site;
+	const struct site_spec	*spec;
+	int			 volumes;
+};
+
+static void
+args_remove(struct enc *e, void *arg)
+{
+	const struct remove_args *a = arg;
+	struct volume_spec	 v;
+	size_t			 i;
+
+	enc_kstr(e, "site", a->site);
+	if (!a->volumes)
+		return;
+	enc_karr(e, "volumes");
+	for (i = 0; i < a->spec->nvolumes; i++)
+		if (parse_volume_spec(a->spec->volumes[i], &v) == NULL &&
+		    !v.bind)
+			enc_str(e, v.source);
+	enc_close(e);
+}
+
 /*
  * The agent ops in ops, in order, on every host of a site, under its lease:
  * start, stop, restart and rm. With remove, success also forgets the site.
@@ -444,6 +469,7 @@ site_fan(struct client *c, struct mv *args, const char *const *ops,
 	struct enc		 e;
 	char			**hosts, who[160];
 	size_t			 n, i, bad = 0;
+	struct remove_args	 ra = { NULL, NULL, 0 };
 
 	if (site_open(c, args, &rec, &s) == -1)
 		return;
@@ -453,10 +479,14 @@ site_fan(struct client *c, struct mv *args, const char *const *ops,
 		lock_drop(rec.name, who);
 		goto out;
 	}
+	ra.site = rec.name;
+	ra.spec = &s;
+	if (mv_bool(args, "volumes", &ra.volumes, 0) == -1)
+		ra.volumes = 0;
 	res = xcalloc(n + 1, sizeof *res);
 	for (; *ops != NULL && bad == 0; ops++) {
 		fan_results_free(res, n);
-		fleet_run(c, hosts, n, *ops, args_site, rec.name,
+		fleet_run(c, hosts, n, *ops, args_remove, &ra,
 		    SITE_OP_TIMEOUT_MS, res);
 		for (i = 0; i < n; i++)
 			bad += !res[i].ok;
@@ -470,8 +500,10 @@ site_fan(struct client *c, struct mv *args, const char *const *ops,
 		    "known: run tug site rm again once those hosts answer" : "");
 		buf_release(&errs);
 	} else {
-		if (remove)
+		if (remove) {
 			site_delete(rec.name);
+			static_forget(rec.name);
+		}
 		client_result_begin(c, &e);
 		enc_kstr(&e, remove ? "removed" : "site", rec.name);
 		enc_ku64(&e, "hosts", n);

@@ -93,6 +93,14 @@ static const char *migrations[] = {
 	"  holder TEXT NOT NULL,"
 	"  since INTEGER NOT NULL,"
 	"  expires_at INTEGER NOT NULL);",
+
+	/* 3: registry logins (password sealed like a secret). */
+	"CREATE TABLE registries ("
+	"  server TEXT PRIMARY KEY,"
+	"  username TEXT NOT NULL,"
+	"  password BLOB NOT NULL,"
+	"  who TEXT NOT NULL,"
+	"  created_at INTEGER NOT NULL);",
 };
 #define SCHEMA_VERSION	((int)(sizeof migrations / sizeof migrations[0]))
 

@@ -37,6 +37,9 @@ struct hreq {
 	int		 sent;
 	int		 done;
 	int		 in_cb;
+	int		 cancel_sent;
+	int		 notify_fd;	/* written to when it ends, or -1 */
+	uint64_t	 wire_bytes;	/* frame bytes received for it */
 	uint64_t	 sent_ms;
 	uint64_t	 done_ms;
 	struct msg	 final;
@@ -134,6 +137,19 @@ wake(struct host *h)
 		log_warn("wake %s", h->rec.name);
 }
 
+/* Mark a request ended and tell whoever asked; h->lock held. */
+static void
+req_end(struct hreq *r)
+{
+	char	c = 1;
+
+	r->done = 1;
+	r->done_ms = clock_ms();
+	if (r->notify_fd != -1 && write(r->notify_fd, &c, 1) == -1 &&
+	    errno != EAGAIN)
+		log_warn("notify %s", r->h->rec.name);
+}
+
 /* End every pending request with err; called with h->lock held. */
 static void
 fail_pending(struct host *h, const char *err)
@@ -144,8 +160,7 @@ fail_pending(struct host *h, const char *err)
 		if (r->done)
 			continue;
 		snprintf(r->err, sizeof r->err, "%s", err);
-		r->done = 1;
-		r->done_ms = clock_ms();
+		req_end(r);
 	}
 	pthread_cond_broadcast(&h->cond);
 }
@@ -375,12 +390,14 @@ find_req(struct host *h, uint64_t id)
 }
 
 static void
-dispatch(struct host *h, struct msg *m)
+dispatch(struct host *h, struct msg *m, size_t wire)
 {
 	struct hreq	*r;
 
 	pthread_mutex_lock(&h->lock);
-	if ((r = find_req(h, m->id)) == NULL || r->done) {
+	if ((r = find_req(h, m->id)) != NULL)
+		r->wire_bytes += wire;
+	if (r == NULL || r->done) {
 		pthread_mutex_unlock(&h->lock);
 		if (m->type == MSG_ERROR && m->id == 0) {
 			struct mv	b;
@@ -396,8 +413,7 @@ dispatch(struct host *h, struct msg *m)
 	if (m->type == MSG_RESULT || m->type == MSG_ERROR) {
 		r->final = *m;
 		memset(m, 0, sizeof *m);
-		r->done = 1;
-		r->done_ms = clock_ms();
+		req_end(r);
 		pthread_cond_broadcast(&h->cond);
 		pthread_mutex_unlock(&h->lock);
 		return;
@@ -434,6 +450,7 @@ host_io(struct host *h, struct sshc *sc, struct buf *in)
 	char		 chunk[65536], err[MSG_ERRLEN];
 	struct msg	 m;
 	struct hreq	*r;
+	size_t		 before;
 	int		 n, pr;
 
 	for (;;) {
@@ -454,14 +471,14 @@ host_io(struct host *h, struct sshc *sc, struct buf *in)
 			    "lost: %s", h->rec.name, ssh_get_error(sc->session));
 			return;
 		}
-		while ((pr = frame_parse(in, &m, err)) != 0) {
+		while (before = in->len, (pr = frame_parse(in, &m, err)) != 0) {
 			if (pr == -1) {
 				snprintf(h->error, sizeof h->error, "%s: broken "
 				    "frame from the agent: %s", h->rec.name, err);
 				return;
 			}
 			if (pr == 1)
-				dispatch(h, &m);
+				dispatch(h, &m, before - in->len);
 		}
 		drain_stderr(h, sc);
 		if (ssh_channel_is_eof(sc->channel) ||
@@ -673,6 +690,7 @@ hreq_start(struct host *h, const char *op, hreq_args_fn args, void *aarg,
 	r->h = h;
 	r->cb = cb;
 	r->arg = arg;
+	r->notify_fd = -1;
 	buf_init(&r->frame, 0);
 	pthread_mutex_lock(&h->lock);
 	r->id = h->next_id++;
@@ -753,6 +771,54 @@ hreq_done(struct hreq *r)
 	d = r->done;
 	pthread_mutex_unlock(&r->h->lock);
 	return d;
+}
+
+void
+hreq_notify(struct hreq *r, int fd)
+{
+	char	c = 1;
+
+	pthread_mutex_lock(&r->h->lock);
+	r->notify_fd = fd;
+	if (r->done && fd != -1 && write(fd, &c, 1) == -1 && errno != EAGAIN)
+		log_warn("notify %s", r->h->rec.name);
+	pthread_mutex_unlock(&r->h->lock);
+}
+
+uint64_t
+hreq_wire_bytes(struct hreq *r)
+{
+	uint64_t	n;
+
+	pthread_mutex_lock(&r->h->lock);
+	n = r->wire_bytes;
+	pthread_mutex_unlock(&r->h->lock);
+	return n;
+}
+
+/*
+ * Ask the agent to stop a request: a CANCEL once its REQUEST went out (the
+ * RESULT still follows; hreq_wait() collects it), else it is never sent.
+ */
+void
+hreq_cancel(struct hreq *r)
+{
+	struct host	*h = r->h;
+	struct buf	 f = BUF_INIT;
+
+	pthread_mutex_lock(&h->lock);
+	if (!r->done && !r->sent) {
+		snprintf(r->err, sizeof r->err, "%s: cancelled before it was "
+		    "sent", h->rec.name);
+		req_end(r);
+		pthread_cond_broadcast(&h->cond);
+	} else if (!r->done && !r->cancel_sent &&
+	    frame_empty(&f, MSG_CANCEL, r->id) == 0 &&
+	    buf_add(&h->ctl, f.ptr, f.len) == 0)
+		r->cancel_sent = 1;
+	pthread_mutex_unlock(&h->lock);
+	buf_release(&f);
+	wake(h);
 }
 
 uint64_t
@@ -882,9 +948,45 @@ result_error(struct msg *m, char *err, size_t errsz)
 	snprintf(err, errsz, "%s", msg);
 }
 
+/* The file at path to every request still taking DATA, then eof. */
+static void
+stream_file(struct hreq **rq, size_t n, const char *path, uint64_t deadline)
+{
+	char	buf[256 * 1024];
+	ssize_t	r = 0;
+	size_t	i, live;
+	int	fd;
+
+	fd = open(path, O_RDONLY | O_CLOEXEC);
+	do {
+		if (fd != -1 && (r = read(fd, buf, sizeof buf)) == -1 &&
+		    errno == EINTR)
+			continue;
+		if (fd == -1 || r == -1)
+			log_warnx("cannot read '%s': %s", path,
+			    strerror(errno));
+		/* A failed read ends every request: their stream is cut. */
+		for (i = live = 0; i < n; i++)
+			if (rq[i] != NULL && !hreq_done(rq[i]) &&
+			    hreq_data(rq[i], buf, r > 0 ? (size_t)r : 0, r <= 0,
+			    deadline) == 0)
+				live++;
+	} while (r > 0 && live > 0);
+	if (fd != -1)
+		close(fd);
+}
+
 void
 fleet_run(struct client *c, char **hosts, size_t n, const char *op,
     hreq_args_fn args, void *aarg, uint64_t timeout_ms,
+    struct fan_result *out)
+{
+	fleet_run_file(c, hosts, n, op, args, aarg, NULL, timeout_ms, out);
+}
+
+void
+fleet_run_file(struct client *c, char **hosts, size_t n, const char *op,
+    hreq_args_fn args, void *aarg, const char *path, uint64_t timeout_ms,
     struct fan_result *out)
 {
 	struct host	**hs = xcalloc(n + 1, sizeof *hs);
@@ -903,6 +1005,8 @@ fleet_run(struct client *c, char **hosts, size_t n, const char *op,
 			    c != NULL ? forward_progress : NULL, c);
 	}
 	deadline = t0 + timeout_ms;
+	if (path != NULL)
+		stream_file(rq, n, path, deadline);
 	for (i = 0; i < n; i++) {
 		if (rq[i] == NULL)
 			continue;

@@ -1550,6 +1550,13 @@ spec_apply_args(const struct site_spec *s, uint64_t release,
 	if (s->ncap_drop > 0)
 		enc_strv(e, "cap_drop", s->cap_drop, s->ncap_drop);
 
+	spec_proxy_args(s, e);
+}
+
+/* The proxy map of site.apply and static.apply. */
+void
+spec_proxy_args(const struct site_spec *s, struct enc *e)
+{
 	enc_kmap(e, "proxy");
 	enc_strv(e, "domains", s->domains, s->ndomains);
 	if (s->tls_cert[0] != '\0') {

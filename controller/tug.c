@@ -7,6 +7,8 @@
  */
 #include <errno.h>
 #include <getopt.h>
+#include <limits.h>
+#include <poll.h>
 #include <signal.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -26,13 +28,14 @@
 
 struct paths	paths;
 
-enum ftype { F_BOOL, F_STR, F_LIST, F_U64, F_CSV };
+enum ftype { F_BOOL, F_STR, F_LIST, F_U64, F_CSV, F_STDIN };
 
 struct cli_flag {
 	const char	*name;		/* --name */
 	const char	*key;		/* in args */
 	enum ftype	 type;
 	const char	*help;
+	int		 letter;	/* -x as well, or 0 */
 };
 
 struct cli_cmd {
@@ -45,6 +48,8 @@ struct cli_cmd {
 	const char	*pos[3];	/* arg keys; a last "*key" takes the rest */
 	struct cli_flag	 flags[8];
 	void		(*render)(struct mv *);
+	int		 mode;
+#define CMD_STREAM	0x1	/* log lines are the output; Ctrl-C cancels */
 };
 
 static void	render_init(struct mv *);
@@ -65,6 +70,8 @@ static void	render_power(struct mv *);
 static void	render_env_list(struct mv *);
 static void	render_env_set(struct mv *);
 static void	render_image_push(struct mv *);
+static void	render_logs(struct mv *);
+static void	render_registry(struct mv *);
 
 #define TARGET_FLAGS \
 	{ "group", "group", F_STR, "hosts of this group" }, \
@@ -104,7 +111,7 @@ static const struct cli_cmd cmds[] = {
 		{ NULL } }, render_host_check },
 	{ "host bootstrap", "host.bootstrap",
 	  "[NAME...] [--group G] [--all] [--install-deps] [--proxy nginx]\n"
-	  "          [--proxy-port PORT]",
+	  "          [--proxy-port PORT] [--proxy-tls-port PORT]",
 	  "install or update the agent (and a proxy) on hosts",
 	  0, -1, { "*hosts" }, { TARGET_FLAGS,
 		{ "install-deps", "install_deps", F_BOOL,
@@ -112,6 +119,8 @@ static const struct cli_cmd cmds[] = {
 		{ "proxy", "proxy", F_STR, "set up this proxy (nginx)" },
 		{ "proxy-port", "proxy_port", F_U64,
 		  "the proxy's port (default 8080)" },
+		{ "proxy-tls-port", "proxy_tls_port", F_U64,
+		  "also serve TLS sites on this port" },
 		{ NULL } }, render_host_bootstrap },
 	{ "site apply", "site.apply", "FILE [--dry-run]",
 	  "check a site spec whole and store it (--dry-run: show the changes)",
@@ -123,8 +132,12 @@ static const struct cli_cmd cmds[] = {
 	{ "site status", "site.status", "SITE",
 	  "each host's release, container state and health",
 	  1, 1, { "site" }, { { NULL } }, render_site_status },
-	{ "site rm", "site.rm", "SITE", "remove a site from every host",
-	  1, 1, { "site" }, { { NULL } }, render_site_rm },
+	{ "site rm", "site.rm", "SITE [--volumes]",
+	  "remove a site from every host (containers, proxy config, files)",
+	  1, 1, { "site" }, {
+		{ "volumes", "volumes", F_BOOL,
+		  "also delete the site's named volumes (its data)" },
+		{ NULL } }, render_site_rm },
 	{ "deploy", "deploy", "SITE [--image REF]",
 	  "make a new release and roll it across the site's hosts",
 	  1, 1, { "site" }, {
@@ -141,6 +154,26 @@ static const struct cli_cmd cmds[] = {
 	  1, 1, { "site" }, { { NULL } }, render_power },
 	{ "restart", "site.restart", "SITE", "stop, then start a site",
 	  1, 1, { "site" }, { { NULL } }, render_power },
+	{ "logs", "logs",
+	  "SITE [-f|--follow] [-n|--tail N|all] [--since T] [--host H]\n"
+	  "          [-t|--timestamps] [--json]",
+	  "a site's container logs from all its hosts, merged in time order",
+	  1, 1, { "site" }, {
+		{ "follow", "follow", F_BOOL,
+		  "keep printing new lines until Ctrl-C", 'f' },
+		{ "tail", "tail", F_STR,
+		  "lines from the end of each host's log (default 100, or all)",
+		  'n' },
+		{ "since", "since", F_STR,
+		  "only lines since T: a Unix time, 10m, 2h, or RFC 3339" },
+		{ "host", "host", F_STR, "only the lines of host H" },
+		{ "timestamps", "timestamps", F_BOOL,
+		  "show Docker's time of each line", 't' },
+		{ "no-compress", "no_compress", F_BOOL,
+		  "the agents send uncompressed frames (to measure)" },
+		{ "stats", "stats", F_BOOL,
+		  "print line and byte counts per host on stderr at the end" },
+		{ NULL } }, render_logs, CMD_STREAM },
 	{ "env set", "env.set", "SITE KEY=VALUE... [--secret] [--no-deploy]",
 	  "set env values (a change redeploys the serving release)",
 	  2, -1, { "site", "*vars" }, {
@@ -162,6 +195,20 @@ static const struct cli_cmd cmds[] = {
 		{ "hosts", "hosts", F_CSV, "these hosts (comma-separated)" },
 		{ "file", "file", F_STR, "a docker-save tarball instead" },
 		{ NULL } }, render_image_push },
+	{ "registry login", "registry.login",
+	  "SERVER[:PORT] --username USER --password-stdin",
+	  "store a registry login; deploys pull from it with these credentials",
+	  1, 1, { "server" }, {
+		{ "username", "username", F_STR, "the registry user" },
+		{ "password-stdin", "password", F_STDIN,
+		  "read the password from stdin" },
+		{ NULL } }, render_registry },
+	{ "registry logout", "registry.logout", "SERVER[:PORT]",
+	  "forget a registry login",
+	  1, 1, { "server" }, { { NULL } }, render_registry },
+	{ "registry list", "registry.list", "",
+	  "list registry logins (passwords never shown)",
+	  0, 0, { NULL }, { { NULL } }, render_registry },
 };
 #define NCMDS	(sizeof cmds / sizeof cmds[0])
 
@@ -187,9 +234,15 @@ usage_cmd(FILE *f, const struct cli_cmd *c)
 	const struct cli_flag	*fl;
 
 	fprintf(f, "usage: tug %s %s\n\n%s\n", c->words, c->usage, c->help);
-	for (fl = c->flags; fl->name != NULL; fl++)
-		fprintf(f, "  --%-20s %s\n", fl->name, fl->help);
-	fprintf(f, "  --%-20s %s\n", "json", "print the result as JSON");
+	for (fl = c->flags; fl->name != NULL; fl++) {
+		if (fl->letter != 0)
+			fprintf(f, "  -%c, --%-16s %s\n", fl->letter, fl->name,
+			    fl->help);
+		else
+			fprintf(f, "  --%-20s %s\n", fl->name, fl->help);
+	}
+	fprintf(f, "  --%-20s %s\n", "json", c->mode & CMD_STREAM ?
+	    "one JSON object a line" : "print the result as JSON");
 }
 
 /* Longest table entry whose words start argv; *used says how many. */
@@ -231,6 +284,55 @@ find_flag(const struct cli_cmd *c, const char *name)
 	return NULL;
 }
 
+/* "-x" naming a flag of c that has that letter, or NULL. */
+static const struct cli_flag *
+find_letter(const struct cli_cmd *c, const char *a)
+{
+	const struct cli_flag	*fl;
+
+	if (a[0] != '-' || a[1] == '\0' || a[1] == '-' || a[2] != '\0')
+		return NULL;
+	for (fl = c->flags; fl->name != NULL; fl++)
+		if (fl->letter != 0 && fl->letter == a[1])
+			return fl;
+	return NULL;
+}
+
+/* A value read from stdin (a password): one line, at most 4 KiB. */
+static int
+read_stdin_value(const struct cli_cmd *c, const struct cli_flag *fl,
+    struct enc *e)
+{
+	char	v[4098];
+	size_t	n = 0;
+	ssize_t	r;
+
+	while (n < sizeof v && (r = read(0, v + n, sizeof v - n)) != 0) {
+		if (r == -1 && errno == EINTR)
+			continue;
+		if (r == -1) {
+			fprintf(stderr, "tug %s: --%s: cannot read stdin: %s\n",
+			    c->words, fl->name, strerror(errno));
+			return -1;
+		}
+		n += (size_t)r;
+	}
+	if (n > 0 && v[n - 1] == '\n')
+		n--;
+	if (n > 0 && v[n - 1] == '\r')
+		n--;
+	if (n == 0 || n > 4096 || memchr(v, '\n', n) != NULL) {
+		fprintf(stderr, "tug %s: --%s wants one line of 1 to 4096 "
+		    "bytes on stdin\n", c->words, fl->name);
+		explicit_bzero(v, sizeof v);
+		return -1;
+	}
+	enc_str(e, fl->key);
+	enc_strn(e, v, n);
+	explicit_bzero(v, sizeof v);
+	return 0;
+}
+
 /* argv (after the command words) into the args map of the request. */
 static int
 build_args(const struct cli_cmd *c, int argc, char **argv, struct enc *e)
@@ -245,6 +347,8 @@ build_args(const struct cli_cmd *c, int argc, char **argv, struct enc *e)
 	for (i = 0; i < argc; i++) {
 		const char	*a = argv[i];
 
+		if (!dashdash && (fl = find_letter(c, a)) != NULL)
+			goto flag;
 		if (dashdash || strncmp(a, "--", 2) != 0) {
 			if (npos == (int)(sizeof pos / sizeof pos[0])) {
 				fprintf(stderr, "tug %s: too many arguments\n",
@@ -271,6 +375,7 @@ build_args(const struct cli_cmd *c, int argc, char **argv, struct enc *e)
 			    c->words, a);
 			return -1;
 		}
+flag:
 		k = (int)(fl - c->flags);
 		if (given[k]++ > 0 && fl->type != F_LIST) {
 			fprintf(stderr, "tug %s: --%s given twice\n", c->words,
@@ -279,6 +384,11 @@ build_args(const struct cli_cmd *c, int argc, char **argv, struct enc *e)
 		}
 		if (fl->type == F_BOOL) {
 			enc_kbool(e, fl->key, 1);
+			continue;
+		}
+		if (fl->type == F_STDIN) {
+			if (read_stdin_value(c, fl, e) == -1)
+				return -1;
 			continue;
 		}
 		if (++i >= argc) {
@@ -339,6 +449,7 @@ build_args(const struct cli_cmd *c, int argc, char **argv, struct enc *e)
 		}
 		if (key[0] == '@') {		/* a file: its text, its name */
 			struct buf	b = BUF_INIT;
+			char		abs[PATH_MAX];
 
 			if (fs_read_file(pos[i], &b, SPEC_MAX_BYTES) == -1) {
 				fprintf(stderr, "tug %s: cannot read '%s': %s\n",
@@ -347,7 +458,11 @@ build_args(const struct cli_cmd *c, int argc, char **argv, struct enc *e)
 				buf_release(&b);
 				return -1;
 			}
-			enc_kstr(e, "file", pos[i]);
+			/* tugd finds a static root next to the spec. */
+			if (realpath(pos[i], abs) != NULL)
+				enc_kstr(e, "file", abs);
+			else
+				enc_kstr(e, "file", pos[i]);
 			enc_str(e, key + 1);
 			enc_strn(e, b.ptr != NULL ? b.ptr : "", b.len);
 			buf_release(&b);
@@ -934,6 +1049,191 @@ render_image_push(struct mv *v)
 	    (double)u_(v, "elapsed_ms") / 1000);
 }
 
+/* --- log lines ---------------------------------------------------------- */
+
+static int	 log_width;	/* of the host column */
+static int	 log_times;	/* print each line's time */
+static int	 log_follow;
+static int	 stdout_broken;	/* nobody reads our lines any more */
+
+/* EVENT {kind:"log.start", hosts, timestamps, follow}: how to print. */
+static void
+render_log_start(struct mv *b)
+{
+	size_t	n, i;
+	char	host[HOST_NAME_MAX_TUG + 1];
+
+	mv_bool(b, "timestamps", &log_times, 0);
+	mv_bool(b, "follow", &log_follow, 0);
+	mv_arr(b, "hosts", &n, 4096, 0);
+	for (i = 0; i < n; i++)
+		if (mv_arr_str(b, "hosts", i, host, sizeof host) == 1 &&
+		    (int)strlen(host) > log_width)
+			log_width = (int)strlen(host);
+	if (!isatty(STDOUT_FILENO))
+		setvbuf(stdout, NULL, _IOFBF, 1 << 16);
+}
+
+/* One line as {"host":..,"stream":..,"time":..,"line":..}. */
+static void
+log_line_json(struct mv *row, struct buf *b)
+{
+	static const char *const keys[] = { "host", "stream", "time", "line" };
+	size_t	i;
+
+	buf_reset(b);
+	for (i = 0; i < 4; i++) {
+		buf_addf(b, "%s\"%s\":", i == 0 ? "{" : ",", keys[i]);
+		mv_json(row, keys[i], b);
+	}
+	buf_addstr(b, "}\n");
+	fwrite(b->ptr, 1, b->len, stdout);
+}
+
+/* EVENT {kind:"log", lines:[{host, stream, time, line}...]}. */
+static void
+render_log_lines(struct mv *b)
+{
+	struct buf	 j = BUF_INIT;
+	struct mv	 row;
+	const void	*p;
+	size_t		 n, i, len;
+	char		 host[HOST_NAME_MAX_TUG + 1], t[48];
+
+	mv_arr(b, "lines", &n, MSG_ARRAY_MAX, 0);
+	for (i = 0; i < n && !stdout_broken; i++) {
+		if (mv_arr_map(b, "lines", i, &row) != 1)
+			continue;
+		if (json_out) {
+			log_line_json(&row, &j);
+			continue;
+		}
+		if (mv_str(&row, "host", host, sizeof host, 0) != 1 ||
+		    mv_bin(&row, "line", &p, &len, FRAME_MAX, 0) != 1)
+			continue;
+		printf("%-*s | ", log_width, host);
+		if (log_times && mv_str(&row, "time", t, sizeof t, 0) == 1)
+			printf("%s ", t);
+		fwrite(p, 1, len, stdout);
+		putchar('\n');
+	}
+	buf_release(&j);
+	if (fflush(stdout) == EOF)
+		stdout_broken = 1;
+}
+
+/* 1: the event was log lines (or their start), printed. */
+static int
+render_log_event(struct mv *b)
+{
+	char	kind[16];
+
+	if (mv_str(b, "kind", kind, sizeof kind, 0) != 1)
+		return 0;
+	if (strcmp(kind, "log.start") == 0)
+		render_log_start(b);
+	else if (strcmp(kind, "log") == 0)
+		render_log_lines(b);
+	else
+		return 0;
+	return 1;
+}
+
+static void
+render_logs(struct mv *v)
+{
+	size_t		n, i;
+	char		host[64], err[600];
+	int		stats = 0;
+	uint64_t	wire = u_(v, "wire_bytes"), bytes = u_(v, "bytes");
+
+	mv_bool(v, "stats", &stats, 0);
+	mv_arr(v, "hosts", &n, 4096, 0);
+	for (i = 0; i < n; i++) {
+		struct mv	row;
+
+		if (mv_arr_map(v, "hosts", i, &row) != 1)
+			continue;
+		s_(&row, "host", host, sizeof host);
+		if (mv_str(&row, "error", err, sizeof err, 0) == 1 && !quiet)
+			fprintf(stderr, "%s\n", err);
+		if (stats)
+			fprintf(stderr, "%s: %llu lines, %llu bytes of lines, "
+			    "%llu bytes of frames, %llu requests\n", host,
+			    (unsigned long long)u_(&row, "lines"),
+			    (unsigned long long)u_(&row, "bytes"),
+			    (unsigned long long)u_(&row, "wire_bytes"),
+			    (unsigned long long)u_(&row, "requests"));
+	}
+	if (stats)
+		fprintf(stderr, "%llu lines, %llu bytes of lines in %llu bytes "
+		    "of frames from the agents (%.2f:1%s) in %.3f s\n",
+		    (unsigned long long)u_(v, "lines"),
+		    (unsigned long long)bytes, (unsigned long long)wire,
+		    wire > 0 ? (double)bytes / (double)wire : 0.0,
+		    mv_present(v, "compress") ? "" : "",
+		    (double)u_(v, "elapsed_ms") / 1000);
+}
+
+/*
+ * A streaming command ends on Ctrl-C (or TERM, HUP) by asking tugd to
+ * cancel, which cancels the job on every agent; the result is still read.
+ * A second signal leaves at once.
+ */
+static volatile sig_atomic_t interrupted;
+
+static void
+on_interrupt(int sig)
+{
+	if (interrupted != 0)
+		_exit(128 + sig);
+	interrupted = sig;
+}
+
+static void
+catch_interrupts(void)
+{
+	struct sigaction	sa;
+
+	memset(&sa, 0, sizeof sa);
+	sa.sa_handler = on_interrupt;
+	sigemptyset(&sa.sa_mask);
+	sigaction(SIGINT, &sa, NULL);	/* no SA_RESTART: poll() returns */
+	sigaction(SIGTERM, &sa, NULL);
+	sigaction(SIGHUP, &sa, NULL);
+}
+
+/* The next frame from tugd; CANCEL goes out first when it is time. */
+static int
+stream_read(struct conn *conn, struct msg *m, char *err, int *cancelled)
+{
+	struct pollfd	pfd = { conn->rfd, POLLIN, 0 };
+	struct buf	f = BUF_INIT;
+	int		r;
+
+	for (;;) {
+		if ((interrupted || stdout_broken) && !*cancelled) {
+			if (frame_empty(&f, MSG_CANCEL, 1) == 0)
+				conn_write(conn, &f);
+			buf_release(&f);
+			*cancelled = 1;
+		}
+		r = poll(&pfd, 1, *cancelled ? 10000 : -1);
+		if (r == -1 && errno == EINTR)
+			continue;
+		if (r == -1) {
+			snprintf(err, MSG_ERRLEN, "poll: %s", strerror(errno));
+			return -1;
+		}
+		if (r == 0) {
+			snprintf(err, MSG_ERRLEN, "tugd did not confirm the "
+			    "cancel within 10 s");
+			return -1;
+		}
+		return conn_read(conn, m, err);
+	}
+}
+
 /* --- the request -------------------------------------------------------- */
 
 static int
@@ -946,6 +1246,7 @@ run(const struct cli_cmd *c, int argc, char **argv, const char *as)
 	struct mv	 body, val, errv;
 	char		 err[MSG_ERRLEN], msg[1024], code[64];
 	int		 fd, r, ok = 0, status = 1, tty = isatty(STDERR_FILENO);
+	int		 stream = c->mode & CMD_STREAM, cancelled = 0;
 	uint64_t	 t0 = clock_ms();
 
 	enc_begin(&e, MSG_REQUEST, 1);
@@ -987,8 +1288,12 @@ run(const struct cli_cmd *c, int argc, char **argv, const char *as)
 		buf_release(&h);
 	}
 	buf_release(&f);
+	if (stream)
+		catch_interrupts();
 	for (;;) {
-		if ((r = conn_read(&conn, &m, err)) != 1) {
+		r = stream ? stream_read(&conn, &m, err, &cancelled) :
+		    conn_read(&conn, &m, err);
+		if (r != 1) {
 			fprintf(stderr, "tug: %s\n", r == 0 ? "tugd closed the "
 			    "connection" : err);
 			status = 3;
@@ -1002,6 +1307,10 @@ run(const struct cli_cmd *c, int argc, char **argv, const char *as)
 		if (m.type == MSG_EVENT) {
 			char	host[64], step[32];
 
+			if (stream && render_log_event(&body)) {
+				msg_release(&m);
+				continue;
+			}
 			if (!quiet && !json_out &&
 			    mv_str(&body, "message", msg, sizeof msg, 0) == 1) {
 				s_(&body, "step", step, sizeof step);
@@ -1026,8 +1335,10 @@ run(const struct cli_cmd *c, int argc, char **argv, const char *as)
 		if (m.type == MSG_RESULT) {
 			mv_bool(&body, "ok", &ok, 0);
 			if (ok && mv_map(&body, "value", &val, 0) == 1) {
-				if (json_out)
+				if (json_out && !stream)
 					print_json(&body, "value");
+				else if (json_out)
+					;	/* the lines were the output */
 				else if (c->render != NULL)
 					c->render(&val);
 				status = 0;
@@ -1048,6 +1359,8 @@ run(const struct cli_cmd *c, int argc, char **argv, const char *as)
 		msg_release(&m);
 	}
 	close(fd);
+	if (interrupted)
+		status = 128 + interrupted;
 	return status;
 }
 
@@ -1100,4 +1413,40 @@ main(int argc, char **argv)
 	}
 	signal(SIGPIPE, SIG_IGN);
 	return run(c, argc - used, argv + used, as);
+}
+
+static void
+render_registry(struct mv *v)
+{
+	struct table	t = { .rows = 0 };
+	size_t		n, i;
+	char		srv[300], user[300], who[64], when[32];
+
+	if (mv_str(v, "removed", srv, sizeof srv, 0) == 1) {
+		printf("forgot the login for %s\n", srv);
+		return;
+	}
+	if (mv_str(v, "server", srv, sizeof srv, 0) == 1) {
+		printf("login for %s stored (user %s); deploys of images from "
+		    "it pull with it\n", srv, s_(v, "username", user,
+		    sizeof user));
+		return;
+	}
+	mv_arr(v, "registries", &n, 4096, 0);
+	table_add(&t, "SERVER", "USERNAME", "BY", "SINCE", NULL);
+	for (i = 0; i < n; i++) {
+		struct mv	row;
+		time_t		at;
+		struct tm	tm;
+
+		if (mv_arr_map(v, "registries", i, &row) != 1)
+			continue;
+		at = (time_t)u_(&row, "created_at");
+		gmtime_r(&at, &tm);
+		strftime(when, sizeof when, "%Y-%m-%d %H:%M", &tm);
+		table_add(&t, s_(&row, "server", srv, sizeof srv),
+		    s_(&row, "username", user, sizeof user),
+		    s_(&row, "who", who, sizeof who), when, NULL);
+	}
+	table_print(&t);
 }

@@ -202,6 +202,12 @@ typedef void (*hreq_args_fn)(struct enc *, void *);
 struct hreq *hreq_start(struct host *, const char *op, hreq_args_fn, void *aarg,
 	    hreq_event_cb, void *arg);
 uint64_t hreq_rtt_ms(const struct hreq *);	/* sent to answered */
+/* Frame bytes received for it, as they came off the channel. */
+uint64_t hreq_wire_bytes(struct hreq *);
+/* Write a byte to fd (non-blocking) once it ends; at once if it has. */
+void	 hreq_notify(struct hreq *, int fd);
+/* CANCEL it on the agent (its RESULT still follows), or never send it. */
+void	 hreq_cancel(struct hreq *);
 /*
  * Bulk input for a started request: queued as DATA frames (seq from 0) once
  * its REQUEST went out; waits while more than a few MiB wait for the host.
@@ -236,6 +242,10 @@ struct client;
 void	 fleet_run(struct client *, char **hosts, size_t n, const char *op,
 	    hreq_args_fn, void *aarg, uint64_t timeout_ms,
 	    struct fan_result *out);
+/* The same, with the file at path streamed to every host as DATA. */
+void	 fleet_run_file(struct client *, char **hosts, size_t n,
+	    const char *op, hreq_args_fn, void *aarg, const char *path,
+	    uint64_t timeout_ms, struct fan_result *out);
 void	 fan_results_free(struct fan_result *, size_t n);
 /* The failed hosts' errors, one a line, for a failure message. */
 void	 fan_errors(const struct fan_result *, size_t n, struct buf *out);
@@ -320,6 +330,7 @@ void	 spec_free(struct site_spec *);
 /* The args of the agent's site.apply for one release, with env final. */
 void	 spec_apply_args(const struct site_spec *, uint64_t release,
 	    const char *image, const struct kv *env, size_t nenv, struct enc *);
+void	 spec_proxy_args(const struct site_spec *, struct enc *);
 
 /* cmd-site.c: helpers shared by the site and deploy ops. */
 void	 sha256_hex(const void *, size_t, char out[65]);
@@ -375,5 +386,37 @@ void	 cmd_env_set(struct client *, struct mv *);
 void	 cmd_env_unset(struct client *, struct mv *);
 void	 cmd_env_list(struct client *, struct mv *);
 void	 cmd_image_push(struct client *, struct mv *);
+void	 cmd_logs(struct client *, struct mv *);
+void	 cmd_registry_login(struct client *, struct mv *);
+void	 cmd_registry_logout(struct client *, struct mv *);
+void	 cmd_registry_list(struct client *, struct mv *);
+
+/* static.c: a static site's tree packed into one .tar.gz. */
+struct static_pack_stats {
+	uint64_t	files;		/* files and directories */
+	uint64_t	bytes;		/* file contents */
+	uint64_t	packed;		/* archive bytes */
+};
+int	 static_pack(const char *root, const char *out, char hash[65],
+	    struct static_pack_stats *, char *err, size_t errsz);
+
+/* cmd-static.c: static sites' archives and their rollout. */
+void	 static_archive(const char *site, int64_t tree, char *, size_t);
+int	 static_prepare(struct client *, const struct site_rec *,
+	    const struct site_spec *, char *image, size_t);	/* -1: answered */
+int64_t	 static_tree(int64_t site_id, int64_t number);
+void	 static_batch(struct client *, const struct site_spec *, int64_t tree,
+	    int reuse, char **hosts, size_t n, uint64_t timeout_ms,
+	    struct fan_result *);
+void	 static_prune(const char *site, unsigned keep, int64_t serving);
+void	 static_forget(const char *site);
+
+/* registry.c: logins held by tugd, sent only inside a pull. */
+#define REGISTRY_SERVER_MAX	259	/* host (253) ':' port (5) */
+const char *check_registry_server(const char *);
+int	 registry_of(const char *ref, char *server, size_t);
+int	 registry_auth(const char *server, char *user, size_t,
+	    struct buf *password);	/* 1 found, 0 none, -1 */
+void	 registry_audit_args(struct mv *args, struct buf *out);
 
 #endif

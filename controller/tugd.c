@@ -56,6 +56,11 @@ static const struct sop sops[] = {
 	{ "env.unset",		"edit_env",	cmd_env_unset },
 	{ "env.list",		"view_env",	cmd_env_list },
 	{ "image.push",		"deploy",	cmd_image_push },
+	{ "logs",		"view_logs",	cmd_logs },
+	{ "registry.login",	"admin",	cmd_registry_login,
+	  registry_audit_args },
+	{ "registry.logout",	"admin",	cmd_registry_logout },
+	{ "registry.list",	"view",		cmd_registry_list },
 };
 
 static const struct sop *
