@@ -254,10 +254,17 @@ cmd_host_list(struct client *c, struct mv *args)
 	client_result_begin(c, &e);
 	enc_karr(&e, "hosts");
 	for (i = 0; i < n; i++) {
-		struct host		*h = fleet_get(hosts[i].name);
+		struct host		*h;
 		struct host_info	 hi = { 0 };
+		char			 scope[HOST_NAME_MAX_TUG + 8];
 
-		if (h != NULL) {
+		/* Only the hosts the caller may view. */
+		snprintf(scope, sizeof scope, "host:%s", hosts[i].name);
+		if (!rbac_allowed(c->user, "view", scope)) {
+			host_rec_free(&hosts[i]);
+			continue;
+		}
+		if ((h = fleet_get(hosts[i].name)) != NULL) {
 			host_info(h, &hi);
 			host_unref(h);
 		}

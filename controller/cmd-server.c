@@ -26,6 +26,12 @@ cmd_init(struct client *c, struct mv *args)
 		    "admin can add users");
 		return;
 	}
+	if (check_user_name(c->user) != NULL) {
+		client_fail(c, E_BAD_ARGS, "'%s' cannot be a tug user name "
+		    "(lowercase letters, digits, '_' and '-'): run tug init "
+		    "as another OS user", c->user);
+		return;
+	}
 	if (user_add(c->user, 1) == -1) {
 		client_fail(c, E_INTERNAL, "cannot add user '%s'", c->user);
 		return;

@@ -202,8 +202,14 @@ cmd_site_list(struct client *c, struct mv *args)
 	enc_karr(&e, "sites");
 	for (i = 0; i < n; i++) {
 		struct site_spec	s;
-		char			err[600];
+		char			err[600], scope[SITE_NAME_MAX + 8];
 
+		/* Only the sites the caller may view. */
+		snprintf(scope, sizeof scope, "site:%s", v[i].name);
+		if (!rbac_allowed(c->user, "view", scope)) {
+			site_rec_free(&v[i]);
+			continue;
+		}
 		enc_map_open(&e);
 		enc_kstr(&e, "name", v[i].name);
 		enc_kstr(&e, "kind", v[i].kind);

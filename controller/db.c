@@ -101,8 +101,77 @@ static const char *migrations[] = {
 	"  password BLOB NOT NULL,"
 	"  who TEXT NOT NULL,"
 	"  created_at INTEGER NOT NULL);",
+
+	/*
+	 * 4: users' SSH keys and grants; the audit log rebuilt to be
+	 * hash-chained (who connected, the previous row's hash, its own),
+	 * with AUTOINCREMENT so that a deleted last row leaves a gap.
+	 * audit_chain_existing() then chains the rows already there.
+	 */
+	"CREATE TABLE user_keys ("
+	"  id INTEGER PRIMARY KEY,"
+	"  user_id INTEGER NOT NULL REFERENCES users(id) ON DELETE CASCADE,"
+	"  fingerprint TEXT NOT NULL UNIQUE,"
+	"  type TEXT NOT NULL,"
+	"  body TEXT NOT NULL,"
+	"  comment TEXT NOT NULL DEFAULT '',"
+	"  created_at INTEGER NOT NULL);"
+	"CREATE TABLE grants ("
+	"  user_id INTEGER NOT NULL REFERENCES users(id) ON DELETE CASCADE,"
+	"  action TEXT NOT NULL,"
+	"  scope TEXT NOT NULL,"
+	"  who TEXT NOT NULL DEFAULT '',"
+	"  created_at INTEGER NOT NULL,"
+	"  PRIMARY KEY (user_id, action, scope));"
+	"CREATE TABLE audit_chained ("
+	"  id INTEGER PRIMARY KEY AUTOINCREMENT,"
+	"  at INTEGER NOT NULL,"
+	"  user TEXT NOT NULL,"
+	"  peer TEXT NOT NULL DEFAULT '',"
+	"  op TEXT NOT NULL,"
+	"  target TEXT NOT NULL DEFAULT '',"
+	"  args TEXT NOT NULL DEFAULT '{}',"
+	"  allowed INTEGER NOT NULL,"
+	"  result TEXT NOT NULL DEFAULT '',"
+	"  prev_hash TEXT NOT NULL DEFAULT '',"
+	"  hash TEXT NOT NULL DEFAULT '');"
+	"INSERT INTO audit_chained (id, at, user, op, target, args, allowed, "
+	"  result) SELECT id, at, user, op, target, args, allowed, result "
+	"  FROM audit ORDER BY id;"
+	"DROP TABLE audit;"
+	"ALTER TABLE audit_chained RENAME TO audit;"
+	"CREATE INDEX audit_at ON audit(at);",
+
+	/* 5: the audit log is append-only. */
+	"CREATE TRIGGER audit_no_update BEFORE UPDATE ON audit BEGIN"
+	"  SELECT RAISE(ABORT, 'the audit log is append-only');"
+	"END;"
+	"CREATE TRIGGER audit_no_delete BEFORE DELETE ON audit BEGIN"
+	"  SELECT RAISE(ABORT, 'the audit log is append-only');"
+	"END;",
 };
 #define SCHEMA_VERSION	((int)(sizeof migrations / sizeof migrations[0]))
+
+/* C steps of a migration, run after its SQL in the same transaction. */
+static const struct {
+	int	  version;
+	int	(*fn)(void);
+} migration_steps[] = {
+	{ 4, audit_chain_existing },
+};
+
+static int
+migration_step(int version)
+{
+	size_t	i;
+
+	for (i = 0; i < sizeof migration_steps / sizeof migration_steps[0];
+	    i++)
+		if (migration_steps[i].version == version &&
+		    migration_steps[i].fn() == -1)
+			return -1;
+	return 0;
+}
 
 void
 db_lock(void)
@@ -163,7 +232,8 @@ migrate(char *err, size_t errsz)
 		snprintf(sql, sizeof sql, "PRAGMA user_version = %d", i + 1);
 		if (db_exec("BEGIN IMMEDIATE") == -1)
 			goto fail;
-		if (db_exec(migrations[i]) == -1 || db_exec(sql) == -1) {
+		if (db_exec(migrations[i]) == -1 || migration_step(i + 1) ==
+		    -1 || db_exec(sql) == -1) {
 			db_exec("ROLLBACK");
 			goto fail;
 		}
@@ -435,35 +505,6 @@ user_is_admin(const char *name)
 			r = sqlite3_column_int(st, 0) != 0;
 		sqlite3_finalize(st);
 	}
-	db_unlock();
-	return r;
-}
-
-int
-audit_add(const char *user, const char *op, const char *target,
-    const char *args, int allowed, const char *result)
-{
-	sqlite3_stmt	*st;
-	int		 r;
-
-	db_lock();
-	if (sqlite3_prepare_v2(db.h, "INSERT INTO audit (at, user, op, target, "
-	    "args, allowed, result) VALUES (?, ?, ?, ?, ?, ?, ?)", -1, &st,
-	    NULL) != SQLITE_OK) {
-		db_unlock();
-		return -1;
-	}
-	sqlite3_bind_int64(st, 1, (int64_t)wall_ms());
-	sqlite3_bind_text(st, 2, user, -1, SQLITE_STATIC);
-	sqlite3_bind_text(st, 3, op, -1, SQLITE_STATIC);
-	sqlite3_bind_text(st, 4, target, -1, SQLITE_STATIC);
-	sqlite3_bind_text(st, 5, args, -1, SQLITE_STATIC);
-	sqlite3_bind_int(st, 6, allowed);
-	sqlite3_bind_text(st, 7, result, -1, SQLITE_STATIC);
-	r = sqlite3_step(st) == SQLITE_DONE ? 0 : -1;
-	if (r == -1)
-		log_warnx("audit: %s", sqlite3_errmsg(db.h));
-	sqlite3_finalize(st);
 	db_unlock();
 	return r;
 }

@@ -1,15 +1,203 @@
 /*
- * rbac.c: the one function that decides whether a user may do something
- * (DESIGN §5). Every request passes through it before anything runs.
- * Until grants exist (users and grants are a later issue), the rule is:
- * an admin may do everything, anyone else nothing.
+ * rbac.c: the one place that decides whether a user may do something
+ * (DESIGN §5). An admin user may do everything; anyone else needs a grant
+ * whose action implies the one asked for, on a scope that covers the one
+ * asked about. Also the grammars of user names, actions and scopes.
  */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "common/log.h"
 #include "controller/tug.h"
 
+const char *const rbac_actions[] = {
+	"view", "view_logs", "view_env", "edit_env", "edit_config", "deploy",
+	"manage", "admin", NULL
+};
+
+/* What an action gives beyond itself; admin gives everything. */
+static const struct {
+	const char	*action;
+	const char	*gives;
+} gives[] = {
+	{ "manage",		"deploy" },
+	{ "deploy",		"view" },
+	{ "edit_env",		"view_env" },
+	{ "edit_config",	"view" },
+};
+
+/* User names: ^[a-z_][a-z0-9_-]{0,31}$ (the usual Unix login names). */
+const char *
+check_user_name(const char *s)
+{
+	size_t	i, n = strlen(s);
+
+	if (n == 0 || n > USER_NAME_MAX)
+		return "must be 1 to 32 characters";
+	if (!((s[0] >= 'a' && s[0] <= 'z') || s[0] == '_'))
+		return "must start with a lowercase letter or '_'";
+	for (i = 1; i < n; i++)
+		if (!((s[i] >= 'a' && s[i] <= 'z') ||
+		    (s[i] >= '0' && s[i] <= '9') || s[i] == '_' ||
+		    s[i] == '-'))
+			return "only lowercase letters, digits, '_' and '-'";
+	return NULL;
+}
+
+const char *
+check_action(const char *s)
+{
+	size_t	i;
+
+	for (i = 0; rbac_actions[i] != NULL; i++)
+		if (strcmp(s, rbac_actions[i]) == 0)
+			return NULL;
+	return "expected view, view_logs, view_env, edit_env, edit_config, "
+	    "deploy, manage or admin";
+}
+
+const char *
+check_scope(const char *s)
+{
+	if (strcmp(s, "global") == 0)
+		return NULL;
+	if (strncmp(s, "group:", 6) == 0)
+		return check_group_name(s + 6) == NULL ? NULL :
+		    "not a valid group name after 'group:'";
+	if (strncmp(s, "host:", 5) == 0)
+		return check_host_name(s + 5) == NULL ? NULL :
+		    "not a valid host name after 'host:'";
+	if (strncmp(s, "site:", 5) == 0)
+		return check_site_name(s + 5) == NULL ? NULL :
+		    "not a valid site name after 'site:'";
+	return "expected global, group:NAME, host:NAME or site:NAME";
+}
+
+/* Does holding action held give action wanted? */
+int
+action_implies(const char *held, const char *wanted)
+{
+	size_t	i;
+
+	if (strcmp(held, wanted) == 0 || strcmp(held, "admin") == 0)
+		return 1;
+	for (i = 0; i < sizeof gives / sizeof gives[0]; i++)
+		if (strcmp(gives[i].action, held) == 0 &&
+		    action_implies(gives[i].gives, wanted))
+			return 1;
+	return 0;
+}
+
+/* The group a stored site's spec targets: 1 (group, maybe ""), 0 no site. */
+int
+site_group(const char *site, char *group, size_t groupsz)
+{
+	struct site_rec		rec;
+	struct site_spec	s;
+	char			err[600];
+	int			r;
+
+	group[0] = '\0';
+	if (check_site_name(site) != NULL)
+		return 0;
+	if ((r = site_load(site, &rec)) != 1)
+		return r;
+	if (spec_parse(rec.file, rec.spec, strlen(rec.spec), &s, err,
+	    sizeof err) == 0)
+		snprintf(group, groupsz, "%s", s.group);
+	spec_free(&s);
+	site_rec_free(&rec);
+	return 1;
+}
+
+static int
+host_in_group(const char *host, const char *group)
+{
+	struct host_rec	h;
+	int		i, in = 0;
+
+	if (host_load(host, &h) != 1)
+		return 0;
+	for (i = 0; i < h.ngroups; i++)
+		if (strcmp(h.groups[i], group) == 0)
+			in = 1;
+	host_rec_free(&h);
+	return in;
+}
+
+/*
+ * Does a grant on scope g cover scope s? global covers everything; a
+ * scope covers itself; group:G covers the hosts in G and the sites whose
+ * spec targets G (sgroup: the group of the site in s, "" for none).
+ */
+static int
+covers(const char *g, const char *s, const char *sgroup)
+{
+	if (strcmp(g, "global") == 0 || strcmp(g, s) == 0)
+		return 1;
+	if (strncmp(g, "group:", 6) != 0)
+		return 0;
+	if (strncmp(s, "host:", 5) == 0)
+		return host_in_group(s + 5, g + 6);
+	if (strncmp(s, "site:", 5) == 0)
+		return sgroup != NULL && strcmp(sgroup, g + 6) == 0;
+	return 0;
+}
+
+static int
+decide(const char *user, const char *action, const char *scope,
+    const char *sgroup)
+{
+	struct grant_rec	*g;
+	size_t			 n, i;
+	int			 ok = 0;
+
+	if (check_action(action) != NULL || (scope != NULL &&
+	    check_scope(scope) != NULL)) {
+		log_warnx("rbac: asked about action '%.32s' on a bad scope",
+		    action);
+		return 0;
+	}
+	if (user_is_admin(user) == 1)
+		return 1;
+	if (grants_load(user, &g, &n) == -1)
+		return 0;
+	for (i = 0; i < n && !ok; i++)
+		ok = action_implies(g[i].action, action) && (scope == NULL ||
+		    covers(g[i].scope, scope, sgroup));
+	free(g);
+	return ok;
+}
+
+/* May user do action on scope ("global", "group:G", "host:H", "site:S")? */
 int
 rbac_allowed(const char *user, const char *action, const char *scope)
 {
-	(void)action;
-	(void)scope;
-	return user_is_admin(user) == 1;
+	char	group[GROUP_NAME_MAX + 1] = "";
+
+	if (scope == NULL)
+		return 0;
+	if (strncmp(scope, "site:", 5) == 0 &&
+	    site_group(scope + 5, group, sizeof group) == -1)
+		return 0;
+	return decide(user, action, scope, group);
+}
+
+/* The same for a site as a submitted spec defines it (its group). */
+int
+rbac_allowed_spec(const char *user, const char *action, const char *site,
+    const char *group)
+{
+	char	scope[SITE_NAME_MAX + 8];
+
+	snprintf(scope, sizeof scope, "site:%s", site);
+	return decide(user, action, scope, group);
+}
+
+/* Does user hold action on some scope? (Ops that show only what is theirs.) */
+int
+rbac_allowed_somewhere(const char *user, const char *action)
+{
+	return decide(user, action, NULL, NULL);
 }

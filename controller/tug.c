@@ -72,6 +72,13 @@ static void	render_env_set(struct mv *);
 static void	render_image_push(struct mv *);
 static void	render_logs(struct mv *);
 static void	render_registry(struct mv *);
+static void	render_user(struct mv *);
+static void	render_user_list(struct mv *);
+static void	render_user_show(struct mv *);
+static void	render_user_key(struct mv *);
+static void	render_grant(struct mv *);
+static void	render_audit(struct mv *);
+static void	render_audit_verify(struct mv *);
 
 #define TARGET_FLAGS \
 	{ "group", "group", F_STR, "hosts of this group" }, \
@@ -209,11 +216,48 @@ static const struct cli_cmd cmds[] = {
 	{ "registry list", "registry.list", "",
 	  "list registry logins (passwords never shown)",
 	  0, 0, { NULL }, { { NULL } }, render_registry },
+	{ "user add", "user.add", "NAME [--admin]",
+	  "add a tug user (the OS user of that name, or SSH keys added later)",
+	  1, 1, { "name" }, {
+		{ "admin", "admin", F_BOOL, "may do everything" },
+		{ NULL } }, render_user },
+	{ "user list", "user.list", "", "list tug users",
+	  0, 0, { NULL }, { { NULL } }, render_user_list },
+	{ "user show", "user.show", "[NAME]",
+	  "a user's keys, grants and what they may do (default: you)",
+	  0, 1, { "name" }, { { NULL } }, render_user_show },
+	{ "user rm", "user.rm", "NAME", "remove a user with their keys and grants",
+	  1, 1, { "name" }, { { NULL } }, render_user },
+	{ "user key add", "user.key.add", "NAME FILE|-",
+	  "let NAME run tug over SSH with this public key (- reads stdin)",
+	  2, 2, { "name", "@key" }, { { NULL } }, render_user_key },
+	{ "user key rm", "user.key.rm", "NAME FINGERPRINT|all",
+	  "remove a user's SSH key, or all of them",
+	  2, 2, { "name", "fingerprint" }, { { NULL } }, render_user_key },
+	{ "grant", "grant", "USER ACTION SCOPE",
+	  "let USER do ACTION on SCOPE (global, group:G, host:H, site:S)",
+	  3, 3, { "user", "action", "scope" }, { { NULL } }, render_grant },
+	{ "revoke", "revoke", "USER ACTION SCOPE", "take a grant back",
+	  3, 3, { "user", "action", "scope" }, { { NULL } }, render_grant },
+	{ "audit", "audit.list",
+	  "[--site S] [--user U] [--since T] [--limit N]",
+	  "the audit log: every request, allowed or denied",
+	  0, 0, { NULL }, {
+		{ "site", "site", F_STR, "requests about site S" },
+		{ "user", "user", F_STR, "requests of user U" },
+		{ "since", "since", F_STR,
+		  "since T: 30m, 1h, 2d, or a UTC date 2024-05-01[T12:00]" },
+		{ "limit", "limit", F_U64, "the newest N rows (default 50)" },
+		{ NULL } }, render_audit },
+	{ "audit verify", "audit.verify", "",
+	  "check the audit log's hash chain; names edited and deleted rows",
+	  0, 0, { NULL }, { { NULL } }, render_audit_verify },
 };
 #define NCMDS	(sizeof cmds / sizeof cmds[0])
 
 static int	 json_out;
 static int	 quiet;
+static int	 ssh_mode;	/* run by sshd as a user's forced command */
 
 static void
 usage_all(FILE *f)
@@ -333,6 +377,33 @@ read_stdin_value(const struct cli_cmd *c, const struct cli_flag *fl,
 	return 0;
 }
 
+/* A file argument given as '-': stdin, at most 256 KiB, named "stdin". */
+static int
+read_stdin_file(const struct cli_cmd *c, const char *key, struct enc *e)
+{
+	struct buf	b = BUF_INIT;
+	char		chunk[8192];
+	ssize_t		r;
+
+	buf_init(&b, SPEC_MAX_BYTES);
+	while ((r = read(STDIN_FILENO, chunk, sizeof chunk)) != 0) {
+		if (r == -1 && errno == EINTR)
+			continue;
+		if (r == -1 || buf_add(&b, chunk, (size_t)r) == -1) {
+			fprintf(stderr, "tug %s: cannot read stdin: %s\n",
+			    c->words, r == -1 ? strerror(errno) :
+			    "larger than 256 KiB");
+			buf_release(&b);
+			return -1;
+		}
+	}
+	enc_kstr(e, "file", "stdin");
+	enc_str(e, key);
+	enc_strn(e, b.ptr != NULL ? b.ptr : "", b.len);
+	buf_release(&b);
+	return 0;
+}
+
 /* argv (after the command words) into the args map of the request. */
 static int
 build_args(const struct cli_cmd *c, int argc, char **argv, struct enc *e)
@@ -447,7 +518,15 @@ flag:
 			enc_close(e);
 			break;
 		}
-		if (key[0] == '@') {		/* a file: its text, its name */
+		if (key[0] == '@' && strcmp(pos[i], "-") == 0) {
+			if (read_stdin_file(c, key + 1, e) == -1)
+				return -1;
+		} else if (key[0] == '@' && ssh_mode) {
+			fprintf(stderr, "tug %s: over SSH the file comes on "
+			    "stdin: give '-' (ssh ... %s - < %s)\n", c->words,
+			    c->words, pos[i]);
+			return -1;
+		} else if (key[0] == '@') {	/* a file: its text, its name */
 			struct buf	b = BUF_INIT;
 			char		abs[PATH_MAX];
 
@@ -545,6 +624,11 @@ open_tugd(void)
 	if (errno != ENOENT && errno != ECONNREFUSED) {
 		fprintf(stderr, "tug: cannot connect to '%s': %s\n",
 		    paths.sock, strerror(errno));
+		return -1;
+	}
+	if (ssh_mode) {
+		fprintf(stderr, "tug: tugd is not running on this "
+		    "controller\n");
 		return -1;
 	}
 	if (no != NULL && *no != '\0' && strcmp(no, "0") != 0) {
@@ -1167,11 +1251,10 @@ render_logs(struct mv *v)
 	}
 	if (stats)
 		fprintf(stderr, "%llu lines, %llu bytes of lines in %llu bytes "
-		    "of frames from the agents (%.2f:1%s) in %.3f s\n",
+		    "of frames from the agents (%.2f:1) in %.3f s\n",
 		    (unsigned long long)u_(v, "lines"),
 		    (unsigned long long)bytes, (unsigned long long)wire,
 		    wire > 0 ? (double)bytes / (double)wire : 0.0,
-		    mv_present(v, "compress") ? "" : "",
 		    (double)u_(v, "elapsed_ms") / 1000);
 }
 
@@ -1335,11 +1418,11 @@ run(const struct cli_cmd *c, int argc, char **argv, const char *as)
 		if (m.type == MSG_RESULT) {
 			mv_bool(&body, "ok", &ok, 0);
 			if (ok && mv_map(&body, "value", &val, 0) == 1) {
-				if (json_out && !stream)
-					print_json(&body, "value");
-				else if (json_out)
-					;	/* the lines were the output */
-				else if (c->render != NULL)
+				if (json_out) {
+					/* A stream's lines were its output. */
+					if (!stream)
+						print_json(&body, "value");
+				} else if (c->render != NULL)
 					c->render(&val);
 				status = 0;
 				/* A fleet op is ok only if every host was. */
@@ -1364,6 +1447,140 @@ run(const struct cli_cmd *c, int argc, char **argv, const char *as)
 	return status;
 }
 
+/* --- over SSH ----------------------------------------------------------- */
+
+#define SSH_CMD_MAX	8192
+#define SSH_WORDS_MAX	256
+
+/*
+ * Split SSH_ORIGINAL_COMMAND into words without a shell: blanks separate
+ * words, '...' and "..." quote, and whatever a shell would have treated
+ * specially is refused rather than taken literally or interpreted. The
+ * words point into *store (the caller frees it). 0, or -1 with err.
+ */
+static int
+ssh_words(const char *s, char **store, char **words, int *n, char *err,
+    size_t errsz)
+{
+	char		*w, q = 0;
+	const char	*p;
+	int		 inword = 0;
+
+	*n = 0;
+	if (strlen(s) > SSH_CMD_MAX) {
+		snprintf(err, errsz, "the command is longer than %d bytes",
+		    SSH_CMD_MAX);
+		return -1;
+	}
+	*store = w = xmalloc(strlen(s) + 1);
+	for (p = s; *p != '\0'; p++) {
+		unsigned char	ch = (unsigned char)*p;
+
+		if (ch < 0x20 && ch != '\t') {
+			snprintf(err, errsz, "control character 0x%02x in the "
+			    "command", ch);
+			return -1;
+		}
+		if (q != 0 && ch != (unsigned char)q) {
+			if (q == '"' && strchr("$`\\!", ch) != NULL) {
+				snprintf(err, errsz, "refusing '%c' inside "
+				    "double quotes: tug runs no shell (use "
+				    "single quotes)", ch);
+				return -1;
+			}
+			*w++ = (char)ch;
+			continue;
+		}
+		if (q != 0) {		/* the closing quote */
+			q = 0;
+			continue;
+		}
+		if (ch == ' ' || ch == '\t') {
+			if (inword)
+				*w++ = '\0';
+			inword = 0;
+			continue;
+		}
+		if (!inword) {
+			if (*n == SSH_WORDS_MAX) {
+				snprintf(err, errsz, "more than %d words",
+				    SSH_WORDS_MAX);
+				return -1;
+			}
+			words[(*n)++] = w;
+			inword = 1;
+		}
+		if (ch == '\'' || ch == '"') {
+			q = (char)ch;
+			continue;
+		}
+		if (!((ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z') ||
+		    (ch >= '0' && ch <= '9') || strchr("-_./:=,@+%^", ch) !=
+		    NULL)) {
+			snprintf(err, errsz, ch < 0x80 ? "refusing '%c' in the "
+			    "command: tug runs no shell (quote it if it is "
+			    "meant literally)" : "refusing byte 0x%02x outside "
+			    "quotes", ch);
+			return -1;
+		}
+		*w++ = (char)ch;
+	}
+	if (q != 0) {
+		snprintf(err, errsz, "unbalanced %c quote in the command", q);
+		return -1;
+	}
+	*w = '\0';
+	return 0;
+}
+
+/*
+ * The forced command of a user's key: tug --as USER --ssh. The command
+ * comes from SSH_ORIGINAL_COMMAND; before it only --json, -q and --help.
+ * argv and argc are replaced; 0, or an exit status.
+ */
+static int
+ssh_command(const char *as, int *argcp, char ***argvp, char **store)
+{
+	static char	*words[SSH_WORDS_MAX + 1];
+	const char	*cmd = getenv("SSH_ORIGINAL_COMMAND");
+	char		 err[256];
+	int		 n, i;
+
+	if (as == NULL) {
+		fprintf(stderr, "tug: --ssh needs --as USER\n");
+		return 2;
+	}
+	if (cmd == NULL || *cmd == '\0') {
+		fprintf(stderr, "tug: you are %s on this controller; give a "
+		    "command, e.g. 'ssh ... site list' ('ssh ... --help' lists "
+		    "them)\n", as);
+		return 2;
+	}
+	if (ssh_words(cmd, store, words, &n, err, sizeof err) == -1) {
+		fprintf(stderr, "tug: %s\n", err);
+		return 2;
+	}
+	for (i = 0; i < n && words[i][0] == '-'; i++) {
+		if (strcmp(words[i], "--json") == 0)
+			json_out = 1;
+		else if (strcmp(words[i], "-q") == 0)
+			quiet = 1;
+		else if (strcmp(words[i], "--help") == 0) {
+			usage_all(stdout);
+			return 0;
+		} else {
+			fprintf(stderr, "tug: over SSH only --json, -q and "
+			    "--help may come before the command\n");
+			return 2;
+		}
+	}
+	words[n] = NULL;
+	*argcp = n - i;
+	*argvp = words + i;
+	ssh_mode = 1;
+	return -1;
+}
+
 int
 main(int argc, char **argv)
 {
@@ -1372,13 +1589,15 @@ main(int argc, char **argv)
 		{ "home", required_argument, NULL, 'H' },
 		{ "socket", required_argument, NULL, 'S' },
 		{ "as", required_argument, NULL, 'a' },
+		{ "ssh", no_argument, NULL, 's' },
 		{ "help", no_argument, NULL, 'h' },
 		{ "version", no_argument, NULL, 'V' },
 		{ NULL, 0, NULL, 0 }
 	};
 	const struct cli_cmd	*c;
 	const char		*home = NULL, *sock = NULL, *as = NULL;
-	int			 ch, used;
+	char			*store = NULL;
+	int			 ch, used, ssh = 0, r;
 
 	log_init("tug", 0);
 	while ((ch = getopt_long(argc, argv, "+qh", longopts, NULL)) != -1) {
@@ -1388,6 +1607,7 @@ main(int argc, char **argv)
 		case 'H': home = optarg; break;
 		case 'S': sock = optarg; break;
 		case 'a': as = optarg; break;
+		case 's': ssh = 1; break;
 		case 'h': usage_all(stdout); return 0;
 		case 'V':
 			printf("tug %s (protocol %d)\n", TUG_VERSION,
@@ -1398,12 +1618,24 @@ main(int argc, char **argv)
 	}
 	argc -= optind;
 	argv += optind;
+	if (ssh && argc > 0) {
+		fprintf(stderr, "tug: --ssh takes the command from "
+		    "SSH_ORIGINAL_COMMAND, not from arguments\n");
+		return 2;
+	}
+	if (ssh && (r = ssh_command(as, &argc, &argv, &store)) != -1) {
+		free(store);
+		return r;
+	}
 	if (argc == 0) {
 		usage_all(stderr);
 		return 2;
 	}
 	if ((c = find_cmd(argc, argv, &used)) == NULL) {
-		fprintf(stderr, "tug: unknown command '%s'\n", argv[0]);
+		char	esc[96];
+
+		fprintf(stderr, "tug: unknown command '%s'\n", log_escape(esc,
+		    sizeof esc, argv[0], strlen(argv[0])));
 		usage_all(stderr);
 		return 2;
 	}
@@ -1412,7 +1644,9 @@ main(int argc, char **argv)
 		return 2;
 	}
 	signal(SIGPIPE, SIG_IGN);
-	return run(c, argc - used, argv + used, as);
+	r = run(c, argc - used, argv + used, as);
+	free(store);
+	return r;
 }
 
 static void
@@ -1449,4 +1683,227 @@ render_registry(struct mv *v)
 		    s_(&row, "who", who, sizeof who), when, NULL);
 	}
 	table_print(&t);
+}
+
+/* --- users, grants, audit ------------------------------------------------ */
+
+static void
+render_user(struct mv *v)
+{
+	char	n[64];
+	int	admin = 0;
+
+	if (mv_str(v, "removed", n, sizeof n, 0) == 1) {
+		printf("removed user %s (%llu keys, %llu grants)\n", n,
+		    (unsigned long long)u_(v, "keys"),
+		    (unsigned long long)u_(v, "grants"));
+		return;
+	}
+	mv_bool(v, "admin", &admin, 0);
+	printf("added user %s%s\n", s_(v, "added", n, sizeof n), admin ?
+	    " (admin)" : "; give them grants with tug grant");
+}
+
+static void
+render_user_list(struct mv *v)
+{
+	struct table	t = { .rows = 0 };
+	size_t		n, i;
+	char		name[64], keys[16], grants[16], when[32];
+
+	mv_arr(v, "users", &n, 100000, 0);
+	table_add(&t, "USER", "ADMIN", "KEYS", "GRANTS", "SINCE (UTC)", NULL);
+	for (i = 0; i < n; i++) {
+		struct mv	row;
+		int		admin = 0;
+		time_t		at;
+		struct tm	tm;
+
+		if (mv_arr_map(v, "users", i, &row) != 1)
+			continue;
+		mv_bool(&row, "admin", &admin, 0);
+		snprintf(keys, sizeof keys, "%llu",
+		    (unsigned long long)u_(&row, "keys"));
+		snprintf(grants, sizeof grants, "%llu",
+		    (unsigned long long)u_(&row, "grants"));
+		at = (time_t)u_(&row, "created_at");
+		strftime(when, sizeof when, "%Y-%m-%d %H:%M",
+		    gmtime_r(&at, &tm));
+		table_add(&t, s_(&row, "name", name, sizeof name), admin ?
+		    "yes" : "no", keys, grants, when, NULL);
+	}
+	table_print(&t);
+}
+
+/* One effective scope: "site:blog  deploy, view (via deploy)". */
+static void
+render_effective(struct mv *row)
+{
+	char	scope[80], a[32], via[32], h[80];
+	size_t	n, i;
+
+	printf("  %-24s", s_(row, "scope", scope, sizeof scope));
+	mv_arr(row, "actions", &n, 64, 0);
+	for (i = 0; i < n; i++) {
+		struct mv	act;
+
+		if (mv_arr_map(row, "actions", i, &act) != 1)
+			continue;
+		printf("%s%s", i > 0 ? ", " : "", s_(&act, "action", a,
+		    sizeof a));
+		if (mv_str(&act, "via", via, sizeof via, 0) == 1)
+			printf(" (via %s)", via);
+	}
+	printf("\n");
+	if (!mv_present(row, "hosts"))
+		return;
+	printf("  %-24s covers hosts:", "");
+	mv_arr(row, "hosts", &n, 4096, 0);
+	for (i = 0; i < n; i++)
+		if (mv_arr_str(row, "hosts", i, h, sizeof h) == 1)
+			printf(" %s", h);
+	printf("%s; sites:", n == 0 ? " none" : "");
+	mv_arr(row, "sites", &n, 4096, 0);
+	for (i = 0; i < n; i++)
+		if (mv_arr_str(row, "sites", i, h, sizeof h) == 1)
+			printf(" %s", h);
+	printf("%s\n", n == 0 ? " none" : "");
+}
+
+static void
+render_user_show(struct mv *v)
+{
+	char	name[64], fp[80], type[48], comment[256], a[32], sc[80], by[64];
+	size_t	n, i;
+	int	admin = 0;
+
+	mv_bool(v, "admin", &admin, 0);
+	printf("user    %s%s\n", s_(v, "name", name, sizeof name), admin ?
+	    " (admin: every action on every scope)" : "");
+	mv_arr(v, "keys", &n, 4096, 0);
+	if (n == 0)
+		printf("keys    none (local use only)\n");
+	else
+		printf("keys    %zu (may run tug over SSH)\n", n);
+	for (i = 0; i < n; i++) {
+		struct mv	k;
+
+		if (mv_arr_map(v, "keys", i, &k) == 1)
+			printf("  %s %s %s\n", s_(&k, "fingerprint", fp,
+			    sizeof fp), s_(&k, "type", type, sizeof type),
+			    s_(&k, "comment", comment, sizeof comment));
+	}
+	mv_arr(v, "grants", &n, 4096, 0);
+	if (n == 0)
+		printf("grants  none\n");
+	else
+		printf("grants  %zu\n", n);
+	for (i = 0; i < n; i++) {
+		struct mv	g;
+
+		if (mv_arr_map(v, "grants", i, &g) == 1)
+			printf("  %-12s on %-24s (by %s)\n", s_(&g, "action", a,
+			    sizeof a), s_(&g, "scope", sc, sizeof sc),
+			    s_(&g, "by", by, sizeof by));
+	}
+	if (admin || n == 0)
+		return;
+	printf("may (inherited actions say via which grant):\n");
+	mv_arr(v, "effective", &n, 4096, 0);
+	for (i = 0; i < n; i++) {
+		struct mv	row;
+
+		if (mv_arr_map(v, "effective", i, &row) == 1)
+			render_effective(&row);
+	}
+}
+
+static void
+render_user_key(struct mv *v)
+{
+	char	name[64], fp[80], type[48], path[PATH_MAX_TUG];
+
+	if (mv_present(v, "removed")) {
+		printf("removed %llu key%s of %s\n",
+		    (unsigned long long)u_(v, "removed"),
+		    u_(v, "removed") == 1 ? "" : "s",
+		    s_(v, "name", name, sizeof name));
+		return;
+	}
+	printf("%s key %s of %s added to %s\n", s_(v, "type", type,
+	    sizeof type), s_(v, "fingerprint", fp, sizeof fp), s_(v, "name",
+	    name, sizeof name), s_(v, "authorized_keys", path, sizeof path));
+}
+
+static void
+render_grant(struct mv *v)
+{
+	char	user[64], action[32], scope[80];
+	int	isnew = 0;
+
+	s_(v, "user", user, sizeof user);
+	s_(v, "action", action, sizeof action);
+	s_(v, "scope", scope, sizeof scope);
+	if (mv_present(v, "revoked"))
+		printf("revoked %s on %s from %s\n", action, scope, user);
+	else if (mv_bool(v, "new", &isnew, 0) == 1 && !isnew)
+		printf("%s may %s %s already\n", user, action, scope);
+	else
+		printf("%s may now %s %s\n", user, action, scope);
+}
+
+/* Rows come newest first; printed oldest first, the newest at the end. */
+static void
+render_audit(struct mv *v)
+{
+	char	user[64], op[64], target[200], result[600], args[640];
+	char	when[32], id[24];
+	size_t	n, i;
+	int	cut = 0;
+
+	mv_arr(v, "rows", &n, 100000, 0);
+	printf("%-6s %-19s %-12s %-14s %-16s %s\n", "ID", "TIME (UTC)", "USER",
+	    "OP", "TARGET", "RESULT / ARGS");
+	for (i = n; i > 0; i--) {
+		struct mv	row;
+		int64_t		at = 0;
+		int		allowed = 0;
+		time_t		tt;
+		struct tm	tm;
+
+		if (mv_arr_map(v, "rows", i - 1, &row) != 1)
+			continue;
+		mv_i64(&row, "at_ms", &at, 0);
+		mv_bool(&row, "allowed", &allowed, 0);
+		tt = (time_t)(at / 1000);
+		strftime(when, sizeof when, "%Y-%m-%d %H:%M:%S",
+		    gmtime_r(&tt, &tm));
+		snprintf(id, sizeof id, "%llu", (unsigned long long)u_(&row,
+		    "id"));
+		s_(&row, "args", args, sizeof args);
+		if (strlen(args) > 60)
+			snprintf(args + 57, sizeof args - 57, "...");
+		s_(&row, "result", result, sizeof result);
+		printf("%-6s %-19s %-12s %-14s %-16s %s%s  %s\n", id, when,
+		    s_(&row, "user", user, sizeof user), s_(&row, "op", op,
+		    sizeof op), s_(&row, "target", target, sizeof target),
+		    allowed || strncmp(result, "permission denied", 17) == 0 ?
+		    "" : "refused: ", result, strcmp(args, "{}") == 0 ? "" :
+		    args);
+	}
+	mv_bool(v, "truncated", &cut, 0);
+	if (cut)
+		printf("(older rows cut to fit one frame; narrow with --since "
+		    "or --limit)\n");
+}
+
+static void
+render_audit_verify(struct mv *v)
+{
+	char	head[80];
+
+	printf("audit chain OK: %llu rows, last row %llu, head %s\n",
+	    (unsigned long long)u_(v, "rows"),
+	    (unsigned long long)u_(v, "last_id"), s_(v, "head", head,
+	    sizeof head));
 }

@@ -21,6 +21,8 @@
 #define SSH_USER_MAX		32
 #define FINGERPRINT_MAX		128
 #define HOST_GROUPS_MAX		16
+#define USER_NAME_MAX		32
+#define SCOPE_MAX		72	/* "host:" and a host name */
 
 /* paths.c: where tugd keeps its state and listens. */
 struct paths {
@@ -74,8 +76,60 @@ void	 host_rec_free(struct host_rec *);
 int	 user_count(void);
 int	 user_add(const char *name, int admin);
 int	 user_is_admin(const char *name);	/* 1, 0 (no such user: 0) */
-int	 audit_add(const char *user, const char *op, const char *target,
-	    const char *args_json, int allowed, const char *result);
+
+/* audit.c: the hash-chained, append-only audit log. */
+int	 audit_add(const char *user, const char *peer, const char *op,
+	    const char *target, const char *args_json, int allowed,
+	    const char *result);
+int	 audit_chain_existing(void);		/* migration 4's step */
+void	 spec_audit_args(struct mv *args, struct buf *out);
+
+/* authkeys.c: remote users' public keys and tugd's authorized_keys. */
+#define KEY_BODY_MAX		8192		/* base64 of the key blob */
+#define KEY_COMMENT_MAX		200
+struct ssh_pubkey {
+	char		type[48];
+	char		body[KEY_BODY_MAX + 1];
+	char		comment[KEY_COMMENT_MAX + 1];
+	char		fingerprint[64];	/* SHA256:..., as ssh-keygen -l */
+};
+int	 pubkey_parse(const char *text, size_t len, struct ssh_pubkey *,
+	    char *err, size_t errsz);
+int	 authkeys_path(char *dst, size_t dstsz);
+int	 authkeys_sync(char *err, size_t errsz);
+
+/* db-user.c: users, their keys and grants. */
+struct user_rec {
+	int64_t		id;
+	char		name[USER_NAME_MAX + 1];
+	int		admin;			/* the flag (not grants) */
+	int64_t		created_at;
+	int		nkeys;
+	int		ngrants;
+};
+struct grant_rec {
+	char		action[16];
+	char		scope[SCOPE_MAX + 1];
+	char		who[64];
+	int64_t		created_at;
+};
+struct key_rec {
+	char		 user[USER_NAME_MAX + 1];
+	struct ssh_pubkey key;
+	int64_t		 created_at;
+};
+int	 users_load(struct user_rec **, size_t *);
+int	 user_load(const char *name, struct user_rec *);	/* 1, 0, -1 */
+int	 user_remove(const char *name);		/* 1, 0, -2 last admin, -1 */
+int	 grant_add(const char *user, const char *action, const char *scope,
+	    const char *who);			/* 1 added, 0 held, -1 */
+int	 grant_remove(const char *user, const char *action,
+	    const char *scope);		/* 1, 0 not held, -2 last admin, -1 */
+int	 grants_load(const char *user, struct grant_rec **, size_t *);
+int	 user_key_add(const char *user, const struct ssh_pubkey *,
+	    char *owner, size_t);		/* 1, 0 someone's already, -1 */
+int	 user_key_remove(const char *user, const char *fingerprint);
+int	 user_keys_load(const char *user, struct key_rec **, size_t *);
 
 /* db-site.c: sites, releases, deployments, locks. */
 struct site_rec {
@@ -140,7 +194,16 @@ int	 env_put(int64_t site_id, const char *key, const void *, size_t,
 int	 env_del(int64_t site_id, const char *key);	/* rows removed */
 
 /* rbac.c: the one place that decides. */
+extern const char *const rbac_actions[];	/* NULL-terminated */
+const char *check_user_name(const char *);
+const char *check_action(const char *);
+const char *check_scope(const char *);
+int	 action_implies(const char *held, const char *wanted);
+int	 site_group(const char *site, char *group, size_t);	/* 1, 0, -1 */
 int	 rbac_allowed(const char *user, const char *action, const char *scope);
+int	 rbac_allowed_spec(const char *user, const char *action,
+	    const char *site, const char *group);
+int	 rbac_allowed_somewhere(const char *user, const char *action);
 
 /* ssh.c: one libssh session to one host. */
 struct sshc {
@@ -264,6 +327,7 @@ struct client {
 	uid_t		 uid;
 	pid_t		 pid;
 	char		 user[64];	/* who the request acts as */
+	char		 peer[128];	/* the OS side: uid, name, pid */
 	uint64_t	 id;		/* the request's id */
 	int		 done;
 	pthread_mutex_t	 wlock;
@@ -356,10 +420,29 @@ int	 site_env(struct client *, int64_t site_id, const struct site_spec *,
 void	 kv_free(struct kv *, size_t);
 void	 env_audit_args(struct mv *args, struct buf *out);
 
-/* cmd-*.c: the server side of each op. */
+/*
+ * cmd-*.c: the server side of each op. Each declares the action it needs
+ * and where tugd finds the scope(s) to ask rbac_allowed() about; every
+ * scope found must be allowed.
+ */
+enum sop_scope {
+	SC_NONE,	/* nothing to authorise (action NULL: init, status) */
+	SC_GLOBAL,	/* global */
+	SC_ANY,		/* the action on some scope; the op shows only what
+			   the user may (lists) */
+	SC_SELF,	/* args.name: the caller needs nothing, others global */
+	SC_SITE,	/* site:args.site */
+	SC_SPEC,	/* site: named inside args.text (a spec), judged as
+			   stored and as the spec would make it */
+	SC_HOST,	/* host:args.name */
+	SC_HOSTS,	/* host: each of args.hosts, else group:args.group,
+			   else global */
+	SC_PUSH,	/* site:args.site, else host: each of args.hosts */
+};
 struct sop {
 	const char	*name;
 	const char	*action;	/* what rbac_allowed() is asked */
+	enum sop_scope	 scope;		/* ... about which scope */
 	void		(*fn)(struct client *, struct mv *args);
 	/* What the audit log records of the args (default: all of them). */
 	void		(*audit)(struct mv *args, struct buf *out);
@@ -390,6 +473,16 @@ void	 cmd_logs(struct client *, struct mv *);
 void	 cmd_registry_login(struct client *, struct mv *);
 void	 cmd_registry_logout(struct client *, struct mv *);
 void	 cmd_registry_list(struct client *, struct mv *);
+void	 cmd_user_add(struct client *, struct mv *);
+void	 cmd_user_list(struct client *, struct mv *);
+void	 cmd_user_show(struct client *, struct mv *);
+void	 cmd_user_rm(struct client *, struct mv *);
+void	 cmd_user_key_add(struct client *, struct mv *);
+void	 cmd_user_key_rm(struct client *, struct mv *);
+void	 cmd_grant(struct client *, struct mv *);
+void	 cmd_revoke(struct client *, struct mv *);
+void	 cmd_audit_list(struct client *, struct mv *);
+void	 cmd_audit_verify(struct client *, struct mv *);
 
 /* static.c: a static site's tree packed into one .tar.gz. */
 struct static_pack_stats {

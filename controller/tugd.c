@@ -32,35 +32,56 @@
 struct paths		 paths;
 static volatile sig_atomic_t quit;
 
-/* Every op, the action it needs, and where it runs. */
+/*
+ * Every op, the action it needs, where the scope it is asked about comes
+ * from (enum sop_scope in tug.h), where it runs, and what the audit keeps
+ * of its args. tests/t/0017 has a permission-matrix row for every op here.
+ */
 static const struct sop sops[] = {
-	{ "init",		NULL,		cmd_init },
-	{ "status",		NULL,		cmd_status },
-	{ "key.show",		"view",		cmd_key_show },
-	{ "host.add",		"admin",	cmd_host_add },
-	{ "host.list",		"view",		cmd_host_list },
-	{ "host.rm",		"admin",	cmd_host_rm },
-	{ "host.check",		"view",		cmd_host_check },
-	{ "host.bootstrap",	"admin",	cmd_host_bootstrap },
-	{ "site.apply",		"edit_config",	cmd_site_apply },
-	{ "site.list",		"view",		cmd_site_list },
-	{ "site.status",	"view",		cmd_site_status },
-	{ "site.rm",		"manage",	cmd_site_rm },
-	{ "site.start",		"deploy",	cmd_site_start },
-	{ "site.stop",		"deploy",	cmd_site_stop },
-	{ "site.restart",	"deploy",	cmd_site_restart },
-	{ "deploy",		"deploy",	cmd_deploy },
-	{ "rollback",		"deploy",	cmd_rollback },
-	{ "releases",		"view",		cmd_releases },
-	{ "env.set",		"edit_env",	cmd_env_set, env_audit_args },
-	{ "env.unset",		"edit_env",	cmd_env_unset },
-	{ "env.list",		"view_env",	cmd_env_list },
-	{ "image.push",		"deploy",	cmd_image_push },
-	{ "logs",		"view_logs",	cmd_logs },
-	{ "registry.login",	"admin",	cmd_registry_login,
+	{ "init",		NULL,		SC_NONE,	cmd_init },
+	{ "status",		NULL,		SC_NONE,	cmd_status },
+	{ "key.show",		"view",		SC_GLOBAL,	cmd_key_show },
+	{ "host.add",		"admin",	SC_GLOBAL,	cmd_host_add },
+	{ "host.list",		"view",		SC_ANY,		cmd_host_list },
+	{ "host.rm",		"admin",	SC_HOST,	cmd_host_rm },
+	{ "host.check",		"view",		SC_HOSTS,	cmd_host_check },
+	{ "host.bootstrap",	"admin",	SC_HOSTS,	cmd_host_bootstrap },
+	{ "site.apply",		"edit_config",	SC_SPEC,	cmd_site_apply,
+	  spec_audit_args },
+	{ "site.list",		"view",		SC_ANY,		cmd_site_list },
+	{ "site.status",	"view",		SC_SITE,	cmd_site_status },
+	{ "site.rm",		"manage",	SC_SITE,	cmd_site_rm },
+	{ "site.start",		"deploy",	SC_SITE,	cmd_site_start },
+	{ "site.stop",		"deploy",	SC_SITE,	cmd_site_stop },
+	{ "site.restart",	"deploy",	SC_SITE,	cmd_site_restart },
+	{ "deploy",		"deploy",	SC_SITE,	cmd_deploy },
+	{ "rollback",		"deploy",	SC_SITE,	cmd_rollback },
+	{ "releases",		"view",		SC_SITE,	cmd_releases },
+	{ "env.set",		"edit_env",	SC_SITE,	cmd_env_set,
+	  env_audit_args },
+	{ "env.unset",		"edit_env",	SC_SITE,	cmd_env_unset },
+	{ "env.list",		"view_env",	SC_SITE,	cmd_env_list },
+	{ "image.push",		"deploy",	SC_PUSH,	cmd_image_push },
+	{ "logs",		"view_logs",	SC_SITE,	cmd_logs },
+	{ "registry.login",	"admin",	SC_GLOBAL,	cmd_registry_login,
 	  registry_audit_args },
-	{ "registry.logout",	"admin",	cmd_registry_logout },
-	{ "registry.list",	"view",		cmd_registry_list },
+	{ "registry.logout",	"admin",	SC_GLOBAL,	cmd_registry_logout },
+	{ "registry.list",	"view",		SC_GLOBAL,	cmd_registry_list },
+	{ "user.add",		"admin",	SC_GLOBAL,	cmd_user_add },
+	{ "user.list",		"admin",	SC_GLOBAL,	cmd_user_list },
+	{ "user.show",		"admin",	SC_SELF,	cmd_user_show },
+	{ "user.rm",		"admin",	SC_GLOBAL,	cmd_user_rm },
+	{ "user.key.add",	"admin",	SC_GLOBAL,	cmd_user_key_add },
+	{ "user.key.rm",	"admin",	SC_GLOBAL,	cmd_user_key_rm },
+	{ "grant",		"admin",	SC_GLOBAL,	cmd_grant },
+	{ "revoke",		"admin",	SC_GLOBAL,	cmd_revoke },
+	{ "audit.list",		"admin",	SC_GLOBAL,	cmd_audit_list },
+	{ "audit.verify",	"admin",	SC_GLOBAL,	cmd_audit_verify },
+};
+#define NSOPS	(sizeof sops / sizeof sops[0])
+
+static const char *const scope_names[] = {
+	"none", "global", "any", "self", "site", "spec", "host", "hosts", "push"
 };
 
 static const struct sop *
@@ -68,7 +89,7 @@ sop_find(const char *name)
 {
 	size_t	i;
 
-	for (i = 0; i < sizeof sops / sizeof sops[0]; i++)
+	for (i = 0; i < NSOPS; i++)
 		if (strcmp(sops[i].name, name) == 0)
 			return &sops[i];
 	return NULL;
@@ -186,7 +207,255 @@ peer_identify(struct client *c, int fd)
 		snprintf(c->user, sizeof c->user, "uid:%u", (unsigned)uc.uid);
 	else
 		snprintf(c->user, sizeof c->user, "%s", pw.pw_name);
+	snprintf(c->peer, sizeof c->peer, "uid %u (%s) pid %ld",
+	    (unsigned)uc.uid, c->user, (long)uc.pid);
 	return 0;
+}
+
+/*
+ * Authorisation. An op's sop says where its scopes are; each scope found
+ * is one question to rbac_allowed() and every answer must be yes.
+ */
+struct authz {
+	char		 scope[96];	/* as reported: "site:blog" */
+	const char	*action;	/* NULL: the op's */
+	int		 spec;		/* as the submitted spec makes the site */
+	char		 group[GROUP_NAME_MAX + 1];	/* that spec's group */
+};
+struct authz_list {
+	struct authz	*v;
+	size_t		 n;
+	int		 any;		/* SC_ANY: the action on some scope */
+};
+
+static struct authz *
+authz_add(struct authz_list *l, const char *kind, const char *name)
+{
+	struct authz	*a;
+
+	l->v = xrealloc(l->v, (l->n + 1) * sizeof *l->v);
+	a = &l->v[l->n++];
+	memset(a, 0, sizeof *a);
+	if (name == NULL)
+		snprintf(a->scope, sizeof a->scope, "%s", kind);
+	else
+		snprintf(a->scope, sizeof a->scope, "%s:%s", kind, name);
+	return a;
+}
+
+/* A name from args[key] that check() accepts: 1, 0 absent, -1 err. */
+static int
+arg_name(struct mv *args, const char *key, const char *what,
+    const char *(*check)(const char *), char *dst, size_t dstsz, char *err,
+    size_t errsz)
+{
+	const char	*why;
+	char		 esc[96];
+	int		 r;
+
+	if ((r = mv_str(args, key, dst, dstsz, 0)) == -1) {
+		snprintf(err, errsz, "%s", args->err);
+		return -1;
+	}
+	if (r == 0 || dst[0] == '\0')
+		return 0;
+	if ((why = check(dst)) != NULL) {
+		snprintf(err, errsz, "invalid %s name '%s': %s", what,
+		    log_escape(esc, sizeof esc, dst, strlen(dst)), why);
+		return -1;
+	}
+	return 1;
+}
+
+/* host: each name in args.hosts; 0 when there is none. */
+static int
+arg_hosts(struct mv *args, struct authz_list *l, char *err, size_t errsz)
+{
+	char	name[256];
+	size_t	n = 0, i;
+
+	if (mv_arr(args, "hosts", &n, 4096, 0) == -1) {
+		snprintf(err, errsz, "%s", args->err);
+		return -1;
+	}
+	for (i = 0; i < n; i++) {
+		const char	*why;
+		char		 esc[96];
+
+		if (mv_arr_str(args, "hosts", i, name, sizeof name) != 1) {
+			snprintf(err, errsz, "%s", args->err);
+			return -1;
+		}
+		if ((why = check_host_name(name)) != NULL) {
+			snprintf(err, errsz, "invalid host name '%s': %s",
+			    log_escape(esc, sizeof esc, name, strlen(name)),
+			    why);
+			return -1;
+		}
+		authz_add(l, "host", name);
+	}
+	return n > 0;
+}
+
+/* The site a submitted spec names, judged as stored and as it would be. */
+static int
+arg_spec(struct mv *args, struct authz_list *l, char *err, size_t errsz)
+{
+	struct site_spec	 sp;
+	struct authz		*a;
+	char			*text = NULL, file[256] = "site.yml";
+	char			 stored[GROUP_NAME_MAX + 1];
+	int			 r;
+
+	if (mv_strdup(args, "text", &text, SPEC_MAX_BYTES, MV_REQ) != 1 ||
+	    mv_str(args, "file", file, sizeof file, 0) == -1) {
+		snprintf(err, errsz, "%s", args->err);
+		free(text);
+		return -1;
+	}
+	r = spec_parse(file, text, strlen(text), &sp, err, errsz);
+	free(text);
+	if (r == -1) {
+		spec_free(&sp);
+		return -1;
+	}
+	if ((r = site_group(sp.site, stored, sizeof stored)) == -1) {
+		snprintf(err, errsz, "cannot read site '%s'", sp.site);
+		spec_free(&sp);
+		return -1;
+	}
+	if (r == 1)
+		authz_add(l, "site", sp.site);
+	if (r == 0 || strcmp(stored, sp.group) != 0) {
+		a = authz_add(l, "site", sp.site);
+		a->spec = 1;
+		snprintf(a->group, sizeof a->group, "%s", sp.group);
+	}
+	/* tugd reads a static site's root on the controller: admins only. */
+	if (sp.kind == KIND_STATIC)
+		authz_add(l, "global", NULL)->action = "admin";
+	spec_free(&sp);
+	return 0;
+}
+
+/* The scopes op s acts on for these args; -1 with err: bad args. */
+static int
+scopes_of(struct client *c, const struct sop *s, struct mv *args,
+    struct authz_list *l, char *err, size_t errsz)
+{
+	char	name[256];
+	int	r;
+
+	switch (s->scope) {
+	case SC_NONE:
+		return 0;
+	case SC_ANY:
+		l->any = 1;
+		return 0;
+	case SC_SELF:
+		r = arg_name(args, "name", "user", check_user_name, name,
+		    sizeof name, err, errsz);
+		if (r == 1 && strcmp(name, c->user) != 0)
+			authz_add(l, "global", NULL);
+		return r == -1 ? -1 : 0;
+	case SC_SITE:
+		if ((r = arg_name(args, "site", "site", check_site_name, name,
+		    sizeof name, err, errsz)) == 0)
+			snprintf(err, errsz, "args.site: missing");
+		if (r != 1)
+			return -1;
+		authz_add(l, "site", name);
+		return 0;
+	case SC_SPEC:
+		return arg_spec(args, l, err, errsz);
+	case SC_HOST:
+		if ((r = arg_name(args, "name", "host", check_host_name, name,
+		    sizeof name, err, errsz)) == 0)
+			snprintf(err, errsz, "args.name: missing");
+		if (r != 1)
+			return -1;
+		authz_add(l, "host", name);
+		return 0;
+	case SC_HOSTS:
+		if ((r = arg_hosts(args, l, err, errsz)) != 0)
+			return r == -1 ? -1 : 0;
+		if ((r = arg_name(args, "group", "group", check_group_name,
+		    name, sizeof name, err, errsz)) == -1)
+			return -1;
+		authz_add(l, r == 1 ? "group" : "global", r == 1 ? name : NULL);
+		return 0;
+	case SC_PUSH:
+		if ((r = arg_name(args, "site", "site", check_site_name, name,
+		    sizeof name, err, errsz)) == -1)
+			return -1;
+		if (r == 1)
+			authz_add(l, "site", name);
+		else if ((r = arg_hosts(args, l, err, errsz)) == -1)
+			return -1;
+		else if (r == 0)
+			authz_add(l, "global", NULL);
+		/* --file is read by tugd, as tugd: admins only. */
+		if (mv_present(args, "file"))
+			authz_add(l, "global", NULL)->action = "admin";
+		return 0;
+	case SC_GLOBAL:
+	default:
+		authz_add(l, "global", NULL);
+		return 0;
+	}
+}
+
+/* Ask rbac about every scope: 1 allowed, or 0 with the denial in err. */
+static int
+authorise(struct client *c, const struct sop *s, struct authz_list *l,
+    char *err, size_t errsz)
+{
+	size_t	i;
+	int	ok;
+
+	if (s->action == NULL)
+		return 1;
+	if (l->any) {
+		if (rbac_allowed_somewhere(c->user, s->action))
+			return 1;
+		snprintf(err, errsz, "permission denied: %s may not %s global",
+		    c->user, s->action);
+		return 0;
+	}
+	for (i = 0; i < l->n; i++) {
+		const char	*action = l->v[i].action != NULL ?
+		    l->v[i].action : s->action;
+
+		ok = l->v[i].spec ? rbac_allowed_spec(c->user, action,
+		    l->v[i].scope + 5, l->v[i].group) : rbac_allowed(c->user,
+		    action, l->v[i].scope);
+		if (!ok) {
+			snprintf(err, errsz, "permission denied: %s may not %s "
+			    "%s", c->user, action, l->v[i].scope);
+			return 0;
+		}
+	}
+	return 1;
+}
+
+/* The audit's target: the scopes asked about, distinct, comma-separated. */
+static void
+authz_target(const struct authz_list *l, struct buf *out)
+{
+	size_t	i, k;
+
+	for (i = 0; i < l->n; i++) {
+		for (k = 0; k < i; k++)
+			if (strcmp(l->v[k].scope, l->v[i].scope) == 0)
+				break;
+		if (k < i)
+			continue;
+		if (out->len > 1024) {
+			buf_addstr(out, ",...");
+			return;
+		}
+		buf_addf(out, "%s%s", out->len > 0 ? "," : "", l->v[i].scope);
+	}
 }
 
 static void
@@ -198,7 +467,8 @@ handle(struct client *c)
 	char		 errbuf[CLIENT_ERRLEN] = "";
 	const struct sop *s;
 	struct buf	 argj = BUF_INIT, target = BUF_INIT;
-	int		 r, allowed;
+	struct authz_list az = { NULL, 0, 0 };
+	int		 r;
 	struct enc	 e;
 
 	/* HELLO both ways. */
@@ -247,40 +517,50 @@ handle(struct client *c)
 		return;
 	}
 	/* --as: honoured from tugd's own uid only (the SSH forced command). */
+	log_escape(esc, sizeof esc, op, strlen(op));
 	if (mv_present(&body, "as")) {
 		if (c->uid != getuid()) {
-			audit_add(c->user, op, "", "{}", 0, "--as refused");
+			audit_add(c->user, c->peer, esc, "", "{}", 0,
+			    "--as refused");
 			client_refuse(c, m.id, "permission_denied",
 			    "permission denied: --as is honoured only for "
 			    "tugd's own user");
 			msg_release(&m);
 			return;
 		}
+		if (check_user_name(as) != NULL) {
+			audit_add(c->user, c->peer, esc, "", "{}", 0,
+			    "invalid --as user name");
+			client_refuse(c, m.id, E_BAD_ARGS, "invalid --as user "
+			    "name");
+			msg_release(&m);
+			return;
+		}
 		snprintf(c->user, sizeof c->user, "%s", as);
+		strncat(c->peer, " --as", sizeof c->peer - strlen(c->peer) - 1);
 	}
 	if ((s = sop_find(op)) == NULL) {
-		snprintf(err, sizeof err, "unknown command '%s'",
-		    log_escape(esc, sizeof esc, op, strlen(op)));
+		snprintf(err, sizeof err, "unknown command '%s'", esc);
+		audit_add(c->user, c->peer, esc, "", "{}", 0, err);
 		client_refuse(c, m.id, E_UNKNOWN_OP, err);
 		msg_release(&m);
 		return;
 	}
-	if (s != NULL && s->audit != NULL)
+	if (s->audit != NULL)
 		s->audit(&args, &argj);
 	else
 		mv_json(&body, "args", &argj);
-	if (mv_json(&args, "name", &target) == 0 &&
-	    strcmp(buf_str(&target), "null") == 0)
-		buf_reset(&target);
 
-	/* The one place that decides. */
-	allowed = s->action == NULL ? 1 : rbac_allowed(c->user, s->action,
-	    "global");
-	if (!allowed) {
-		snprintf(err, sizeof err, "permission denied: %s may not %s "
-		    "global", c->user, s->action);
-		audit_add(c->user, op, buf_str(&target), buf_str(&argj), 0,
-		    err);
+	/* The one place that decides: every scope the op acts on. */
+	if (scopes_of(c, s, &args, &az, err, sizeof err) == -1) {
+		audit_add(c->user, c->peer, op, "", buf_str(&argj), 0, err);
+		client_refuse(c, m.id, E_BAD_ARGS, err);
+		goto out;
+	}
+	authz_target(&az, &target);
+	if (!authorise(c, s, &az, err, sizeof err)) {
+		audit_add(c->user, c->peer, op, buf_str(&target),
+		    buf_str(&argj), 0, err);
 		client_refuse(c, m.id, "permission_denied", err);
 		goto out;
 	}
@@ -289,9 +569,10 @@ handle(struct client *c)
 	client_error = NULL;
 	if (!c->done)
 		client_fail(c, E_INTERNAL, "op '%s' gave no result", op);
-	audit_add(c->user, op, buf_str(&target), buf_str(&argj), 1,
+	audit_add(c->user, c->peer, op, buf_str(&target), buf_str(&argj), 1,
 	    errbuf[0] != '\0' ? errbuf : "ok");
 out:
+	free(az.v);
 	buf_release(&argj);
 	buf_release(&target);
 	msg_release(&m);
@@ -402,6 +683,17 @@ usage(FILE *f)
 	    "Environment: TUG_AGENT (the tug-agent binary to install on hosts).\n");
 }
 
+/* --list-ops (for the tests): every op, its action and scope kind. */
+static void
+list_ops(void)
+{
+	size_t	i;
+
+	for (i = 0; i < NSOPS; i++)
+		printf("%-16s %-12s %s\n", sops[i].name, sops[i].action != NULL ?
+		    sops[i].action : "-", scope_names[sops[i].scope]);
+}
+
 int
 main(int argc, char **argv)
 {
@@ -409,6 +701,7 @@ main(int argc, char **argv)
 		{ "home", required_argument, NULL, 'H' },
 		{ "socket", required_argument, NULL, 'S' },
 		{ "help", no_argument, NULL, 'h' },
+		{ "list-ops", no_argument, NULL, 'L' },
 		{ NULL, 0, NULL, 0 }
 	};
 	const char	*home = NULL, *sock = NULL;
@@ -427,6 +720,7 @@ main(int argc, char **argv)
 		case 'H': home = optarg; break;
 		case 'S': sock = optarg; break;
 		case 'h': usage(stdout); return 0;
+		case 'L': list_ops(); return 0;
 		default: usage(stderr); return 2;
 		}
 	}

@@ -1,0 +1,146 @@
+#!/bin/bash
+# 0018-audit: every request lands in the audit log (who, from which uid,
+# op, target, args without secrets, allowed or denied, result), the log is
+# append-only (triggers) and hash-chained, tug audit filters it, and
+# tug audit verify names a row edited behind tugd's back (triggers dropped
+# with the sqlite3 CLI) and rows deleted, in the middle or at the end.
+# A database of schema 3 gets its existing rows chained when it migrates.
+
+. "$(dirname "$0")/../lib.sh"
+
+export TUG_AUTHORIZED_KEYS=$T/authorized_keys
+DB=$TUG_HOME/tug.db
+q() {
+	sqlite3 "$DB" "$1"
+}
+
+# A database as a tugd of schema 3 left it, with three audit rows.
+mkdir -p -m 700 "$TUG_HOME" && sqlite3 "$DB" <"$TESTS_DIR/fixtures/schema-3.sql" &&
+	sqlite3 "$DB" "
+	INSERT INTO users (name, admin, created_at) VALUES ('root', 1, 0);
+	INSERT INTO audit (at, user, op, args, allowed, result) VALUES
+	    (1000, 'root', 'init', '{}', 1, 'ok'),
+	    (2000, 'eve', 'host.list', '{}', 0, 'permission denied: eve may not view global'),
+	    (3000, 'root', 'status', '{}', 1, 'ok');
+	PRAGMA user_version = 3;" || bail "schema 3 database"
+
+step 'migrating from schema 3 chains the rows already there' '
+	"$TUG" audit verify >$T/out &&
+	grep -q "^audit chain OK: 3 rows, last row 3, head [0-9a-f]\{64\}$" $T/out &&
+	test "$(q "PRAGMA user_version")" = "$("$TUG" --json status | sed -n "s/.*\"schema\":\([0-9]*\).*/\1/p")" &&
+	test "$(q "SELECT prev_hash FROM audit WHERE id = 1")" = "$(printf %064d 0)" &&
+	test "$(q "SELECT count(*) FROM audit a JOIN audit b ON b.id = a.id + 1 WHERE b.prev_hash = a.hash")" -ge 2 &&
+	q "SELECT user, result FROM audit WHERE id = 2" | grep -q "^eve|permission denied: eve may not view global$"
+'
+
+cat >$T/blog.yml <<EOF
+site: blog
+image: tug-test/app:1
+group: web
+domains: [blog.test]
+port: 8080
+env: {MODE: production}
+EOF
+
+step 'every request is audited: who, which uid, op, target, allowed or refused, result' '
+	"$TUG" site apply $T/blog.yml >/dev/null &&
+	"$TUG" user add alice >/dev/null &&
+	"$TUG" grant alice view site:blog >/dev/null &&
+	"$TUG" --as alice releases blog >/dev/null &&
+	! "$TUG" --as alice deploy blog 2>/dev/null &&
+	! "$TUG" site status Not-A-Site 2>/dev/null &&
+	q "SELECT user, peer, op, target, allowed, result FROM audit WHERE id > 3 ORDER BY id" >$T/rows &&
+	grep -q "^root|uid 0 (root) pid [0-9]*|site.apply|site:blog|1|ok$" $T/rows &&
+	grep -q "^root|uid 0 (root) pid [0-9]*|grant|global|1|ok$" $T/rows &&
+	grep -q "^alice|uid 0 (root) pid [0-9]* --as|releases|site:blog|1|ok$" $T/rows &&
+	grep -q "^alice|uid 0 (root) pid [0-9]* --as|deploy|site:blog|0|permission denied: alice may not deploy site:blog$" $T/rows &&
+	grep -q "^root|uid 0 (root) pid [0-9]*|site.status||0|invalid site name .Not-A-Site.: " $T/rows
+'
+
+step 'secrets never reach the audit log; a spec is recorded by its sha256' '
+	"$TUG" env set blog DB_PASSWORD=hunter2-secret --secret --no-deploy >/dev/null &&
+	printf "registry-pass-42\n" | "$TUG" registry login reg.test:5000 --username u --password-stdin >/dev/null &&
+	! q "SELECT args, result FROM audit" | grep -q "hunter2-secret\|registry-pass-42" &&
+	q "SELECT args FROM audit WHERE op = '\''env.set'\''" | grep -q "\"keys\":\[\"DB_PASSWORD\"\]" &&
+	sum=$(sha256sum $T/blog.yml | cut -d" " -f1) &&
+	q "SELECT args FROM audit WHERE op = '\''site.apply'\''" | grep -q "\"sha256\":\"$sum\"" &&
+	! q "SELECT args FROM audit WHERE op = '\''site.apply'\''" | grep -q production
+'
+
+step 'tug audit: newest last, filtered by site, user, time and count' '
+	"$TUG" audit >$T/out &&
+	head -n 1 $T/out | grep -q "^ID  *TIME (UTC)  *USER  *OP  *TARGET  *RESULT / ARGS$" &&
+	grep -q "^2  .* eve  *host.list .*permission denied: eve may not view global" $T/out &&
+	tail -n 1 $T/out | grep -q " registry.login " &&
+	"$TUG" audit --site blog >$T/out &&
+	! grep -q " registry.login " $T/out && grep -q " site.apply  *site:blog " $T/out &&
+	grep -q " alice  *deploy  *site:blog  *permission denied" $T/out &&
+	"$TUG" audit --user alice >$T/out &&
+	test "$(tail -n +2 $T/out | wc -l)" = 2 &&
+	"$TUG" audit --since 1h >$T/out && ! grep -q " eve " $T/out &&
+	"$TUG" audit --since 1970-01-01T00:00:02Z >$T/out && grep -q " eve " $T/out &&
+	! grep -q " init " $T/out &&
+	"$TUG" audit --since 2999-01-01T00:00Z >$T/out && test "$(wc -l <$T/out)" = 1 &&
+	"$TUG" audit --limit 2 >$T/out && test "$(wc -l <$T/out)" = 3 &&
+	"$TUG" --json audit --user eve >$T/json &&
+	grep -q "\"rows\":\[{\"id\":2,\"at_ms\":2000,\"user\":\"eve\"" $T/json &&
+	grep -q "\"prev_hash\":\"[0-9a-f]\{64\}\",\"hash\":\"[0-9a-f]\{64\}\"" $T/json &&
+	! "$TUG" audit --since yesterday 2>$T/err &&
+	grep -q "invalid --since .yesterday.: give a duration" $T/err &&
+	! "$TUG" audit --limit 0 2>$T/err && grep -q "limit must be 1 to 1000" $T/err &&
+	! "$TUG" --as alice audit 2>$T/err &&
+	grep -qx "tug: permission denied: alice may not admin global" $T/err
+'
+
+step 'the table refuses UPDATE and DELETE' '
+	! q "UPDATE audit SET result = '\''x'\'' WHERE id = 2" 2>$T/err &&
+	grep -q "the audit log is append-only" $T/err &&
+	! q "DELETE FROM audit WHERE id = 2" 2>$T/err &&
+	grep -q "the audit log is append-only" $T/err
+'
+
+step 'verify: intact, with the count' '
+	n=$(q "SELECT count(*) FROM audit") &&
+	"$TUG" audit verify >$T/out &&
+	grep -q "^audit chain OK: $n rows, last row $n, head " $T/out &&
+	"$TUG" --json audit verify | grep -q "\"intact\":true,\"rows\":$((n + 1)),"
+'
+
+step 'verify names a row edited behind tugd'"'"'s back, and is happy again once it is undone' '
+	q "DROP TRIGGER audit_no_update" &&
+	was=$(q "SELECT result FROM audit WHERE id = 5") &&
+	q "UPDATE audit SET result = '\''nothing to see'\'' WHERE id = 5" &&
+	"$TUG" audit verify >$T/out 2>$T/err; test $? -eq 1 &&
+	grep -q "^tug: audit chain BROKEN (1 problem in [0-9]* rows):$" $T/err &&
+	grep -qx "  row 5 was edited: its hash does not match its contents" $T/err &&
+	q "UPDATE audit SET user = '\''mallory'\'', result = '\''$was'\'' WHERE id = 5" &&
+	! "$TUG" audit verify 2>$T/err && grep -q "row 5 was edited" $T/err &&
+	q "UPDATE audit SET user = '\''root'\'' WHERE id = 5" &&
+	"$TUG" audit verify >$T/out && grep -q "^audit chain OK" $T/out
+'
+
+step 'verify names deleted rows: in the middle, at the start, at the end' '
+	q "DROP TRIGGER audit_no_delete" &&
+	q "DELETE FROM audit WHERE id = 7" &&
+	"$TUG" audit verify 2>$T/err; test $? -eq 1 &&
+	grep -qx "  row 7 is missing (deleted): row 8 follows row 6" $T/err &&
+	q "DELETE FROM audit WHERE id IN (9, 10)" &&
+	! "$TUG" audit verify 2>$T/err &&
+	grep -qx "  rows 9 to 10 are missing (deleted): row 11 follows row 8" $T/err &&
+	last=$(q "SELECT max(id) FROM audit") &&
+	q "DELETE FROM audit WHERE id = $last" &&
+	! "$TUG" audit verify 2>$T/err &&
+	grep -qx "  row $last is missing (deleted) at the end: the last row is $((last - 1))" $T/err &&
+	q "DELETE FROM audit WHERE id = 1" &&
+	! "$TUG" audit verify 2>$T/err &&
+	grep -qx "  the rows before row 2 are missing (deleted): it does not start the chain" $T/err
+'
+
+step 'new rows keep chaining after the damage: the gap stays visible' '
+	"$TUG" status >/dev/null &&
+	! "$TUG" audit verify 2>$T/err &&
+	grep -q "row 7 is missing (deleted)" $T/err &&
+	! grep -q "was edited" $T/err
+'
+
+finish
