@@ -25,6 +25,7 @@
 #define ENV_MAX		256
 #define ENV_VALUE_MAX	32768
 #define VOLUMES_MAX	32
+#define HEALTH_POLL_MS	20	/* inspect this often while waiting */
 #define CAPS_MAX	64
 #define HEALTH_CMD_MAX	32
 
@@ -830,9 +831,12 @@ wait_healthy(struct job *j, const struct site_args *a, const char *id,
 			return 0;
 		if (clock_ms() - start >= limit)
 			return -1;
-		/* Docker's own check runs every interval; look more often. */
-		if (job_sleep(j, a->interval_ms < 50 ? a->interval_ms :
-		    50) == -1)
+		/*
+		 * Docker's own check runs every interval; look more often:
+		 * an inspect costs dockerd about a millisecond, and every
+		 * poll period is time the new release waits to serve.
+		 */
+		if (job_sleep(j, HEALTH_POLL_MS) == -1)
 			return -1;
 	}
 }

@@ -41,27 +41,19 @@ struct audit_row {
 #define ROW_COLS "id, at, user, peer, op, target, args, allowed, result, " \
 	"prev_hash, hash"
 
-static const char *
-col(sqlite3_stmt *st, int i)
-{
-	const unsigned char	*t = sqlite3_column_text(st, i);
-
-	return t != NULL ? (const char *)t : "";
-}
-
 static void
 row_from(sqlite3_stmt *st, struct audit_row *r)
 {
 	r->id = sqlite3_column_int64(st, 0);
 	r->at = sqlite3_column_int64(st, 1);
-	r->user = col(st, 2);
-	r->peer = col(st, 3);
-	r->op = col(st, 4);
-	r->target = col(st, 5);
-	r->args = col(st, 6);
+	r->user = db_col(st, 2);
+	r->peer = db_col(st, 3);
+	r->op = db_col(st, 4);
+	r->target = db_col(st, 5);
+	r->args = db_col(st, 6);
 	r->allowed = sqlite3_column_int(st, 7);
-	r->result = col(st, 8);
-	r->prev = col(st, 9);
+	r->result = db_col(st, 8);
+	r->prev = db_col(st, 9);
 }
 
 static void
@@ -105,44 +97,36 @@ row_hash(const struct audit_row *r, char out[65])
 	buf_release(&b);
 }
 
-static int
-step_int64(const char *sql, int64_t *v)
-{
-	sqlite3_stmt	*st;
-	int		 r;
+#define SEQ_SQL "SELECT seq FROM sqlite_sequence WHERE name = 'audit'"
 
-	*v = 0;
-	if (sqlite3_prepare_v2(db.h, sql, -1, &st, NULL) != SQLITE_OK)
-		return -1;
-	if ((r = sqlite3_step(st)) == SQLITE_ROW)
-		*v = sqlite3_column_int64(st, 0);
-	sqlite3_finalize(st);
-	return r == SQLITE_ROW || r == SQLITE_DONE ? 0 : -1;
+/* The chain's last row: its id and hash. */
+struct audit_end {
+	int64_t		id;
+	char		hash[65];
+};
+
+static void
+row_to_end(sqlite3_stmt *st, void *p)
+{
+	struct audit_end	*e = p;
+
+	e->id = sqlite3_column_int64(st, 0);
+	snprintf(e->hash, sizeof e->hash, "%s", db_col(st, 1));
 }
 
 /* The id the next row gets: past the last row and past any deleted one. */
 static int
 next_id(int64_t *id, char prev[65])
 {
-	sqlite3_stmt	*st;
-	int64_t		 seq = 0, last = 0;
-	int		 r;
+	struct audit_end	last = { 0, GENESIS };
+	int64_t			seq = 0;
 
-	snprintf(prev, 65, "%s", GENESIS);
-	if (sqlite3_prepare_v2(db.h, "SELECT id, hash FROM audit ORDER BY id "
-	    "DESC LIMIT 1", -1, &st, NULL) != SQLITE_OK)
+	if (db_row_locked("SELECT id, hash FROM audit ORDER BY id DESC "
+	    "LIMIT 1", row_to_end, &last, "") == -1 ||
+	    db_row_locked(SEQ_SQL, db_int64, &seq, "") == -1)
 		return -1;
-	if ((r = sqlite3_step(st)) == SQLITE_ROW) {
-		last = sqlite3_column_int64(st, 0);
-		snprintf(prev, 65, "%s", col(st, 1));
-	}
-	sqlite3_finalize(st);
-	if (r != SQLITE_ROW && r != SQLITE_DONE)
-		return -1;
-	if (step_int64("SELECT seq FROM sqlite_sequence WHERE name = 'audit'",
-	    &seq) == -1)
-		return -1;
-	*id = (seq > last ? seq : last) + 1;
+	snprintf(prev, 65, "%s", last.hash);
+	*id = (seq > last.id ? seq : last.id) + 1;
 	return 0;
 }
 
@@ -151,10 +135,9 @@ int
 audit_add(const char *user, const char *peer, const char *op,
     const char *target, const char *args, int allowed, const char *result)
 {
-	struct audit_row	 r;
-	sqlite3_stmt		*st = NULL;
-	char			 prev[65], hash[65];
-	int			 ok = 0;
+	struct audit_row	r;
+	char			prev[65], hash[65];
+	int			ok = 0;
 
 	db_lock();
 	if (db_exec("BEGIN IMMEDIATE") == -1) {
@@ -171,30 +154,37 @@ audit_add(const char *user, const char *peer, const char *op,
 	r.allowed = allowed;
 	r.result = result;
 	r.prev = prev;
-	if (next_id(&r.id, prev) == -1 || sqlite3_prepare_v2(db.h,
-	    "INSERT INTO audit (" ROW_COLS ") VALUES (?, ?, ?, ?, ?, ?, ?, ?, "
-	    "?, ?, ?)", -1, &st, NULL) != SQLITE_OK)
-		goto out;
-	row_hash(&r, hash);
-	sqlite3_bind_int64(st, 1, r.id);
-	sqlite3_bind_int64(st, 2, r.at);
-	sqlite3_bind_text(st, 3, user, -1, SQLITE_STATIC);
-	sqlite3_bind_text(st, 4, peer, -1, SQLITE_STATIC);
-	sqlite3_bind_text(st, 5, op, -1, SQLITE_STATIC);
-	sqlite3_bind_text(st, 6, target, -1, SQLITE_STATIC);
-	sqlite3_bind_text(st, 7, args, -1, SQLITE_STATIC);
-	sqlite3_bind_int(st, 8, allowed);
-	sqlite3_bind_text(st, 9, result, -1, SQLITE_STATIC);
-	sqlite3_bind_text(st, 10, prev, -1, SQLITE_STATIC);
-	sqlite3_bind_text(st, 11, hash, -1, SQLITE_STATIC);
-	ok = sqlite3_step(st) == SQLITE_DONE;
-out:
+	if (next_id(&r.id, prev) == 0) {
+		row_hash(&r, hash);
+		ok = db_run_locked("INSERT INTO audit (" ROW_COLS ") VALUES (?, "
+		    "?, ?, ?, ?, ?, ?, ?, ?, ?, ?)", "iitttttittt", r.id, r.at,
+		    user, peer, op, target, args, (int64_t)allowed, result, prev,
+		    hash) == 1;
+	}
 	if (!ok)
-		log_warnx("audit: %s", sqlite3_errmsg(db.h));
-	sqlite3_finalize(st);
+		log_warnx("audit: cannot append a row");
 	db_exec(ok ? "COMMIT" : "ROLLBACK");
 	db_unlock();
 	return ok ? 0 : -1;
+}
+
+/* Chain one row to the hash in prev; its id and hash. */
+struct audit_link {
+	char		prev[65];
+	char		hash[65];
+	int64_t		id;
+};
+
+static void
+row_to_link(sqlite3_stmt *st, void *p)
+{
+	struct audit_link	*l = p;
+	struct audit_row	 r;
+
+	row_from(st, &r);
+	r.prev = l->prev;
+	row_hash(&r, l->hash);
+	l->id = r.id;
 }
 
 /*
@@ -204,41 +194,17 @@ out:
 int
 audit_chain_existing(void)
 {
-	sqlite3_stmt		*sel = NULL, *upd = NULL;
-	struct audit_row	 r;
-	char			 prev[65] = GENESIS, hash[65];
-	int64_t			 after = 0;
-	int			 rc = -1, s;
+	struct audit_link	l = { GENESIS, "", 0 };
+	int			r;
 
-	if (sqlite3_prepare_v2(db.h, "SELECT " ROW_COLS " FROM audit WHERE "
-	    "id > ? ORDER BY id LIMIT 1", -1, &sel, NULL) != SQLITE_OK ||
-	    sqlite3_prepare_v2(db.h, "UPDATE audit SET prev_hash = ?, hash = ? "
-	    "WHERE id = ?", -1, &upd, NULL) != SQLITE_OK)
-		goto out;
-	for (;;) {
-		sqlite3_reset(sel);
-		sqlite3_bind_int64(sel, 1, after);
-		if ((s = sqlite3_step(sel)) == SQLITE_DONE)
-			break;
-		if (s != SQLITE_ROW)
-			goto out;
-		row_from(sel, &r);
-		r.prev = prev;
-		row_hash(&r, hash);
-		after = r.id;
-		sqlite3_reset(upd);
-		sqlite3_bind_text(upd, 1, prev, -1, SQLITE_TRANSIENT);
-		sqlite3_bind_text(upd, 2, hash, -1, SQLITE_TRANSIENT);
-		sqlite3_bind_int64(upd, 3, r.id);
-		if (sqlite3_step(upd) != SQLITE_DONE)
-			goto out;
-		snprintf(prev, sizeof prev, "%s", hash);
+	while ((r = db_row_locked("SELECT " ROW_COLS " FROM audit WHERE "
+	    "id > ? ORDER BY id LIMIT 1", row_to_link, &l, "i", l.id)) == 1) {
+		if (db_run_locked("UPDATE audit SET prev_hash = ?, hash = ? "
+		    "WHERE id = ?", "tti", l.prev, l.hash, l.id) == -1)
+			return -1;
+		snprintf(l.prev, sizeof l.prev, "%s", l.hash);
 	}
-	rc = 0;
-out:
-	sqlite3_finalize(sel);
-	sqlite3_finalize(upd);
-	return rc;
+	return r;
 }
 
 /* "1h", "30m", "2d", "2024-05-01", "2024-05-01T12:00[:00][Z]" (UTC). */
@@ -312,7 +278,7 @@ enc_row(struct enc *e, sqlite3_stmt *st)
 	enc_kbool(e, "allowed", r.allowed);
 	enc_kstr(e, "result", r.result);
 	enc_kstr(e, "prev_hash", r.prev);
-	enc_kstr(e, "hash", col(st, 10));
+	enc_kstr(e, "hash", db_col(st, 10));
 	enc_close(e);
 }
 
@@ -356,20 +322,16 @@ cmd_audit_list(struct client *c, struct mv *args)
 	client_result_begin(c, &e);
 	enc_karr(&e, "rows");
 	db_lock();
-	if (sqlite3_prepare_v2(db.h, "SELECT " ROW_COLS " FROM audit WHERE "
+	if ((st = db_prepare("SELECT " ROW_COLS " FROM audit WHERE "
 	    "(?1 = '' OR target = ?2 OR substr(target, 1, length(?2) + 1) = "
 	    "?2 || ',') AND (?3 = '' OR user = ?3) AND at >= ?4 "
-	    "ORDER BY id DESC LIMIT ?5", -1, &st, NULL) != SQLITE_OK) {
+	    "ORDER BY id DESC LIMIT ?5", "tttii", site, target, user, from,
+	    (int64_t)limit)) == NULL) {
 		db_unlock();
 		enc_release(&e);
 		client_fail(c, E_INTERNAL, "cannot read the audit log");
 		return;
 	}
-	sqlite3_bind_text(st, 1, site, -1, SQLITE_STATIC);
-	sqlite3_bind_text(st, 2, target, -1, SQLITE_STATIC);
-	sqlite3_bind_text(st, 3, user, -1, SQLITE_STATIC);
-	sqlite3_bind_int64(st, 4, from);
-	sqlite3_bind_int64(st, 5, (int64_t)limit);
 	while ((r = sqlite3_step(st)) == SQLITE_ROW) {
 		if (enc_size(&e) > LIST_BYTES_MAX) {
 			cut = 1;
@@ -417,7 +379,7 @@ verify_row(struct verify *v, sqlite3_stmt *st)
 {
 	struct audit_row	 r;
 	char			 hash[65];
-	const char		*stored = col(st, 10);
+	const char		*stored = db_col(st, 10);
 
 	row_from(st, &r);
 	if (v->rows == 0 && strcmp(r.prev, GENESIS) != 0)
@@ -460,8 +422,8 @@ cmd_audit_verify(struct client *c, struct mv *args)
 	memset(&v, 0, sizeof v);
 	snprintf(v.last_hash, sizeof v.last_hash, "%s", GENESIS);
 	db_lock();
-	if (sqlite3_prepare_v2(db.h, "SELECT " ROW_COLS " FROM audit ORDER BY "
-	    "id", -1, &st, NULL) != SQLITE_OK) {
+	if ((st = db_prepare("SELECT " ROW_COLS " FROM audit ORDER BY id", ""))
+	    == NULL) {
 		db_unlock();
 		client_fail(c, E_INTERNAL, "cannot read the audit log");
 		return;
@@ -469,9 +431,9 @@ cmd_audit_verify(struct client *c, struct mv *args)
 	while ((r = sqlite3_step(st)) == SQLITE_ROW)
 		verify_row(&v, st);
 	sqlite3_finalize(st);
-	if (r == SQLITE_DONE)
-		r = step_int64("SELECT seq FROM sqlite_sequence WHERE name = "
-		    "'audit'", &seq) == 0 ? SQLITE_DONE : SQLITE_ERROR;
+	if (r == SQLITE_DONE && db_row_locked(SEQ_SQL, db_int64, &seq, "") ==
+	    -1)
+		r = SQLITE_ERROR;
 	db_unlock();
 	if (r != SQLITE_DONE) {
 		buf_release(&v.problems);

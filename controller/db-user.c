@@ -9,56 +9,20 @@
 #include <string.h>
 #include <time.h>
 
-#include "common/log.h"
 #include "controller/tug.h"
 
 #define IS_ADMIN_SQL \
 	"(u.admin = 1 OR EXISTS (SELECT 1 FROM grants g WHERE " \
 	"g.user_id = u.id AND g.action = 'admin' AND g.scope = 'global'))"
 
-static const char *
-col(sqlite3_stmt *st, int i)
-{
-	const unsigned char	*t = sqlite3_column_text(st, i);
-
-	return t != NULL ? (const char *)t : "";
-}
-
-static int
-prepare(const char *sql, sqlite3_stmt **st)
-{
-	if (sqlite3_prepare_v2(db.h, sql, -1, st, NULL) != SQLITE_OK) {
-		log_warnx("sqlite: %s", sqlite3_errmsg(db.h));
-		return -1;
-	}
-	return 0;
-}
-
-/* One integer from a statement with up to two text parameters; -1 error. */
-static int64_t
-count_of(const char *sql, const char *a, const char *b)
-{
-	sqlite3_stmt	*st;
-	int64_t		 n = -1;
-
-	if (prepare(sql, &st) == -1)
-		return -1;
-	if (a != NULL)
-		sqlite3_bind_text(st, 1, a, -1, SQLITE_STATIC);
-	if (b != NULL)
-		sqlite3_bind_text(st, 2, b, -1, SQLITE_STATIC);
-	if (sqlite3_step(st) == SQLITE_ROW)
-		n = sqlite3_column_int64(st, 0);
-	sqlite3_finalize(st);
-	return n;
-}
-
 static void
-row_to_user(sqlite3_stmt *st, struct user_rec *u)
+row_to_user(sqlite3_stmt *st, void *p)
 {
+	struct user_rec	*u = p;
+
 	memset(u, 0, sizeof *u);
 	u->id = sqlite3_column_int64(st, 0);
-	snprintf(u->name, sizeof u->name, "%s", col(st, 1));
+	snprintf(u->name, sizeof u->name, "%s", db_col(st, 1));
 	u->admin = sqlite3_column_int(st, 2);
 	u->created_at = sqlite3_column_int64(st, 3);
 	u->nkeys = sqlite3_column_int(st, 4);
@@ -72,82 +36,31 @@ row_to_user(sqlite3_stmt *st, struct user_rec *u)
 int
 users_load(struct user_rec **out, size_t *n)
 {
-	sqlite3_stmt	*st;
-	struct user_rec	*v = NULL, *nv;
-	size_t		 cnt = 0;
-	int		 r = SQLITE_ERROR;
-
-	*out = NULL;
-	*n = 0;
-	db_lock();
-	if (prepare("SELECT " USER_COLS " FROM users u ORDER BY u.name",
-	    &st) == -1) {
-		db_unlock();
-		return -1;
-	}
-	while ((r = sqlite3_step(st)) == SQLITE_ROW) {
-		if ((nv = realloc(v, (cnt + 1) * sizeof *v)) == NULL) {
-			r = SQLITE_NOMEM;
-			break;
-		}
-		v = nv;
-		row_to_user(st, &v[cnt++]);
-	}
-	sqlite3_finalize(st);
-	db_unlock();
-	*out = v;
-	*n = cnt;
-	return r == SQLITE_DONE ? 0 : -1;
+	return db_rows("SELECT " USER_COLS " FROM users u ORDER BY u.name",
+	    sizeof **out, row_to_user, NULL, out, n, "");
 }
 
 int
 user_load(const char *name, struct user_rec *u)
 {
-	sqlite3_stmt	*st;
-	int		 r;
-
-	db_lock();
-	if (prepare("SELECT " USER_COLS " FROM users u WHERE u.name = ?",
-	    &st) == -1) {
-		db_unlock();
-		return -1;
-	}
-	sqlite3_bind_text(st, 1, name, -1, SQLITE_STATIC);
-	if ((r = sqlite3_step(st)) == SQLITE_ROW)
-		row_to_user(st, u);
-	sqlite3_finalize(st);
-	db_unlock();
-	return r == SQLITE_ROW ? 1 : r == SQLITE_DONE ? 0 : -1;
+	return db_row("SELECT " USER_COLS " FROM users u WHERE u.name = ?",
+	    row_to_user, u, "t", name);
 }
 
 /* 1 removed, 0 no such user, -2 it is the last admin, -1 error. */
 int
 user_remove(const char *name)
 {
-	sqlite3_stmt	*st;
-	int64_t		 admin, admins;
-	int		 r;
+	int64_t	admin, admins;
+	int	r = -1;
 
 	db_lock();
-	admin = count_of("SELECT count(*) FROM users u WHERE u.name = ? AND "
-	    IS_ADMIN_SQL, name, NULL);
-	admins = count_of("SELECT count(*) FROM users u WHERE " IS_ADMIN_SQL,
-	    NULL, NULL);
-	if (admin < 0 || admins < 0) {
-		db_unlock();
-		return -1;
-	}
-	if (admin == 1 && admins == 1) {
-		db_unlock();
-		return -2;
-	}
-	if (prepare("DELETE FROM users WHERE name = ?", &st) == -1) {
-		db_unlock();
-		return -1;
-	}
-	sqlite3_bind_text(st, 1, name, -1, SQLITE_STATIC);
-	r = sqlite3_step(st) == SQLITE_DONE ? sqlite3_changes(db.h) : -1;
-	sqlite3_finalize(st);
+	if (db_row_locked("SELECT count(*) FROM users u WHERE u.name = ? AND "
+	    IS_ADMIN_SQL, db_int64, &admin, "t", name) == 1 &&
+	    db_row_locked("SELECT count(*) FROM users u WHERE " IS_ADMIN_SQL,
+	    db_int64, &admins, "") == 1)
+		r = admin == 1 && admins == 1 ? -2 : db_run_locked("DELETE "
+		    "FROM users WHERE name = ?", "t", name);
 	db_unlock();
 	return r;
 }
@@ -157,109 +70,73 @@ int
 grant_add(const char *user, const char *action, const char *scope,
     const char *who)
 {
-	sqlite3_stmt	*st;
-	int		 r;
-
-	db_lock();
-	if (prepare("INSERT OR IGNORE INTO grants (user_id, action, scope, "
+	return db_run("INSERT OR IGNORE INTO grants (user_id, action, scope, "
 	    "who, created_at) SELECT id, ?2, ?3, ?4, ?5 FROM users WHERE "
-	    "name = ?1", &st) == -1) {
-		db_unlock();
+	    "name = ?1", "tttti", user, action, scope, who,
+	    (int64_t)time(NULL));
+}
+
+/*
+ * Whether removing admin on global from user would leave no admin: 1, 0,
+ * -1 error. The caller holds db_lock.
+ */
+static int
+last_admin_grant(const char *user)
+{
+	int64_t	flag, others, admin;
+
+	if (db_row_locked("SELECT count(*) FROM users WHERE name = ? AND "
+	    "admin = 1", db_int64, &flag, "t", user) != 1 ||
+	    db_row_locked("SELECT count(*) FROM users u WHERE " IS_ADMIN_SQL
+	    " AND u.name <> ?", db_int64, &others, "t", user) != 1)
 		return -1;
-	}
-	sqlite3_bind_text(st, 1, user, -1, SQLITE_STATIC);
-	sqlite3_bind_text(st, 2, action, -1, SQLITE_STATIC);
-	sqlite3_bind_text(st, 3, scope, -1, SQLITE_STATIC);
-	sqlite3_bind_text(st, 4, who, -1, SQLITE_STATIC);
-	sqlite3_bind_int64(st, 5, (int64_t)time(NULL));
-	r = sqlite3_step(st) == SQLITE_DONE ? sqlite3_changes(db.h) : -1;
-	if (r == -1)
-		log_warnx("grant: %s", sqlite3_errmsg(db.h));
-	sqlite3_finalize(st);
-	db_unlock();
-	return r;
+	if (flag != 0 || others != 0)
+		return 0;
+	if (db_row_locked("SELECT count(*) FROM users u WHERE u.name = ? AND "
+	    IS_ADMIN_SQL, db_int64, &admin, "t", user) != 1)
+		return -1;
+	return admin == 1;
 }
 
 /* 1 removed, 0 not held, -2 it would leave no admin, -1 error. */
 int
 grant_remove(const char *user, const char *action, const char *scope)
 {
-	sqlite3_stmt	*st;
-	int64_t		 flag, admins;
-	int		 r;
+	int	r = 0;
 
 	db_lock();
-	if (strcmp(action, "admin") == 0 && strcmp(scope, "global") == 0) {
-		flag = count_of("SELECT count(*) FROM users WHERE name = ? AND "
-		    "admin = 1", user, NULL);
-		admins = count_of("SELECT count(*) FROM users u WHERE "
-		    IS_ADMIN_SQL " AND u.name <> ?", user, NULL);
-		if (flag < 0 || admins < 0) {
-			db_unlock();
-			return -1;
-		}
-		if (flag == 0 && admins == 0 && count_of("SELECT count(*) "
-		    "FROM users u WHERE u.name = ? AND " IS_ADMIN_SQL, user,
-		    NULL) == 1) {
-			db_unlock();
-			return -2;
-		}
-	}
-	if (prepare("DELETE FROM grants WHERE user_id = (SELECT id FROM users "
-	    "WHERE name = ?1) AND action = ?2 AND scope = ?3", &st) == -1) {
-		db_unlock();
-		return -1;
-	}
-	sqlite3_bind_text(st, 1, user, -1, SQLITE_STATIC);
-	sqlite3_bind_text(st, 2, action, -1, SQLITE_STATIC);
-	sqlite3_bind_text(st, 3, scope, -1, SQLITE_STATIC);
-	r = sqlite3_step(st) == SQLITE_DONE ? sqlite3_changes(db.h) : -1;
-	sqlite3_finalize(st);
+	if (strcmp(action, "admin") == 0 && strcmp(scope, "global") == 0)
+		r = last_admin_grant(user);
+	if (r == 0)
+		r = db_run_locked("DELETE FROM grants WHERE user_id = (SELECT "
+		    "id FROM users WHERE name = ?1) AND action = ?2 AND "
+		    "scope = ?3", "ttt", user, action, scope);
+	else if (r == 1)
+		r = -2;
 	db_unlock();
 	return r;
+}
+
+static void
+row_to_grant(sqlite3_stmt *st, void *p)
+{
+	struct grant_rec	*g = p;
+
+	memset(g, 0, sizeof *g);
+	snprintf(g->action, sizeof g->action, "%s", db_col(st, 0));
+	snprintf(g->scope, sizeof g->scope, "%s", db_col(st, 1));
+	snprintf(g->who, sizeof g->who, "%s", db_col(st, 2));
+	g->created_at = sqlite3_column_int64(st, 3);
 }
 
 /* A user's grants, by scope then action; caller frees *out. */
 int
 grants_load(const char *user, struct grant_rec **out, size_t *n)
 {
-	sqlite3_stmt		*st;
-	struct grant_rec	*v = NULL, *nv;
-	size_t			 cnt = 0;
-	int			 r = SQLITE_ERROR;
-
-	*out = NULL;
-	*n = 0;
-	db_lock();
-	if (prepare("SELECT g.action, g.scope, g.who, g.created_at FROM "
+	return db_rows("SELECT g.action, g.scope, g.who, g.created_at FROM "
 	    "grants g JOIN users u ON u.id = g.user_id WHERE u.name = ? "
-	    "ORDER BY g.scope, g.action", &st) == -1) {
-		db_unlock();
-		return -1;
-	}
-	sqlite3_bind_text(st, 1, user, -1, SQLITE_STATIC);
-	while ((r = sqlite3_step(st)) == SQLITE_ROW) {
-		if ((nv = realloc(v, (cnt + 1) * sizeof *v)) == NULL) {
-			r = SQLITE_NOMEM;
-			break;
-		}
-		v = nv;
-		memset(&v[cnt], 0, sizeof v[cnt]);
-		snprintf(v[cnt].action, sizeof v[cnt].action, "%s", col(st, 0));
-		snprintf(v[cnt].scope, sizeof v[cnt].scope, "%s", col(st, 1));
-		snprintf(v[cnt].who, sizeof v[cnt].who, "%s", col(st, 2));
-		v[cnt].created_at = sqlite3_column_int64(st, 3);
-		cnt++;
-	}
-	sqlite3_finalize(st);
-	db_unlock();
-	if (r != SQLITE_DONE) {
-		free(v);
-		return -1;
-	}
-	*out = v;
-	*n = cnt;
-	return 0;
+	    "ORDER BY g.scope, g.action", sizeof **out, row_to_grant, NULL,
+	    out, n, "t", user);
 }
 
 /*
@@ -271,39 +148,25 @@ user_key_add(const char *user, const struct ssh_pubkey *k, char *owner,
     size_t ownersz)
 {
 	sqlite3_stmt	*st;
-	int		 r;
+	int		 s, r = -1;
 
 	db_lock();
-	if (prepare("SELECT u.name FROM user_keys k JOIN users u ON "
-	    "u.id = k.user_id WHERE k.fingerprint = ?", &st) == -1) {
-		db_unlock();
-		return -1;
-	}
-	sqlite3_bind_text(st, 1, k->fingerprint, -1, SQLITE_STATIC);
-	if ((r = sqlite3_step(st)) == SQLITE_ROW)
-		snprintf(owner, ownersz, "%s", col(st, 0));
+	if ((st = db_prepare("SELECT u.name FROM user_keys k JOIN users u ON "
+	    "u.id = k.user_id WHERE k.fingerprint = ?", "t", k->fingerprint)) ==
+	    NULL)
+		goto out;
+	if ((s = sqlite3_step(st)) == SQLITE_ROW)
+		snprintf(owner, ownersz, "%s", db_col(st, 0));
 	sqlite3_finalize(st);
-	if (r != SQLITE_DONE) {
-		db_unlock();
-		return r == SQLITE_ROW ? 0 : -1;
-	}
-	if (prepare("INSERT INTO user_keys (user_id, fingerprint, type, body, "
-	    "comment, created_at) SELECT id, ?2, ?3, ?4, ?5, ?6 FROM users "
-	    "WHERE name = ?1", &st) == -1) {
-		db_unlock();
-		return -1;
-	}
-	sqlite3_bind_text(st, 1, user, -1, SQLITE_STATIC);
-	sqlite3_bind_text(st, 2, k->fingerprint, -1, SQLITE_STATIC);
-	sqlite3_bind_text(st, 3, k->type, -1, SQLITE_STATIC);
-	sqlite3_bind_text(st, 4, k->body, -1, SQLITE_STATIC);
-	sqlite3_bind_text(st, 5, k->comment, -1, SQLITE_STATIC);
-	sqlite3_bind_int64(st, 6, (int64_t)time(NULL));
-	r = sqlite3_step(st) == SQLITE_DONE && sqlite3_changes(db.h) == 1 ?
-	    1 : -1;
-	if (r == -1)
-		log_warnx("user key: %s", sqlite3_errmsg(db.h));
-	sqlite3_finalize(st);
+	if (s == SQLITE_ROW)
+		r = 0;
+	else if (s == SQLITE_DONE && db_run_locked("INSERT INTO user_keys "
+	    "(user_id, fingerprint, type, body, comment, created_at) SELECT id, "
+	    "?2, ?3, ?4, ?5, ?6 FROM users WHERE name = ?1", "ttttti", user,
+	    k->fingerprint, k->type, k->body, k->comment, (int64_t)time(NULL)) ==
+	    1)
+		r = 1;
+out:
 	db_unlock();
 	return r;
 }
@@ -312,72 +175,32 @@ user_key_add(const char *user, const struct ssh_pubkey *k, char *owner,
 int
 user_key_remove(const char *user, const char *fingerprint)
 {
-	sqlite3_stmt	*st;
-	int		 r;
+	return db_run("DELETE FROM user_keys WHERE user_id = (SELECT id FROM "
+	    "users WHERE name = ?1) AND (?2 IS NULL OR fingerprint = ?2)", "tt",
+	    user, fingerprint);
+}
 
-	db_lock();
-	if (prepare("DELETE FROM user_keys WHERE user_id = (SELECT id FROM "
-	    "users WHERE name = ?1) AND (?2 IS NULL OR fingerprint = ?2)",
-	    &st) == -1) {
-		db_unlock();
-		return -1;
-	}
-	sqlite3_bind_text(st, 1, user, -1, SQLITE_STATIC);
-	if (fingerprint != NULL)
-		sqlite3_bind_text(st, 2, fingerprint, -1, SQLITE_STATIC);
-	r = sqlite3_step(st) == SQLITE_DONE ? sqlite3_changes(db.h) : -1;
-	sqlite3_finalize(st);
-	db_unlock();
-	return r;
+static void
+row_to_key(sqlite3_stmt *st, void *p)
+{
+	struct key_rec	*k = p;
+
+	memset(k, 0, sizeof *k);
+	snprintf(k->user, sizeof k->user, "%s", db_col(st, 0));
+	snprintf(k->key.fingerprint, sizeof k->key.fingerprint, "%s",
+	    db_col(st, 1));
+	snprintf(k->key.type, sizeof k->key.type, "%s", db_col(st, 2));
+	snprintf(k->key.body, sizeof k->key.body, "%s", db_col(st, 3));
+	snprintf(k->key.comment, sizeof k->key.comment, "%s", db_col(st, 4));
+	k->created_at = sqlite3_column_int64(st, 5);
 }
 
 /* The keys of one user, or of everyone (NULL), by user and fingerprint. */
 int
 user_keys_load(const char *user, struct key_rec **out, size_t *n)
 {
-	sqlite3_stmt	*st;
-	struct key_rec	*v = NULL, *nv;
-	size_t		 cnt = 0;
-	int		 r = SQLITE_ERROR;
-
-	*out = NULL;
-	*n = 0;
-	db_lock();
-	if (prepare("SELECT u.name, k.fingerprint, k.type, k.body, k.comment, "
-	    "k.created_at FROM user_keys k JOIN users u ON u.id = k.user_id "
-	    "WHERE ?1 IS NULL OR u.name = ?1 ORDER BY u.name, k.fingerprint",
-	    &st) == -1) {
-		db_unlock();
-		return -1;
-	}
-	if (user != NULL)
-		sqlite3_bind_text(st, 1, user, -1, SQLITE_STATIC);
-	while ((r = sqlite3_step(st)) == SQLITE_ROW) {
-		struct key_rec	*k;
-
-		if ((nv = realloc(v, (cnt + 1) * sizeof *v)) == NULL) {
-			r = SQLITE_NOMEM;
-			break;
-		}
-		v = nv;
-		k = &v[cnt++];
-		memset(k, 0, sizeof *k);
-		snprintf(k->user, sizeof k->user, "%s", col(st, 0));
-		snprintf(k->key.fingerprint, sizeof k->key.fingerprint, "%s",
-		    col(st, 1));
-		snprintf(k->key.type, sizeof k->key.type, "%s", col(st, 2));
-		snprintf(k->key.body, sizeof k->key.body, "%s", col(st, 3));
-		snprintf(k->key.comment, sizeof k->key.comment, "%s",
-		    col(st, 4));
-		k->created_at = sqlite3_column_int64(st, 5);
-	}
-	sqlite3_finalize(st);
-	db_unlock();
-	if (r != SQLITE_DONE) {
-		free(v);
-		return -1;
-	}
-	*out = v;
-	*n = cnt;
-	return 0;
+	return db_rows("SELECT u.name, k.fingerprint, k.type, k.body, "
+	    "k.comment, k.created_at FROM user_keys k JOIN users u ON "
+	    "u.id = k.user_id WHERE ?1 IS NULL OR u.name = ?1 ORDER BY u.name, "
+	    "k.fingerprint", sizeof **out, row_to_key, NULL, out, n, "t", user);
 }

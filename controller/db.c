@@ -4,6 +4,7 @@
  * migrations below, in order, each in its own transaction. Access is
  * serialised by one mutex: tugd's requests are short.
  */
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -11,6 +12,7 @@
 
 #include "common/clock.h"
 #include "common/log.h"
+#include "common/xmalloc.h"
 #include "controller/tug.h"
 
 struct db	db = { NULL, PTHREAD_MUTEX_INITIALIZER };
@@ -198,19 +200,224 @@ db_exec(const char *sql)
 	return 0;
 }
 
+/*
+ * Prepare sql and bind its parameters from types, one character a
+ * parameter, in order: 't' text (const char *; NULL binds NULL), 'i' an
+ * int64_t (cast an int: these are varargs), 'b' a blob (const void *,
+ * size_t). The caller holds db_lock and keeps the arguments alive until it
+ * finalizes the statement. NULL on error, logged with the SQL.
+ */
+static sqlite3_stmt *
+vprepare(const char *sql, const char *types, va_list ap)
+{
+	sqlite3_stmt	*st;
+	const void	*p;
+	int		 i, r = SQLITE_OK;
+
+	if (sqlite3_prepare_v2(db.h, sql, -1, &st, NULL) != SQLITE_OK) {
+		log_warnx("sqlite: %s: %s", sqlite3_errmsg(db.h), sql);
+		return NULL;
+	}
+	for (i = 0; types[i] != '\0' && r == SQLITE_OK; i++) {
+		switch (types[i]) {
+		case 't':
+			r = sqlite3_bind_text(st, i + 1, va_arg(ap,
+			    const char *), -1, SQLITE_STATIC);
+			break;
+		case 'i':
+			r = sqlite3_bind_int64(st, i + 1, va_arg(ap, int64_t));
+			break;
+		case 'b':
+			p = va_arg(ap, const void *);
+			r = sqlite3_bind_blob64(st, i + 1, p, va_arg(ap, size_t),
+			    SQLITE_STATIC);
+			break;
+		default:
+			fatalx("sqlite: parameter type '%c': %s", types[i], sql);
+		}
+	}
+	if (r != SQLITE_OK || i != sqlite3_bind_parameter_count(st)) {
+		log_warnx("sqlite: cannot bind %d parameters: %s: %s", i,
+		    r != SQLITE_OK ? sqlite3_errmsg(db.h) : "wrong count", sql);
+		sqlite3_finalize(st);
+		return NULL;
+	}
+	return st;
+}
+
+sqlite3_stmt *
+db_prepare(const char *sql, const char *types, ...)
+{
+	sqlite3_stmt	*st;
+	va_list		 ap;
+
+	va_start(ap, types);
+	st = vprepare(sql, types, ap);
+	va_end(ap);
+	return st;
+}
+
+/* A column's text, "" for NULL; valid until the next step or finalize. */
+const char *
+db_col(sqlite3_stmt *st, int i)
+{
+	const unsigned char	*t = sqlite3_column_text(st, i);
+
+	return t != NULL ? (const char *)t : "";
+}
+
+/* A row function: column 0 into the int64_t at p. */
+void
+db_int64(sqlite3_stmt *st, void *p)
+{
+	*(int64_t *)p = sqlite3_column_int64(st, 0);
+}
+
+/* Step st once: the step's result, an error logged with the SQL. */
+static int
+step(sqlite3_stmt *st)
+{
+	int	r = sqlite3_step(st);
+
+	if (r != SQLITE_ROW && r != SQLITE_DONE)
+		log_warnx("sqlite: %s: %s", sqlite3_errmsg(db.h),
+		    sqlite3_sql(st));
+	return r;
+}
+
+static int
+vrun(const char *sql, const char *types, va_list ap)
+{
+	sqlite3_stmt	*st;
+	int		 r;
+
+	if ((st = vprepare(sql, types, ap)) == NULL)
+		return -1;
+	r = step(st);
+	sqlite3_finalize(st);
+	return r == SQLITE_DONE ? sqlite3_changes(db.h) : -1;
+}
+
+/* Run a statement for its effect: the rows it changed, or -1. */
+int
+db_run(const char *sql, const char *types, ...)
+{
+	va_list	ap;
+	int	r;
+
+	va_start(ap, types);
+	db_lock();
+	r = vrun(sql, types, ap);
+	db_unlock();
+	va_end(ap);
+	return r;
+}
+
+/* db_run for a caller that holds db_lock. */
+int
+db_run_locked(const char *sql, const char *types, ...)
+{
+	va_list	ap;
+	int	r;
+
+	va_start(ap, types);
+	r = vrun(sql, types, ap);
+	va_end(ap);
+	return r;
+}
+
+static int
+vrow(const char *sql, void (*fn)(sqlite3_stmt *, void *), void *elem,
+    const char *types, va_list ap)
+{
+	sqlite3_stmt	*st;
+	int		 r;
+
+	if ((st = vprepare(sql, types, ap)) == NULL)
+		return -1;
+	if ((r = step(st)) == SQLITE_ROW && fn != NULL)
+		fn(st, elem);
+	sqlite3_finalize(st);
+	return r == SQLITE_ROW ? 1 : r == SQLITE_DONE ? 0 : -1;
+}
+
+/* The first row into elem by fn (NULL: none): 1 found, 0 none, -1 error. */
+int
+db_row(const char *sql, void (*fn)(sqlite3_stmt *, void *), void *elem,
+    const char *types, ...)
+{
+	va_list	ap;
+	int	r;
+
+	va_start(ap, types);
+	db_lock();
+	r = vrow(sql, fn, elem, types, ap);
+	db_unlock();
+	va_end(ap);
+	return r;
+}
+
+/* db_row for a caller that holds db_lock. */
+int
+db_row_locked(const char *sql, void (*fn)(sqlite3_stmt *, void *),
+    void *elem, const char *types, ...)
+{
+	va_list	ap;
+	int	r;
+
+	va_start(ap, types);
+	r = vrow(sql, fn, elem, types, ap);
+	va_end(ap);
+	return r;
+}
+
+/*
+ * Every row, each filled by fn into a new element of elemsz bytes of an
+ * array that *out (a T **) is set to and the caller frees; *n its length.
+ * On error the elements are released by release (NULL: they own nothing),
+ * the array freed, *out NULL, *n 0, and -1 returned.
+ */
+int
+db_rows(const char *sql, size_t elemsz, void (*fn)(sqlite3_stmt *, void *),
+    void (*release)(void *), void *out, size_t *n, const char *types, ...)
+{
+	sqlite3_stmt	*st;
+	va_list		 ap;
+	char		*v = NULL;
+	size_t		 cnt = 0;
+	int		 r = SQLITE_ERROR;
+
+	va_start(ap, types);
+	db_lock();
+	if ((st = vprepare(sql, types, ap)) != NULL) {
+		while ((r = step(st)) == SQLITE_ROW) {
+			v = xrealloc(v, (cnt + 1) * elemsz);
+			fn(st, v + cnt * elemsz);
+			cnt++;
+		}
+		sqlite3_finalize(st);
+	}
+	db_unlock();
+	va_end(ap);
+	if (r != SQLITE_DONE) {
+		while (release != NULL && cnt > 0)
+			release(v + --cnt * elemsz);
+		free(v);
+		v = NULL;
+		cnt = 0;
+	}
+	memcpy(out, &v, sizeof v);
+	*n = cnt;
+	return r == SQLITE_DONE ? 0 : -1;
+}
+
 int
 db_schema_version(void)
 {
-	sqlite3_stmt	*st;
-	int		 v = -1;
+	int64_t	v;
 
-	if (sqlite3_prepare_v2(db.h, "PRAGMA user_version", -1, &st, NULL) !=
-	    SQLITE_OK)
-		return -1;
-	if (sqlite3_step(st) == SQLITE_ROW)
-		v = sqlite3_column_int(st, 0);
-	sqlite3_finalize(st);
-	return v;
+	return db_row("PRAGMA user_version", db_int64, &v, "") == 1 ?
+	    (int)v : -1;
 }
 
 static int
@@ -228,6 +435,7 @@ migrate(char *err, size_t errsz)
 		    "tugd (%d): refusing to touch it", v, SCHEMA_VERSION);
 		return -1;
 	}
+	db_lock();
 	for (i = v; i < SCHEMA_VERSION; i++) {
 		snprintf(sql, sizeof sql, "PRAGMA user_version = %d", i + 1);
 		if (db_exec("BEGIN IMMEDIATE") == -1)
@@ -241,10 +449,12 @@ migrate(char *err, size_t errsz)
 			goto fail;
 		log_info("database migrated to schema %d", i + 1);
 	}
+	db_unlock();
 	return 0;
 fail:
 	snprintf(err, errsz, "migration to schema %d failed: %s", i + 1,
 	    sqlite3_errmsg(db.h));
+	db_unlock();
 	return -1;
 }
 
@@ -276,38 +486,30 @@ db_close(void)
 	db.h = NULL;
 }
 
-static const char *
-col(sqlite3_stmt *st, int i)
-{
-	const unsigned char	*t = sqlite3_column_text(st, i);
-
-	return t != NULL ? (const char *)t : "";
-}
-
 static void
-row_to_host(sqlite3_stmt *st, struct host_rec *h)
+row_to_host(sqlite3_stmt *st, void *p)
 {
+	struct host_rec	*h = p;
 	sqlite3_stmt	*g;
 
 	memset(h, 0, sizeof *h);
 	h->id = sqlite3_column_int64(st, 0);
-	snprintf(h->name, sizeof h->name, "%s", col(st, 1));
-	snprintf(h->addr, sizeof h->addr, "%s", col(st, 2));
+	snprintf(h->name, sizeof h->name, "%s", db_col(st, 1));
+	snprintf(h->addr, sizeof h->addr, "%s", db_col(st, 2));
 	h->port = (unsigned)sqlite3_column_int(st, 3);
-	snprintf(h->user, sizeof h->user, "%s", col(st, 4));
-	snprintf(h->key_path, sizeof h->key_path, "%s", col(st, 5));
-	snprintf(h->hostkey, sizeof h->hostkey, "%s", col(st, 6));
-	snprintf(h->agent_hash, sizeof h->agent_hash, "%s", col(st, 7));
+	snprintf(h->user, sizeof h->user, "%s", db_col(st, 4));
+	snprintf(h->key_path, sizeof h->key_path, "%s", db_col(st, 5));
+	snprintf(h->hostkey, sizeof h->hostkey, "%s", db_col(st, 6));
+	snprintf(h->agent_hash, sizeof h->agent_hash, "%s", db_col(st, 7));
 	if (sqlite3_column_type(st, 8) != SQLITE_NULL)
-		h->facts = strdup(col(st, 8));
+		h->facts = xstrdup(db_col(st, 8));
 	h->last_seen = sqlite3_column_int64(st, 9);
-	if (sqlite3_prepare_v2(db.h, "SELECT grp FROM host_groups WHERE "
-	    "host_id = ? ORDER BY grp", -1, &g, NULL) != SQLITE_OK)
+	if ((g = db_prepare("SELECT grp FROM host_groups WHERE host_id = ? "
+	    "ORDER BY grp", "i", h->id)) == NULL)
 		return;
-	sqlite3_bind_int64(g, 1, h->id);
 	while (sqlite3_step(g) == SQLITE_ROW && h->ngroups < HOST_GROUPS_MAX)
 		snprintf(h->groups[h->ngroups++], sizeof h->groups[0], "%s",
-		    col(g, 0));
+		    db_col(g, 0));
 	sqlite3_finalize(g);
 }
 
@@ -321,190 +523,91 @@ host_rec_free(struct host_rec *h)
 	h->facts = NULL;
 }
 
+static void
+host_release(void *h)
+{
+	host_rec_free(h);
+}
+
 int
 hosts_load(struct host_rec **out, size_t *n)
 {
-	sqlite3_stmt	*st;
-	struct host_rec	*v = NULL, *nv;
-	size_t		 cnt = 0;
-	int		 r = 0;
-
-	*out = NULL;
-	*n = 0;
-	db_lock();
-	if (sqlite3_prepare_v2(db.h, "SELECT " HOST_COLS " FROM hosts ORDER "
-	    "BY name", -1, &st, NULL) != SQLITE_OK) {
-		db_unlock();
-		return -1;
-	}
-	while ((r = sqlite3_step(st)) == SQLITE_ROW) {
-		if ((nv = realloc(v, (cnt + 1) * sizeof *v)) == NULL) {
-			r = SQLITE_NOMEM;
-			break;
-		}
-		v = nv;
-		row_to_host(st, &v[cnt++]);
-	}
-	sqlite3_finalize(st);
-	db_unlock();
-	*out = v;
-	*n = cnt;
-	return r == SQLITE_DONE ? 0 : -1;
+	return db_rows("SELECT " HOST_COLS " FROM hosts ORDER BY name",
+	    sizeof **out, row_to_host, host_release, out, n, "");
 }
 
 int
 host_load(const char *name, struct host_rec *h)
 {
-	sqlite3_stmt	*st;
-	int		 r;
-
-	db_lock();
-	if (sqlite3_prepare_v2(db.h, "SELECT " HOST_COLS " FROM hosts WHERE "
-	    "name = ?", -1, &st, NULL) != SQLITE_OK) {
-		db_unlock();
-		return -1;
-	}
-	sqlite3_bind_text(st, 1, name, -1, SQLITE_STATIC);
-	if ((r = sqlite3_step(st)) == SQLITE_ROW)
-		row_to_host(st, h);
-	sqlite3_finalize(st);
-	db_unlock();
-	return r == SQLITE_ROW ? 1 : r == SQLITE_DONE ? 0 : -1;
+	return db_row("SELECT " HOST_COLS " FROM hosts WHERE name = ?",
+	    row_to_host, h, "t", name);
 }
 
 int
 host_insert(const struct host_rec *h)
 {
-	sqlite3_stmt	*st;
-	int64_t		 id;
-	int		 i, ok;
+	int64_t	id;
+	int	i;
 
 	db_lock();
 	db_exec("BEGIN IMMEDIATE");
-	if (sqlite3_prepare_v2(db.h, "INSERT INTO hosts (name, address, port, "
-	    "ssh_user, key_path, hostkey, agent_hash, facts, last_seen, "
-	    "created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)", -1, &st,
-	    NULL) != SQLITE_OK)
-		goto fail;
-	sqlite3_bind_text(st, 1, h->name, -1, SQLITE_STATIC);
-	sqlite3_bind_text(st, 2, h->addr, -1, SQLITE_STATIC);
-	sqlite3_bind_int(st, 3, (int)h->port);
-	sqlite3_bind_text(st, 4, h->user, -1, SQLITE_STATIC);
-	sqlite3_bind_text(st, 5, h->key_path, -1, SQLITE_STATIC);
-	sqlite3_bind_text(st, 6, h->hostkey, -1, SQLITE_STATIC);
-	sqlite3_bind_text(st, 7, h->agent_hash, -1, SQLITE_STATIC);
-	if (h->facts != NULL)
-		sqlite3_bind_text(st, 8, h->facts, -1, SQLITE_STATIC);
-	sqlite3_bind_int64(st, 9, h->last_seen);
-	sqlite3_bind_int64(st, 10, (int64_t)time(NULL));
-	ok = sqlite3_step(st) == SQLITE_DONE;
-	sqlite3_finalize(st);
-	if (!ok)
+	if (db_run_locked("INSERT INTO hosts (name, address, port, ssh_user, "
+	    "key_path, hostkey, agent_hash, facts, last_seen, created_at) "
+	    "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)", "ttitttttii", h->name,
+	    h->addr, (int64_t)h->port, h->user, h->key_path, h->hostkey,
+	    h->agent_hash, h->facts, h->last_seen, (int64_t)time(NULL)) == -1)
 		goto fail;
 	id = sqlite3_last_insert_rowid(db.h);
-	for (i = 0; i < h->ngroups; i++) {
-		if (sqlite3_prepare_v2(db.h, "INSERT OR IGNORE INTO host_groups "
-		    "(host_id, grp) VALUES (?, ?)", -1, &st, NULL) != SQLITE_OK)
+	for (i = 0; i < h->ngroups; i++)
+		if (db_run_locked("INSERT OR IGNORE INTO host_groups (host_id, "
+		    "grp) VALUES (?, ?)", "it", id, h->groups[i]) == -1)
 			goto fail;
-		sqlite3_bind_int64(st, 1, id);
-		sqlite3_bind_text(st, 2, h->groups[i], -1, SQLITE_STATIC);
-		ok = sqlite3_step(st) == SQLITE_DONE;
-		sqlite3_finalize(st);
-		if (!ok)
-			goto fail;
-	}
 	db_exec("COMMIT");
 	db_unlock();
 	return 0;
 fail:
-	log_warnx("host insert: %s", sqlite3_errmsg(db.h));
 	db_exec("ROLLBACK");
 	db_unlock();
 	return -1;
 }
 
-static int
-exec_bound(const char *sql, const char *a, const char *b, const char *c,
-    int64_t n)
-{
-	sqlite3_stmt	*st;
-	int		 r;
-
-	db_lock();
-	if (sqlite3_prepare_v2(db.h, sql, -1, &st, NULL) != SQLITE_OK) {
-		log_warnx("sqlite: %s", sqlite3_errmsg(db.h));
-		db_unlock();
-		return -1;
-	}
-	if (a != NULL)
-		sqlite3_bind_text(st, 1, a, -1, SQLITE_STATIC);
-	if (b != NULL)
-		sqlite3_bind_text(st, 2, b, -1, SQLITE_STATIC);
-	if (c != NULL)
-		sqlite3_bind_text(st, 3, c, -1, SQLITE_STATIC);
-	if (sqlite3_bind_parameter_count(st) >= 4)
-		sqlite3_bind_int64(st, 4, n);
-	r = sqlite3_step(st);
-	sqlite3_finalize(st);
-	r = r == SQLITE_DONE ? sqlite3_changes(db.h) : -1;
-	db_unlock();
-	return r;
-}
-
 int
 host_delete(const char *name)
 {
-	return exec_bound("DELETE FROM hosts WHERE name = ?", name, NULL,
-	    NULL, 0);
+	return db_run("DELETE FROM hosts WHERE name = ?", "t", name);
 }
 
 int
 host_seen(const char *name, const char *facts, const char *agent_hash)
 {
-	return exec_bound("UPDATE hosts SET facts = ?2, agent_hash = ?3, "
-	    "last_seen = ?4 WHERE name = ?1", name, facts, agent_hash,
+	return db_run("UPDATE hosts SET facts = ?2, agent_hash = ?3, "
+	    "last_seen = ?4 WHERE name = ?1", "ttti", name, facts, agent_hash,
 	    (int64_t)time(NULL));
 }
 
 int
 user_count(void)
 {
-	sqlite3_stmt	*st;
-	int		 n = -1;
+	int64_t	n;
 
-	db_lock();
-	if (sqlite3_prepare_v2(db.h, "SELECT count(*) FROM users", -1, &st,
-	    NULL) == SQLITE_OK) {
-		if (sqlite3_step(st) == SQLITE_ROW)
-			n = sqlite3_column_int(st, 0);
-		sqlite3_finalize(st);
-	}
-	db_unlock();
-	return n;
+	return db_row("SELECT count(*) FROM users", db_int64, &n, "") == 1 ?
+	    (int)n : -1;
 }
 
 int
 user_add(const char *name, int admin)
 {
-	return exec_bound("INSERT INTO users (name, admin, created_at) "
-	    "VALUES (?1, ?2 = 'admin', ?4)", name, admin ? "admin" : "user",
-	    NULL, (int64_t)time(NULL)) == 1 ? 0 : -1;
+	return db_run("INSERT INTO users (name, admin, created_at) VALUES "
+	    "(?, ?, ?)", "tii", name, (int64_t)(admin != 0),
+	    (int64_t)time(NULL)) == 1 ? 0 : -1;
 }
 
 int
 user_is_admin(const char *name)
 {
-	sqlite3_stmt	*st;
-	int		 r = 0;
+	int64_t	admin = 0;
 
-	db_lock();
-	if (sqlite3_prepare_v2(db.h, "SELECT admin FROM users WHERE name = ?",
-	    -1, &st, NULL) == SQLITE_OK) {
-		sqlite3_bind_text(st, 1, name, -1, SQLITE_STATIC);
-		if (sqlite3_step(st) == SQLITE_ROW)
-			r = sqlite3_column_int(st, 0) != 0;
-		sqlite3_finalize(st);
-	}
-	db_unlock();
-	return r;
+	db_row("SELECT admin FROM users WHERE name = ?", db_int64, &admin, "t",
+	    name);
+	return admin != 0;
 }

@@ -10,7 +10,6 @@
 #include <string.h>
 
 #include "common/clock.h"
-#include "common/log.h"
 #include "common/validate.h"
 #include "common/xmalloc.h"
 #include "controller/tug.h"
@@ -77,37 +76,40 @@ registry_of(const char *ref, char *server, size_t n)
 	return 1;
 }
 
+/* A login row: the username into user (usersz bytes), the sealed password. */
+struct login {
+	char		*user;
+	size_t		 usersz;
+	struct buf	 sealed;
+};
+
+static void
+row_to_login(sqlite3_stmt *st, void *p)
+{
+	struct login	*l = p;
+
+	snprintf(l->user, l->usersz, "%s", db_col(st, 0));
+	buf_add(&l->sealed, sqlite3_column_blob(st, 1),
+	    (size_t)sqlite3_column_bytes(st, 1));
+}
+
 /* The login for server: 1 found (password filled, wipe it), 0 none, -1. */
 int
 registry_auth(const char *server, char *user, size_t usersz,
     struct buf *password)
 {
-	sqlite3_stmt	*st;
-	struct buf	 sealed = BUF_INIT;
+	struct login	 l = { user, usersz, BUF_INIT };
 	char		 ad[REGISTRY_SERVER_MAX + 16];
-	int		 r = 0;
+	int		 r;
 
-	db_lock();
-	if (sqlite3_prepare_v2(db.h, "SELECT username, password FROM "
-	    "registries WHERE server = ?", -1, &st, NULL) != SQLITE_OK) {
-		db_unlock();
-		return -1;
-	}
-	sqlite3_bind_text(st, 1, server, -1, SQLITE_STATIC);
-	if (sqlite3_step(st) == SQLITE_ROW) {
-		snprintf(user, usersz, "%s", sqlite3_column_text(st, 0));
-		buf_add(&sealed, sqlite3_column_blob(st, 1),
-		    (size_t)sqlite3_column_bytes(st, 1));
-		r = 1;
-	}
-	sqlite3_finalize(st);
-	db_unlock();
+	r = db_row("SELECT username, password FROM registries WHERE "
+	    "server = ?", row_to_login, &l, "t", server);
 	if (r == 1) {
 		ad_for(ad, sizeof ad, server);
-		if (secret_open(ad, sealed.ptr, sealed.len, password) == -1)
+		if (secret_open(ad, l.sealed.ptr, l.sealed.len, password) == -1)
 			r = -1;
 	}
-	buf_release(&sealed);
+	buf_release(&l.sealed);
 	return r;
 }
 
@@ -124,14 +126,12 @@ void
 cmd_registry_login(struct client *c, struct mv *args)
 {
 	char		 server[REGISTRY_SERVER_MAX + 1], user[REG_USER_MAX + 1];
-	char		 ad[REGISTRY_SERVER_MAX + 16], err[MSG_ERRLEN];
+	char		 ad[REGISTRY_SERVER_MAX + 16];
 	char		*pass = NULL;
 	const char	*why;
 	struct buf	 sealed = BUF_INIT;
-	sqlite3_stmt	*st;
 	struct enc	 e;
 	size_t		 plen = 0;
-	int		 r, created = 0;
 
 	if (mv_str(args, "server", server, sizeof server, MV_REQ) != 1 ||
 	    mv_str(args, "username", user, sizeof user, MV_REQ) != 1) {
@@ -149,8 +149,8 @@ cmd_registry_login(struct client *c, struct mv *args)
 		return;
 	}
 	pass = xmalloc(REG_PASS_MAX + 1);
-	if ((r = mv_str(args, "password", pass, REG_PASS_MAX + 1, MV_REQ)) !=
-	    1 || (plen = strlen(pass)) == 0 || !text_ok(pass)) {
+	if (mv_str(args, "password", pass, REG_PASS_MAX + 1, MV_REQ) != 1 ||
+	    (plen = strlen(pass)) == 0 || !text_ok(pass)) {
 		client_fail(c, E_BAD_ARGS, "the password is missing, longer "
 		    "than %d bytes or holds control characters (give it on "
 		    "stdin with --password-stdin)", REG_PASS_MAX);
@@ -162,28 +162,13 @@ cmd_registry_login(struct client *c, struct mv *args)
 		    "file %s/secret.key?)", paths.home);
 		goto out;
 	}
-	db_lock();
-	r = sqlite3_prepare_v2(db.h, "INSERT INTO registries (server, "
-	    "username, password, who, created_at) VALUES (?, ?, ?, ?, ?) "
-	    "ON CONFLICT (server) DO UPDATE SET username = excluded.username, "
-	    "password = excluded.password, who = excluded.who, "
-	    "created_at = excluded.created_at", -1, &st, NULL);
-	if (r == SQLITE_OK) {
-		created = 1;
-		sqlite3_bind_text(st, 1, server, -1, SQLITE_STATIC);
-		sqlite3_bind_text(st, 2, user, -1, SQLITE_STATIC);
-		sqlite3_bind_blob(st, 3, sealed.ptr, (int)sealed.len,
-		    SQLITE_STATIC);
-		sqlite3_bind_text(st, 4, c->user, -1, SQLITE_STATIC);
-		sqlite3_bind_int64(st, 5, (int64_t)(wall_ms() / 1000));
-		r = sqlite3_step(st) == SQLITE_DONE ? SQLITE_OK : SQLITE_ERROR;
-		sqlite3_finalize(st);
-	}
-	if (r != SQLITE_OK)
-		snprintf(err, sizeof err, "%s", sqlite3_errmsg(db.h));
-	db_unlock();
-	if (!created || r != SQLITE_OK) {
-		client_fail(c, E_INTERNAL, "cannot store the login: %s", err);
+	if (db_run("INSERT INTO registries (server, username, password, who, "
+	    "created_at) VALUES (?, ?, ?, ?, ?) ON CONFLICT (server) DO UPDATE "
+	    "SET username = excluded.username, password = excluded.password, "
+	    "who = excluded.who, created_at = excluded.created_at", "ttbti",
+	    server, user, sealed.ptr, sealed.len, c->user,
+	    (int64_t)(wall_ms() / 1000)) == -1) {
+		client_fail(c, E_INTERNAL, "cannot store the login");
 		goto out;
 	}
 	client_result_begin(c, &e);
@@ -202,9 +187,8 @@ void
 cmd_registry_logout(struct client *c, struct mv *args)
 {
 	char		 server[REGISTRY_SERVER_MAX + 1];
-	sqlite3_stmt	*st;
 	struct enc	 e;
-	int		 n = -1;
+	int		 n;
 
 	if (mv_str(args, "server", server, sizeof server, MV_REQ) != 1 ||
 	    check_registry_server(server) != NULL) {
@@ -212,15 +196,7 @@ cmd_registry_logout(struct client *c, struct mv *args)
 		    "SERVER[:PORT]");
 		return;
 	}
-	db_lock();
-	if (sqlite3_prepare_v2(db.h, "DELETE FROM registries WHERE server = ?",
-	    -1, &st, NULL) == SQLITE_OK) {
-		sqlite3_bind_text(st, 1, server, -1, SQLITE_STATIC);
-		if (sqlite3_step(st) == SQLITE_DONE)
-			n = sqlite3_changes(db.h);
-		sqlite3_finalize(st);
-	}
-	db_unlock();
+	n = db_run("DELETE FROM registries WHERE server = ?", "t", server);
 	if (n == -1) {
 		client_fail(c, E_INTERNAL, "cannot remove the login");
 		return;
@@ -244,17 +220,13 @@ cmd_registry_list(struct client *c, struct mv *args)
 	client_result_begin(c, &e);
 	enc_karr(&e, "registries");
 	db_lock();
-	if (sqlite3_prepare_v2(db.h, "SELECT server, username, who, "
-	    "created_at FROM registries ORDER BY server", -1, &st, NULL) ==
-	    SQLITE_OK) {
+	if ((st = db_prepare("SELECT server, username, who, created_at FROM "
+	    "registries ORDER BY server", "")) != NULL) {
 		while (sqlite3_step(st) == SQLITE_ROW) {
 			enc_map_open(&e);
-			enc_kstr(&e, "server",
-			    (const char *)sqlite3_column_text(st, 0));
-			enc_kstr(&e, "username",
-			    (const char *)sqlite3_column_text(st, 1));
-			enc_kstr(&e, "who",
-			    (const char *)sqlite3_column_text(st, 2));
+			enc_kstr(&e, "server", db_col(st, 0));
+			enc_kstr(&e, "username", db_col(st, 1));
+			enc_kstr(&e, "who", db_col(st, 2));
 			enc_ku64(&e, "created_at",
 			    (uint64_t)sqlite3_column_int64(st, 3));
 			enc_close(&e);

@@ -50,6 +50,25 @@ void	 db_lock(void);
 void	 db_unlock(void);
 int	 db_exec(const char *sql);
 int	 db_schema_version(void);
+/*
+ * Statements with bound parameters, one character of types a parameter:
+ * 't' text (const char *, NULL binds NULL), 'i' int64_t (cast an int),
+ * 'b' blob (const void *, size_t). db_run, db_row and db_rows take
+ * db_lock; db_prepare and the _locked ones are for a caller that holds it
+ * (across a transaction). Errors are logged with the SQL.
+ */
+sqlite3_stmt *db_prepare(const char *sql, const char *types, ...);
+const char *db_col(sqlite3_stmt *, int);	/* text, "" for NULL */
+void	 db_int64(sqlite3_stmt *, void *);	/* row fn: column 0 */
+int	 db_run(const char *sql, const char *types, ...);	/* changes, -1 */
+int	 db_run_locked(const char *sql, const char *types, ...);
+int	 db_row(const char *sql, void (*)(sqlite3_stmt *, void *), void *,
+	    const char *types, ...);		/* 1, 0 no row, -1 */
+int	 db_row_locked(const char *sql, void (*)(sqlite3_stmt *, void *),
+	    void *, const char *types, ...);
+int	 db_rows(const char *sql, size_t elemsz,
+	    void (*)(sqlite3_stmt *, void *), void (*release)(void *),
+	    void *out, size_t *n, const char *types, ...);	/* 0, -1 */
 
 /* host records, as stored */
 struct host_rec {
