@@ -11,10 +11,12 @@
 #include <curl/curl.h>
 
 #include "agent/agent.h"
+#include "common/clock.h"
 #include "common/xmalloc.h"
 
 #define LOG_BATCH_BYTES		(64u << 10)	/* flush a batch past this */
 #define LOG_LINE_MAX		(64u << 10)	/* longer lines are split */
+#define LOG_HOLD_MS		10	/* a busy stream's batches wait this long */
 
 struct logs_args {
 	char		site[SITE_NAME_MAX + 1];
@@ -46,6 +48,7 @@ struct logs {
 	int		 which;		/* 0 stdout, 1 stderr */
 	struct lstream	 s[2];
 	uint64_t	 bytes;
+	uint64_t	 sent_ms;	/* clock_ms of the last flush */
 	int		 broken;
 };
 
@@ -107,11 +110,24 @@ batch_flush(struct logs *l, struct lstream *s)
 	s->nbatch = 0;
 }
 
+/*
+ * Both streams' batches, stdout first: so the two always cover the same
+ * stretch of Docker's stream, and a controller that has the stdout batch of
+ * a later stretch has every line of the earlier ones.
+ */
+static void
+batches_flush(struct logs *l)
+{
+	batch_flush(l, &l->s[0]);
+	batch_flush(l, &l->s[1]);
+	l->sent_ms = clock_ms();
+}
+
 static void
 batch_line(struct logs *l, struct lstream *s, const char *p, size_t n)
 {
 	if (s->open && enc_size(&s->e) + n + 16 > LOG_BATCH_BYTES)
-		batch_flush(l, s);
+		batches_flush(l);
 	if (!s->open) {
 		enc_begin(&s->e, MSG_EVENT, l->job->id);
 		enc_kstr(&s->e, "kind", "log");
@@ -199,18 +215,27 @@ logs_write(char *p, size_t size, size_t n, void *arg)
 }
 
 /*
- * After each burst read from Docker: what is batched goes out, so a
- * follower sees a line as soon as it came, and a fast stream still travels
- * in large frames (curl may hand over each HTTP chunk, often one line, in a
- * call of its own).
+ * After each burst read from Docker: a line after a quiet spell goes out at
+ * once, so a follower sees it as soon as it came; while lines keep coming,
+ * what is batched goes out every LOG_HOLD_MS (or when a batch is full), so
+ * a fast stream travels in large frames (curl may hand over each HTTP
+ * chunk, often one line, in a call of its own). Returns how long input may
+ * gather before the next call, or -1 when nothing waits.
  */
-static void
+static int
 logs_burst(void *arg)
 {
 	struct logs	*l = arg;
+	uint64_t	 since;
 
-	batch_flush(l, &l->s[0]);
-	batch_flush(l, &l->s[1]);
+	if (!l->s[0].open && !l->s[1].open)
+		return -1;
+	since = clock_ms() - l->sent_ms;
+	if (since >= LOG_HOLD_MS) {
+		batches_flush(l);
+		return -1;
+	}
+	return (int)(LOG_HOLD_MS - since);
 }
 
 /* The container to read: the release asked for, else the serving one. */
@@ -302,8 +327,7 @@ logs_run(struct job *j)
 		if (l.s[k].partial.len > 0)
 			batch_line(&l, &l.s[k], l.s[k].partial.ptr,
 			    l.s[k].partial.len);
-	batch_flush(&l, &l.s[0]);
-	batch_flush(&l, &l.s[1]);
+	batches_flush(&l);
 	for (k = 0; k < 2; k++) {
 		buf_release(&l.s[k].partial);
 		if (l.s[k].open)

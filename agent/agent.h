@@ -261,8 +261,13 @@ struct dcall {
 	/* Streaming download; else the body is collected in resp (capped). */
 	size_t		(*writefn)(char *, size_t, size_t, void *);
 	void		*writearg;
-	/* Called after each burst of input has been handed to writefn. */
-	void		(*burstfn)(void *);
+	/*
+	 * Called after each burst of input has been handed to writefn; returns
+	 * -1, or the ms it is still willing to let input gather: the transfer
+	 * then sleeps that long before it reads again (fewer, larger reads of a
+	 * busy stream) and calls it again.
+	 */
+	int		(*burstfn)(void *);
 	long		 timeout_ms;	/* 0: none (streams) */
 	volatile int	*cancel;
 	struct buf	 resp;

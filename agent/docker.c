@@ -14,6 +14,7 @@
 #include <curl/curl.h>
 
 #include "agent/agent.h"
+#include "common/clock.h"
 #include "common/log.h"
 
 #define API_MIN_MINOR	41
@@ -106,7 +107,7 @@ run_transfer(struct dcall *c, CURL *h)
 	CURLM		*m;
 	CURLMsg		*msg;
 	CURLcode	 rc = CURLE_OK;
-	int		 running = 1, left, done = 0;
+	int		 running = 1, left, done = 0, gather = -1;
 
 	if (c->cancel == NULL && c->burstfn == NULL)
 		return curl_easy_perform(h);
@@ -119,7 +120,7 @@ run_transfer(struct dcall *c, CURL *h)
 			break;
 		}
 		if (c->burstfn != NULL)
-			c->burstfn(c->writearg);
+			gather = c->burstfn(c->writearg);
 		while ((msg = curl_multi_info_read(m, &left)) != NULL) {
 			if (msg->msg == CURLMSG_DONE) {
 				rc = msg->data.result;
@@ -132,7 +133,10 @@ run_transfer(struct dcall *c, CURL *h)
 			rc = CURLE_ABORTED_BY_CALLBACK;
 			break;
 		}
-		curl_multi_poll(m, NULL, 0, 100, NULL);
+		if (gather > 0)
+			sleep_ms((uint64_t)(gather < 100 ? gather : 100));
+		else
+			curl_multi_poll(m, NULL, 0, 100, NULL);
 	}
 	curl_multi_remove_handle(m, h);
 	curl_multi_cleanup(m);

@@ -1,11 +1,12 @@
 /*
  * cmd-logs.c: the logs op, a site's container logs from all its hosts at
  * once. Every host's agent streams its lines with Docker's timestamps.
- * Without follow they are collected, sorted by time and sent merged; with
- * follow they go out as they come, and a host whose session drops (or whose
- * container ends) is asked again from the last timestamp it delivered, the
- * lines already delivered dropped. A client that goes away or sends CANCEL
- * cancels the job on every agent.
+ * Without follow they are merged by time as they come: a line goes out
+ * once no host can still send an older one. With follow they go out as
+ * they come, and a host whose session drops (or whose container ends) is
+ * asked again from the last timestamp it delivered, the lines already
+ * delivered dropped. A client that goes away or sends CANCEL cancels the
+ * job on every agent.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -74,11 +75,19 @@ struct lhost {
 	int		 have_last;
 	struct lts	 prev;		/* of the line before, for untimed ones */
 
-	/* Held lines (under l->lock): all of them, or a follow's backlog. */
+	/*
+	 * Lines not sent yet (under l->lock). The first nsafe are sorted and
+	 * final: no later line of this host is older than bound, the newest
+	 * of them. dead bytes of text belong to lines already taken.
+	 */
 	struct lrec	*recs;
 	size_t		 nrecs;
 	size_t		 arecs;
+	size_t		 nsafe;
+	struct lts	 bound;
+	int		 have_bound;
 	struct buf	 text;
+	size_t		 dead;
 	uint32_t	 order;
 
 	uint64_t	 lines, bytes, wire, docker_bytes;
@@ -246,6 +255,55 @@ lines_room(struct logs *l, size_t n)
 	return 0;
 }
 
+static int
+rec_cmp(const void *a, const void *b)
+{
+	const struct lrec	*x = a, *y = b;
+
+	if (x->sec != y->sec)
+		return x->sec < y->sec ? -1 : 1;
+	if (x->nsec != y->nsec)
+		return x->nsec < y->nsec ? -1 : 1;
+	return x->order < y->order ? -1 : x->order > y->order;
+}
+
+static void
+recs_sort(struct lrec *v, size_t n)
+{
+	size_t	i;
+
+	for (i = 1; i < n; i++)
+		if (rec_cmp(&v[i - 1], &v[i]) > 0)
+			break;
+	if (i < n)
+		qsort(v, n, sizeof *v, rec_cmp);
+}
+
+/*
+ * Every line of a host held now is final: sorted in, and its time bounds
+ * what the host can still send. The agent sends both streams' batches of
+ * a stretch of Docker's stream together, stdout first, so this holds for
+ * all lines before a stdout batch, and for all once a stderr batch (or
+ * the end) came. l->lock held.
+ */
+static void
+mark_safe(struct lhost *lh)
+{
+	struct lrec	*last;
+
+	if (lh->nsafe == lh->nrecs)
+		return;
+	recs_sort(lh->recs + lh->nsafe, lh->nrecs - lh->nsafe);
+	lh->nsafe = lh->nrecs;
+	last = &lh->recs[lh->nrecs - 1];
+	if (!lh->have_bound || last->sec > lh->bound.sec ||
+	    (last->sec == lh->bound.sec && last->nsec > lh->bound.nsec)) {
+		lh->bound.sec = last->sec;
+		lh->bound.nsec = last->nsec;
+	}
+	lh->have_bound = 1;
+}
+
 /* One line of a host; l->lock held. */
 static void
 line_add(struct lhost *lh, int stream, const char *p, size_t n,
@@ -312,7 +370,7 @@ logs_event(void *arg, struct host *h, struct msg *m)
 	int64_t		 keysec = 0;
 	uint64_t	 seq;
 	size_t		 n, i, len;
-	int		 s, was_empty;
+	int		 s;
 	char		 c = 1;
 
 	(void)h;
@@ -338,13 +396,15 @@ logs_event(void *arg, struct host *h, struct msg *m)
 	/* A follower waits for the client rather than hold without bound. */
 	while (l->follow && l->held > LOGS_QUEUE_MAX && !l->gone)
 		pthread_cond_wait(&l->room, &l->lock);
-	was_empty = lh->nrecs == 0;
+	if (s == S_OUT)
+		mark_safe(lh);
 	for (i = 0; i < n && !l->gone; i++)
 		if (mv_arr_bin(&b, "lines", i, &p, &len) == 1)
 			line_add(lh, s, p, len, key, &keysec);
+	if (s == S_ERR)
+		mark_safe(lh);
 	pthread_mutex_unlock(&l->lock);
-	if (l->follow && was_empty && write(l->wake[1], &c, 1) == -1 &&
-	    errno != EAGAIN)
+	if (write(l->wake[1], &c, 1) == -1 && errno != EAGAIN)
 		log_warn("logs wake");
 }
 
@@ -523,30 +583,6 @@ event_end(struct logs *l, struct enc *e)
 	return logs_send(l, e);
 }
 
-static int
-rec_cmp(const void *a, const void *b)
-{
-	const struct lrec	*x = a, *y = b;
-
-	if (x->sec != y->sec)
-		return x->sec < y->sec ? -1 : 1;
-	if (x->nsec != y->nsec)
-		return x->nsec < y->nsec ? -1 : 1;
-	return x->order < y->order ? -1 : x->order > y->order;
-}
-
-static void
-recs_sort(struct lrec *v, size_t n)
-{
-	size_t	i;
-
-	for (i = 1; i < n; i++)
-		if (rec_cmp(&v[i - 1], &v[i]) > 0)
-			break;
-	if (i < n)
-		qsort(v, n, sizeof *v, rec_cmp);
-}
-
 /*
  * The lines held, every host's sorted and all merged by time, out to the
  * client in EVENTs of about 64 KiB; the hosts' buffers are emptied.
@@ -611,36 +647,124 @@ lines_flush(struct logs *l, struct lhost *hv, size_t n)
 	return r;
 }
 
-/* Follow: what came since the last turn goes out now. */
+/* Lines before w (at or after it: none) are final on every host. 0: none. */
 static int
-follow_flush(struct logs *l)
+watermark(struct logs *l, struct lts *w)
+{
+	size_t	i;
+	int	any = 0;
+
+	w->sec = INT64_MAX;
+	w->nsec = 0;
+	for (i = 0; i < l->n; i++) {
+		struct lhost *lh = &l->hosts[i];
+
+		if (lh->ended)
+			continue;
+		if (!lh->have_bound)
+			return 0;
+		if (!any || ts_cmp(&lh->bound, w) < 0)
+			*w = lh->bound;
+		any = 1;
+	}
+	return 1;
+}
+
+/* Rewrite a host's text without the bytes of lines already taken. */
+static void
+host_compact(struct lhost *lh)
+{
+	struct buf	t;
+	size_t		i;
+
+	buf_init(&t, 0);
+	for (i = 0; i < lh->nrecs; i++) {
+		struct lrec *rec = &lh->recs[i];
+
+		if (buf_add(&t, lh->text.ptr + rec->off, rec->len) == -1)
+			fatalx("out of memory for log lines");
+		rec->off = t.len - rec->len;
+	}
+	buf_release(&lh->text);
+	lh->text = t;
+	lh->dead = 0;
+}
+
+/* A host's first k lines into hv (empty); l->lock held. */
+static void
+host_take(struct logs *l, struct lhost *lh, struct lhost *hv, size_t k)
+{
+	size_t	i, bytes = 0;
+
+	if (k == lh->nrecs) {		/* all of them: hand the buffers over */
+		hv->recs = lh->recs;
+		hv->nrecs = lh->nrecs;
+		hv->arecs = lh->arecs;
+		hv->text = lh->text;
+		l->held -= lh->text.len - lh->dead;
+		lh->recs = NULL;
+		lh->nrecs = lh->arecs = lh->nsafe = lh->dead = 0;
+		buf_init(&lh->text, 0);
+		return;
+	}
+	hv->recs = xcalloc(k, sizeof *hv->recs);
+	hv->nrecs = hv->arecs = k;
+	buf_init(&hv->text, 0);
+	for (i = 0; i < k; i++) {
+		hv->recs[i] = lh->recs[i];
+		hv->recs[i].off = hv->text.len;
+		if (buf_add(&hv->text, lh->text.ptr + lh->recs[i].off,
+		    lh->recs[i].len) == -1)
+			fatalx("out of memory for log lines");
+		bytes += lh->recs[i].len;
+	}
+	memmove(lh->recs, lh->recs + k, (lh->nrecs - k) * sizeof *lh->recs);
+	lh->nrecs -= k;
+	lh->nsafe -= k;
+	lh->dead += bytes;
+	l->held -= bytes;
+	if (lh->dead > lh->text.len / 2)
+		host_compact(lh);
+}
+
+/*
+ * Out to the client: the lines that are final on every host and older
+ * than what any host can still send, merged, so that the output is in time
+ * order while it streams; with all (a follow, or the end), every line.
+ */
+static int
+lines_out(struct logs *l, int all)
 {
 	struct lhost	*hv = xcalloc(l->n, sizeof *hv);
-	size_t		 i, any = 0;
-	int		 r;
+	struct lts	 w;
+	size_t		 i, k, limit, any = 0;
+	int		 r = 0;
 
 	pthread_mutex_lock(&l->lock);
+	if (!all && !watermark(l, &w))
+		goto out;
 	for (i = 0; i < l->n; i++) {
 		struct lhost *lh = &l->hosts[i];
 
 		snprintf(hv[i].name, sizeof hv[i].name, "%s", lh->name);
-		hv[i].recs = lh->recs;
-		hv[i].nrecs = lh->nrecs;
-		hv[i].arecs = lh->arecs;
-		hv[i].text = lh->text;
-		any += lh->nrecs;
-		lh->recs = NULL;
-		lh->nrecs = lh->arecs = 0;
-		buf_init(&lh->text, 0);
+		if (all || lh->ended)
+			mark_safe(lh);
+		limit = all ? lh->nrecs : lh->nsafe;
+		for (k = 0; k < limit; k++) {
+			struct lts t = { lh->recs[k].sec, lh->recs[k].nsec };
+
+			if (!all && ts_cmp(&t, &w) > 0)
+				break;
+		}
+		if (k > 0)
+			host_take(l, lh, &hv[i], k);
+		any += k;
 	}
-	l->held = 0;
 	pthread_cond_broadcast(&l->room);
+out:
 	pthread_mutex_unlock(&l->lock);
-	r = any > 0 ? lines_flush(l, hv, l->n) : 0;
-	for (i = 0; i < l->n; i++) {
-		free(hv[i].recs);
-		buf_release(&hv[i].text);
-	}
+	if (any > 0)
+		r = lines_flush(l, hv, l->n);
 	free(hv);
 	return r;
 }
@@ -857,7 +981,7 @@ logs_loop(struct logs *l)
 				host_ask(l, lh);
 			live += !lh->ended;
 		}
-		if (l->follow && follow_flush(l) == -1)
+		if (lines_out(l, l->follow) == -1)
 			break;		/* the client went away */
 		pthread_mutex_lock(&l->lock);
 		over = l->over;
@@ -953,7 +1077,8 @@ logs_result(struct logs *l)
 		enc_ku64(&e, "wire_bytes", lh->wire);
 		enc_ku64(&e, "docker_bytes", lh->docker_bytes);
 		enc_ku64(&e, "requests", (uint64_t)lh->tries);
-		if (lh->err[0] != '\0')
+		/* A follower's trouble counts until lines come again. */
+		if (lh->err[0] != '\0' && lh->lines == lh->started_lines)
 			enc_kstr(&e, "error", lh->err);
 		enc_close(&e);
 		lines += lh->lines;
@@ -1016,8 +1141,8 @@ cmd_logs(struct client *c, struct mv *args)
 	}
 	logs_loop(&l);
 	logs_stop(&l);
-	if (!l.follow && !l.cancelled && !l.over)
-		lines_flush(&l, l.hosts, l.n);
+	if (!l.follow && !l.cancelled && !l.over && !l.dead)
+		lines_out(&l, 1);
 	logs_result(&l);
 out:
 	logs_release(&l);

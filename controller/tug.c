@@ -1183,6 +1183,7 @@ render_log_lines(struct mv *b)
 	const void	*p;
 	size_t		 n, i, len;
 	char		 host[HOST_NAME_MAX_TUG + 1], t[48];
+	static char	 prefix[HOST_NAME_MAX_TUG + 8], last[HOST_NAME_MAX_TUG + 1];
 
 	mv_arr(b, "lines", &n, MSG_ARRAY_MAX, 0);
 	for (i = 0; i < n && !stdout_broken; i++) {
@@ -1195,7 +1196,12 @@ render_log_lines(struct mv *b)
 		if (mv_str(&row, "host", host, sizeof host, 0) != 1 ||
 		    mv_bin(&row, "line", &p, &len, FRAME_MAX, 0) != 1)
 			continue;
-		printf("%-*s | ", log_width, host);
+		if (strcmp(host, last) != 0) {
+			snprintf(last, sizeof last, "%s", host);
+			snprintf(prefix, sizeof prefix, "%-*s | ", log_width,
+			    host);
+		}
+		fputs(prefix, stdout);
 		if (log_times && mv_str(&row, "time", t, sizeof t, 0) == 1)
 			printf("%s ", t);
 		fwrite(p, 1, len, stdout);
@@ -1286,24 +1292,36 @@ catch_interrupts(void)
 	sigaction(SIGHUP, &sa, NULL);
 }
 
-/* The next frame from tugd; CANCEL goes out first when it is time. */
+/*
+ * The next frame from tugd; CANCEL goes out first when it is time. A
+ * stdout whose reader left (tug logs -f | head) counts as an interrupt.
+ */
 static int
 stream_read(struct conn *conn, struct msg *m, char *err, int *cancelled)
 {
-	struct pollfd	pfd = { conn->rfd, POLLIN, 0 };
+	struct pollfd	pfd[2];
 	struct buf	f = BUF_INIT;
 	int		r;
 
 	for (;;) {
+		pfd[0].fd = conn->rfd;
+		pfd[0].events = POLLIN;
+		pfd[1].fd = stdout_broken ? -1 : STDOUT_FILENO;
+		pfd[1].events = 0;	/* only POLLERR and POLLHUP */
 		if ((interrupted || stdout_broken) && !*cancelled) {
 			if (frame_empty(&f, MSG_CANCEL, 1) == 0)
 				conn_write(conn, &f);
 			buf_release(&f);
 			*cancelled = 1;
 		}
-		r = poll(&pfd, 1, *cancelled ? 10000 : -1);
+		r = poll(pfd, 2, *cancelled ? 10000 : -1);
 		if (r == -1 && errno == EINTR)
 			continue;
+		if (r > 0 && (pfd[1].revents & (POLLERR | POLLHUP)) &&
+		    !(pfd[0].revents & POLLIN)) {
+			stdout_broken = 1;
+			continue;
+		}
 		if (r == -1) {
 			snprintf(err, MSG_ERRLEN, "poll: %s", strerror(errno));
 			return -1;

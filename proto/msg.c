@@ -620,18 +620,45 @@ mv_arr(struct mv *v, const char *key, size_t *n, size_t maxn, int flags)
 	return 1;
 }
 
+/*
+ * Item i of array key; what names it ("key[i]") for messages. It is
+ * written only when it is needed (an error, a map's path): arrays of log
+ * lines are read an item at a time.
+ */
 static const msgpack_object *
 arr_item(struct mv *v, const char *key, size_t i, char *what, size_t wsz)
 {
 	const msgpack_object	*o = lookup(v, key);
 
-	snprintf(what, wsz, "%s[%zu]", key, i);
 	if (o == NULL || o->type != MSGPACK_OBJECT_ARRAY ||
 	    i >= o->via.array.size) {
+		snprintf(what, wsz, "%s[%zu]", key, i);
 		mv_error(v, "%s: missing", what);
 		return NULL;
 	}
 	return &o->via.array.ptr[i];
+}
+
+static void
+arr_what(char *what, size_t wsz, const char *key, size_t i)
+{
+	char	num[24];
+	size_t	kl = strlen(key), n = sizeof num;
+
+	num[--n] = '\0';
+	do {
+		num[--n] = (char)('0' + i % 10);
+		i /= 10;
+	} while (i > 0 && n > 0);
+	if (kl + 2 + (sizeof num - 1 - n) >= wsz) {
+		snprintf(what, wsz, "%s[%s]", key, num + n);
+		return;
+	}
+	memcpy(what, key, kl);
+	what[kl] = '[';
+	memcpy(what + kl + 1, num + n, sizeof num - 1 - n);
+	what[kl + 1 + (sizeof num - 1 - n)] = ']';
+	what[kl + 2 + (sizeof num - 1 - n)] = '\0';
 }
 
 int
@@ -642,6 +669,7 @@ mv_arr_str(struct mv *v, const char *key, size_t i, char *dst, size_t dstsz)
 
 	if ((o = arr_item(v, key, i, what, sizeof what)) == NULL)
 		return -1;
+	arr_what(what, sizeof what, key, i);
 	return copy_str(v, what, o, dst, dstsz);
 }
 
@@ -655,6 +683,7 @@ mv_arr_strdup(struct mv *v, const char *key, size_t i, char **out,
 	*out = NULL;
 	if ((o = arr_item(v, key, i, what, sizeof what)) == NULL)
 		return -1;
+	arr_what(what, sizeof what, key, i);
 	return dup_str(v, what, o, out, max);
 }
 
@@ -673,8 +702,10 @@ mv_arr_bin(struct mv *v, const char *key, size_t i, const void **p,
 	} else if (o->type == MSGPACK_OBJECT_STR) {
 		*p = o->via.str.ptr;
 		*len = o->via.str.size;
-	} else
+	} else {
+		arr_what(what, sizeof what, key, i);
 		return mv_error(v, "%s: expected bytes", what);
+	}
 	return 1;
 }
 
@@ -688,9 +719,9 @@ mv_arr_map(struct mv *v, const char *key, size_t i, struct mv *out)
 	out->err = v->err;
 	if ((o = arr_item(v, key, i, what, sizeof what)) == NULL)
 		return -1;
-	snprintf(out->path, sizeof out->path, "%s", what);
+	arr_what(out->path, sizeof out->path, key, i);
 	if (o->type != MSGPACK_OBJECT_MAP)
-		return mv_error(v, "%s: expected a map", what);
+		return mv_error(v, "%s: expected a map", out->path);
 	out->obj = o;
 	return 1;
 }
