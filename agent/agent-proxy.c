@@ -37,18 +37,33 @@ proxy_backend(const char *kind)
 	return NULL;
 }
 
-static int
-bad(struct job *j, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-
-static int
-bad(struct job *j, const char *fmt, ...)
+int
+proxy_switch(struct job *j, const struct proxy_conf *pc,
+    const struct proxy_site *ps, uint64_t release, struct proxy_timing *tm,
+    char *why, size_t whysz)
 {
-	va_list	ap;
+	char	err[PROXY_ERRLEN];
+	int	lock, r;
 
-	va_start(ap, fmt);
-	vsnprintf(j->err, sizeof j->err, fmt, ap);
-	va_end(ap);
-	return -1;
+	if ((lock = proxy_lock(&j->cancelled)) == -1)
+		return snprintf(why, whysz, "cannot lock the proxy: %s",
+		    strerror(errno)), -1;
+	r = proxy_backend(pc->kind)->site_switch(pc, ps, tm, err);
+	proxy_unlock(lock);
+	if (r == -1)
+		return snprintf(why, whysz, "%s", err), -1;
+	if (tm->changed)
+		job_progress(j, "proxy", "%s answers for %s from release %llu: "
+		    "test %llu ms, reload %llu ms, confirmed after %llu ms",
+		    pc->kind, ps->domains[0], (unsigned long long)release,
+		    (unsigned long long)tm->test_ms,
+		    (unsigned long long)tm->reload_ms,
+		    (unsigned long long)tm->confirm_ms);
+	else
+		job_progress(j, "proxy", "%s already answers for %s from "
+		    "release %llu", pc->kind, ps->domains[0],
+		    (unsigned long long)release);
+	return 0;
 }
 
 static void
@@ -189,34 +204,34 @@ proxy_site_check(struct job *j, struct proxy_site *ps)
 	    mv_u64(&p, "max_body", &ps->max_body, 0) == -1)
 		return -1;
 	if (ps->ndomains == 0)
-		return bad(j, "proxy.domains: at least one domain");
+		return job_bad(j, "proxy.domains: at least one domain");
 	for (i = 0; i < ps->ndomains; i++) {
 		if (mv_arr_str(&p, "domains", i, ps->domains[i],
 		    sizeof ps->domains[i]) == -1)
 			return -1;
 		if ((why = check_domain(ps->domains[i])) != NULL)
-			return bad(j, "invalid domain '%s': %s",
+			return job_bad(j, "invalid domain '%s': %s",
 			    log_escape(e, sizeof e, ps->domains[i],
 			    strlen(ps->domains[i])), why);
 		for (k = 0; k < i; k++)
 			if (strcmp(ps->domains[k], ps->domains[i]) == 0)
-				return bad(j, "domain '%s' listed twice",
+				return job_bad(j, "domain '%s' listed twice",
 				    ps->domains[i]);
 	}
 	if ((ps->tls_cert[0] == '\0') != (ps->tls_key[0] == '\0'))
-		return bad(j, "proxy.tls_cert and proxy.tls_key go together");
+		return job_bad(j, "proxy.tls_cert and proxy.tls_key go together");
 	if (ps->tls_cert[0] != '\0' &&
 	    (why = check_abs_path(ps->tls_cert)) != NULL)
-		return bad(j, "invalid proxy.tls_cert '%s': %s",
+		return job_bad(j, "invalid proxy.tls_cert '%s': %s",
 		    log_escape(e, sizeof e, ps->tls_cert,
 		    strlen(ps->tls_cert)), why);
 	if (ps->tls_key[0] != '\0' &&
 	    (why = check_abs_path(ps->tls_key)) != NULL)
-		return bad(j, "invalid proxy.tls_key '%s': %s",
+		return job_bad(j, "invalid proxy.tls_key '%s': %s",
 		    log_escape(e, sizeof e, ps->tls_key,
 		    strlen(ps->tls_key)), why);
 	if (ps->max_body > PROXY_MAX_BODY_MAX)
-		return bad(j, "proxy.max_body over 1 TiB");
+		return job_bad(j, "proxy.max_body over 1 TiB");
 	return 1;
 }
 
@@ -255,17 +270,17 @@ proxy_setup_check(struct job *j)
 	    mv_str(&j->args, "address", addr, sizeof addr, 0) == -1)
 		return -1;
 	if (proxy_backend(pc->kind) == NULL)
-		return bad(j, "unsupported proxy kind '%s': only nginx for now",
+		return job_bad(j, "unsupported proxy kind '%s': only nginx for now",
 		    log_escape(e, sizeof e, pc->kind, strlen(pc->kind)));
 	if (!port_ok(pc->listen))
-		return bad(j, "listen port %llu out of range 1024-65535",
+		return job_bad(j, "listen port %llu out of range 1024-65535",
 		    (unsigned long long)pc->listen);
 	if (pc->tls_listen != 0 && (!port_ok(pc->tls_listen) ||
 	    pc->tls_listen == pc->listen))
-		return bad(j, "tls_listen port %llu out of range 1024-65535 or "
+		return job_bad(j, "tls_listen port %llu out of range 1024-65535 or "
 		    "equal to listen", (unsigned long long)pc->tls_listen);
 	if (canon_ipv4(addr, pc->address, sizeof pc->address) == -1)
-		return bad(j, "invalid address '%s': expected an IPv4 address "
+		return job_bad(j, "invalid address '%s': expected an IPv4 address "
 		    "such as 0.0.0.0 or 127.0.0.1",
 		    log_escape(e, sizeof e, addr, strlen(addr)));
 	return 0;

@@ -66,20 +66,6 @@ struct site_args {
 	size_t			 nrmvols;
 };
 
-static int
-bad(struct job *j, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-
-static int
-bad(struct job *j, const char *fmt, ...)
-{
-	va_list	ap;
-
-	va_start(ap, fmt);
-	vsnprintf(j->err, sizeof j->err, fmt, ap);
-	va_end(ap);
-	return -1;
-}
-
 static const char *
 esc(char *dst, size_t dstsz, const char *s)
 {
@@ -136,14 +122,14 @@ site_remove_check(struct job *j)
 		return -1;
 	a = j->priv;
 	if (mv_arr(&j->args, "volumes", &n, VOLUMES_MAX, 0) == -1)
-		return bad(j, "%s", j->args.err);
+		return job_bad(j, "%s", j->args.err);
 	a->rmvols = xcalloc(n + 1, sizeof *a->rmvols);
 	for (i = 0; i < n; i++) {
 		if (mv_arr_str(&j->args, "volumes", i, v, sizeof v) != 1)
-			return bad(j, "args.volumes[%zu]: a volume name of at "
+			return job_bad(j, "args.volumes[%zu]: a volume name of at "
 			    "most %d characters", i, VOLUME_NAME_MAX);
 		if ((why = check_volume_name(v)) != NULL)
-			return bad(j, "invalid volume name '%s': %s",
+			return job_bad(j, "invalid volume name '%s': %s",
 			    esc(e, sizeof e, v), why);
 		a->rmvols[a->nrmvols++] = xstrdup(v);
 	}
@@ -221,16 +207,16 @@ health_check(struct job *j, struct site_args *a)
 	    mv_arr(&h, "cmd", &a->nhcmd, HEALTH_CMD_MAX, 0) == -1)
 		return -1;
 	if (a->hpath[0] != '\0' && check_health_path(a->hpath) == -1)
-		return bad(j, "invalid health path '%s': must start with '/' "
+		return job_bad(j, "invalid health path '%s': must start with '/' "
 		    "and hold only URL characters", a->hpath);
 	if (a->interval_ms < 100 || a->interval_ms > 3600000 ||
 	    a->timeout_ms < 100 || a->timeout_ms > 3600000)
-		return bad(j, "health interval and timeout must be between "
+		return job_bad(j, "health interval and timeout must be between "
 		    "100 ms and 1 h");
 	if (a->retries < 1 || a->retries > 10000)
-		return bad(j, "health retries must be between 1 and 10000");
+		return job_bad(j, "health retries must be between 1 and 10000");
 	if (a->start_ms > 3600000)
-		return bad(j, "health start period longer than 1 h");
+		return job_bad(j, "health start period longer than 1 h");
 	a->hcmd = xcalloc(a->nhcmd + 1, sizeof *a->hcmd);
 	for (i = 0; i < a->nhcmd; i++)
 		if (mv_arr_strdup(&h, "cmd", i, &a->hcmd[i], 1024) == -1) {
@@ -252,7 +238,7 @@ env_check(struct job *j, struct site_args *a)
 	if ((r = mv_map(&j->args, "env", &env, 0)) != 1)
 		return r;
 	if ((n = mv_count(&env)) > ENV_MAX)
-		return bad(j, "more than %d env variables", ENV_MAX);
+		return job_bad(j, "more than %d env variables", ENV_MAX);
 	a->env = xcalloc(n + 1, sizeof *a->env);
 	for (i = 0; i < n; i++) {
 		if (mv_entry_str(&env, i, key, sizeof key, &val,
@@ -260,7 +246,7 @@ env_check(struct job *j, struct site_args *a)
 			return -1;
 		if ((why = check_env_key(key)) != NULL) {
 			free(val);
-			return bad(j, "invalid env key '%s': %s",
+			return job_bad(j, "invalid env key '%s': %s",
 			    esc(e, sizeof e, key), why);
 		}
 		xasprintf(&a->env[a->nenv++], "%s=%s", key, val);
@@ -284,7 +270,7 @@ volumes_check(struct job *j, struct site_args *a)
 		if (mv_arr_str(&j->args, "volumes", i, spec, sizeof spec) == -1)
 			return -1;
 		if ((why = parse_volume_spec(spec, &a->vols[i])) != NULL)
-			return bad(j, "invalid volume '%s': %s",
+			return job_bad(j, "invalid volume '%s': %s",
 			    esc(e, sizeof e, spec), why);
 		if (!a->vols[i].bind)
 			continue;
@@ -293,7 +279,7 @@ volumes_check(struct job *j, struct site_args *a)
 			    agent.bind_roots[k]))
 				ok = 1;
 		if (!ok)
-			return bad(j, "invalid volume '%s': bind mounts are "
+			return job_bad(j, "invalid volume '%s': bind mounts are "
 			    "allowed only under the agent's --bind-root "
 			    "directories", esc(e, sizeof e, spec));
 	}
@@ -316,7 +302,7 @@ security_check(struct job *j, struct site_args *a)
 	    mv_arr(&j->args, "cap_drop", &a->ncap, CAPS_MAX, 0) == -1)
 		return -1;
 	if (a->user[0] != '\0' && (why = check_user_spec(a->user)) != NULL)
-		return bad(j, "invalid user '%s': %s",
+		return job_bad(j, "invalid user '%s': %s",
 		    esc(e, sizeof e, a->user), why);
 	a->cap_drop = xcalloc(a->ncap + 1, sizeof *a->cap_drop);
 	for (i = 0; i < a->ncap; i++) {
@@ -327,7 +313,7 @@ security_check(struct job *j, struct site_args *a)
 		}
 		if ((why = check_capability(a->cap_drop[i])) != NULL) {
 			a->ncap = i + 1;
-			return bad(j, "invalid capability '%s': %s",
+			return job_bad(j, "invalid capability '%s': %s",
 			    esc(e, sizeof e, a->cap_drop[i]), why);
 		}
 	}
@@ -390,30 +376,30 @@ site_apply_check(struct job *j)
 	    mv_u64(&j->args, "drain_ms", &a->drain_ms, 0) == -1)
 		return -1;
 	if (a->release == 0 || a->release > 999999999)
-		return bad(j, "release must be between 1 and 999999999");
+		return job_bad(j, "release must be between 1 and 999999999");
 	if ((why = check_image_ref(a->image)) != NULL)
-		return bad(j, "invalid image reference '%s': %s",
+		return job_bad(j, "invalid image reference '%s': %s",
 		    esc(e, sizeof e, a->image), why);
 	if (a->port > 65535)
-		return bad(j, "port %llu out of range",
+		return job_bad(j, "port %llu out of range",
 		    (unsigned long long)a->port);
 	if (strcmp(a->restart, "no") != 0 && strcmp(a->restart, "always") &&
 	    strcmp(a->restart, "unless-stopped") &&
 	    strcmp(a->restart, "on-failure"))
-		return bad(j, "restart must be no, always, unless-stopped or "
+		return job_bad(j, "restart must be no, always, unless-stopped or "
 		    "on-failure");
 	if (mv_present(&j->args, "cpus") && (a->cpus < 0.01 || a->cpus > 1024))
-		return bad(j, "cpus must be between 0.01 and 1024");
+		return job_bad(j, "cpus must be between 0.01 and 1024");
 	if (a->memory != 0 && a->memory < (6u << 20))
-		return bad(j, "memory must be at least 6 MiB");
+		return job_bad(j, "memory must be at least 6 MiB");
 	if (a->stop_timeout > 3600 || a->drain_ms > 3600000)
-		return bad(j, "stop_timeout and drain over 1 h");
+		return job_bad(j, "stop_timeout and drain over 1 h");
 	if (env_check(j, a) == -1 || volumes_check(j, a) == -1 ||
 	    health_check(j, a) == -1 || security_check(j, a) == -1 ||
 	    (r = proxy_site_check(j, &a->proxy)) == -1)
 		return -1;
 	if ((a->has_proxy = r == 1) && a->port == 0)
-		return bad(j, "proxy needs port: the container port to send "
+		return job_bad(j, "proxy needs port: the container port to send "
 		    "the traffic to");
 	if ((r = mv_map(&j->args, "pull", &pull, 0)) == -1 ||
 	    (r == 1 && pull_args_check(j, &pull, a->image, &a->pull) == -1))
@@ -904,39 +890,14 @@ site_proxy_switch(struct job *j, struct site_args *a,
     const struct proxy_conf *pc, uint64_t port, struct proxy_timing *tm,
     char *why)
 {
-	char	err[PROXY_ERRLEN];
-	int	lock, r;
-
 	a->proxy.port = port;
 	snprintf(a->proxy.path, sizeof a->proxy.path, "%s",
 	    a->hpath[0] != '\0' ? a->hpath : "/");
 	job_progress(j, "proxy", "switching %s for %s to %s on "
 	    "127.0.0.1:%llu", pc->kind, a->proxy.domains[0], a->name,
 	    (unsigned long long)port);
-	if ((lock = proxy_lock(&j->cancelled)) == -1) {
-		snprintf(why, MSG_ERRLEN * 2, "cannot lock the proxy: %s",
-		    strerror(errno));
-		return -1;
-	}
-	r = proxy_backend(pc->kind)->site_switch(pc, &a->proxy, tm, err);
-	proxy_unlock(lock);
-	if (r == -1) {
-		snprintf(why, MSG_ERRLEN * 2, "%s", err);
-		return -1;
-	}
-	if (tm->changed)
-		job_progress(j, "proxy", "%s answers for %s from release %llu: "
-		    "test %llu ms, reload %llu ms, confirmed after %llu ms",
-		    pc->kind, a->proxy.domains[0],
-		    (unsigned long long)a->release,
-		    (unsigned long long)tm->test_ms,
-		    (unsigned long long)tm->reload_ms,
-		    (unsigned long long)tm->confirm_ms);
-	else
-		job_progress(j, "proxy", "%s already answers for %s from "
-		    "release %llu", pc->kind, a->proxy.domains[0],
-		    (unsigned long long)a->release);
-	return 0;
+	return proxy_switch(j, pc, &a->proxy, a->release, tm, why,
+	    MSG_ERRLEN * 2);
 }
 
 static void
@@ -951,28 +912,13 @@ site_apply_run(struct job *j)
 	struct proxy_timing	 tm;
 	char			 id[80] = "", err[MSG_ERRLEN];
 	char			 why[MSG_ERRLEN * 2], perr[PROXY_ERRLEN];
-	int			 lock, n, i, reuse = 0, had, proxy, serving;
+	int			 lock, n, i, reuse = 0, proxy, serving;
 	uint64_t		 port = 0, t0 = clock_ms();
 	const char		*code = E_HEALTH;
 
 	memset(&tm, 0, sizeof tm);
-	if ((lock = journal_lock(a->site, &j->cancelled)) == -1) {
-		job_fail(j, E_IO, "cannot lock site '%s': %s", a->site,
-		    strerror(errno));
+	if ((lock = journal_begin(j, a->site, &jr)) == -1)
 		return;
-	}
-	if ((had = journal_read(a->site, &jr)) == -1)
-		log_warnx("journal of '%s' unreadable; starting afresh",
-		    a->site);
-	if (had == 1 && strcmp(jr.step, "done") != 0 &&
-	    strcmp(jr.step, "failed") != 0)
-		job_progress(j, "recover", "resuming after an interrupted "
-		    "apply of release %llu (stopped at '%s')",
-		    (unsigned long long)jr.release, jr.step);
-	if (had != 1) {
-		memset(&jr, 0, sizeof jr);
-		snprintf(jr.site, sizeof jr.site, "%s", a->site);
-	}
 
 	/* The proxy must be there before anything is created for it. */
 	if ((proxy = proxy_load(&pc, perr)) == -1 && a->has_proxy) {
@@ -991,7 +937,7 @@ site_apply_run(struct job *j)
 		goto out;
 	}
 	/* Killed inside a switch: put the proxy back as it was before. */
-	if (had == 1 && strcmp(jr.step, "proxy") == 0 && proxy == 1)
+	if (strcmp(jr.step, "proxy") == 0 && proxy == 1)
 		proxy_site_recover(j, &pc, a->site);
 	/* The site was static: its serving release is no container. */
 	if (strcmp(jr.kind, "static") == 0) {

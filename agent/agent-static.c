@@ -54,20 +54,6 @@ struct static_in {
 };
 
 static int
-bad(struct job *j, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-
-static int
-bad(struct job *j, const char *fmt, ...)
-{
-	va_list	ap;
-
-	va_start(ap, fmt);
-	vsnprintf(j->err, sizeof j->err, fmt, ap);
-	va_end(ap);
-	return -1;
-}
-
-static int
 static_apply_check(struct job *j)
 {
 	struct static_args	*a = xcalloc(1, sizeof *a);
@@ -90,23 +76,23 @@ static_apply_check(struct job *j)
 	    mv_u64(&j->args, "max_files", &a->max_files, 0) == -1)
 		return -1;
 	if (a->release == 0 || a->release > STATIC_RELEASE_MAX)
-		return bad(j, "release must be between 1 and %d",
+		return job_bad(j, "release must be between 1 and %d",
 		    STATIC_RELEASE_MAX);
 	if (a->keep == 0 || a->keep > STATIC_KEEP_MAX)
-		return bad(j, "keep must be between 1 and %d", STATIC_KEEP_MAX);
+		return job_bad(j, "keep must be between 1 and %d", STATIC_KEEP_MAX);
 	if ((why = check_file_name(index)) != NULL)
-		return bad(j, "invalid index '%s': %s",
+		return job_bad(j, "invalid index '%s': %s",
 		    log_escape(e, sizeof e, index, strlen(index)), why);
 	if (a->max_bytes == 0 || a->max_bytes > STATIC_BYTES_MAX)
-		return bad(j, "max_bytes must be between 1 and %llu",
+		return job_bad(j, "max_bytes must be between 1 and %llu",
 		    (unsigned long long)STATIC_BYTES_MAX);
 	if (a->max_files == 0 || a->max_files > STATIC_FILES_MAX)
-		return bad(j, "max_files must be between 1 and %d",
+		return job_bad(j, "max_files must be between 1 and %d",
 		    STATIC_FILES_MAX);
 	if ((r = proxy_site_check(j, ps)) == -1)
 		return -1;
 	if (r == 0)
-		return bad(j, "args.proxy: missing (a static site is served "
+		return job_bad(j, "args.proxy: missing (a static site is served "
 		    "by this host's proxy)");
 	snprintf(ps->site, sizeof ps->site, "%s", a->site);
 	ps->release = a->release;
@@ -395,31 +381,9 @@ static_switch(struct job *j, struct static_args *a,
     const struct proxy_conf *pc, struct proxy_timing *tm, char *why,
     size_t whysz)
 {
-	char	err[PROXY_ERRLEN];
-	int	lock, r;
-
 	job_progress(j, "proxy", "switching %s for %s to %s", pc->kind,
 	    a->proxy.domains[0], a->proxy.root);
-	if ((lock = proxy_lock(&j->cancelled)) == -1)
-		return snprintf(why, whysz, "cannot lock the proxy: %s",
-		    strerror(errno)), -1;
-	r = proxy_backend(pc->kind)->site_switch(pc, &a->proxy, tm, err);
-	proxy_unlock(lock);
-	if (r == -1)
-		return snprintf(why, whysz, "%s", err), -1;
-	if (tm->changed)
-		job_progress(j, "proxy", "%s answers for %s from release %llu: "
-		    "test %llu ms, reload %llu ms, confirmed after %llu ms",
-		    pc->kind, a->proxy.domains[0],
-		    (unsigned long long)a->release,
-		    (unsigned long long)tm->test_ms,
-		    (unsigned long long)tm->reload_ms,
-		    (unsigned long long)tm->confirm_ms);
-	else
-		job_progress(j, "proxy", "%s already answers for %s from "
-		    "release %llu", pc->kind, a->proxy.domains[0],
-		    (unsigned long long)a->release);
-	return 0;
+	return proxy_switch(j, pc, &a->proxy, a->release, tm, why, whysz);
 }
 
 /*
@@ -499,28 +463,13 @@ static_apply_run(struct job *j)
 	uint64_t		*kept = NULL, *pruned = NULL;
 	uint64_t		 t0 = clock_ms(), received = 0, ems = 0;
 	size_t			 nkept = 0, npruned = 0, i;
-	int			 lock, had, sfd = -1, r;
+	int			 lock, sfd = -1, r;
 
 	memset(&tm, 0, sizeof tm);
 	memset(&ts, 0, sizeof ts);
 	snprintf(rel, sizeof rel, "%llu", (unsigned long long)a->release);
-	if ((lock = journal_lock(a->site, &j->cancelled)) == -1) {
-		job_fail(j, E_IO, "cannot lock site '%s': %s", a->site,
-		    strerror(errno));
+	if ((lock = journal_begin(j, a->site, &jr)) == -1)
 		return;
-	}
-	if ((had = journal_read(a->site, &jr)) == -1)
-		log_warnx("journal of '%s' unreadable; starting afresh",
-		    a->site);
-	if (had == 1 && strcmp(jr.step, "done") != 0 &&
-	    strcmp(jr.step, "failed") != 0)
-		job_progress(j, "recover", "resuming after an interrupted "
-		    "apply of release %llu (stopped at '%s')",
-		    (unsigned long long)jr.release, jr.step);
-	if (had != 1) {
-		memset(&jr, 0, sizeof jr);
-		snprintf(jr.site, sizeof jr.site, "%s", a->site);
-	}
 
 	/* The proxy must be there before anything is written for it. */
 	if ((r = proxy_load(&pc, perr)) == -1) {
@@ -537,7 +486,7 @@ static_apply_run(struct job *j)
 		    "run proxy.setup with tls_listen");
 		goto out;
 	}
-	if (had == 1 && strcmp(jr.step, "proxy") == 0)
+	if (strcmp(jr.step, "proxy") == 0)
 		proxy_site_recover(j, &pc, a->site);
 	/* A container site until now: no static release serves. */
 	if (strcmp(jr.kind, "static") != 0)

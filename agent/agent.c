@@ -147,6 +147,18 @@ job_failed(struct job *j, const char *code, const char *fmt, ...)
 	return -1;
 }
 
+/* A check's refusal: the message for bad_args, in j->err; returns -1. */
+int
+job_bad(struct job *j, const char *fmt, ...)
+{
+	va_list	ap;
+
+	va_start(ap, fmt);
+	vsnprintf(j->err, sizeof j->err, fmt, ap);
+	va_end(ap);
+	return -1;
+}
+
 void
 job_progress(struct job *j, const char *step, const char *fmt, ...)
 {

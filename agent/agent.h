@@ -88,6 +88,8 @@ void	 job_progress(struct job *, const char *step, const char *fmt, ...)
 /* Next DATA frame for this job: 1 got one (release it), 0 eof, -1 cancelled. */
 int	 job_data(struct job *, struct msg *);
 int	 job_check_name(struct job *, const char *key, char *dst, size_t dstsz);
+int	 job_bad(struct job *, const char *fmt, ...)
+	    __attribute__((format(printf, 2, 3)));
 
 /* agent-facts.c */
 void	 facts_encode(struct enc *);
@@ -241,6 +243,10 @@ int	 proxy_load(struct proxy_conf *, char *err);
 int	 proxy_lock(volatile int *cancel);	/* fd or -1 */
 void	 proxy_unlock(int);
 const struct proxy_backend *proxy_backend(const char *kind);
+/* Switch the proxy to ps under the proxy lock, report it; -1 with why. */
+int	 proxy_switch(struct job *, const struct proxy_conf *,
+	    const struct proxy_site *, uint64_t release, struct proxy_timing *,
+	    char *why, size_t whysz);
 extern const struct op op_proxy_setup, op_proxy_status;
 
 /* proxy-nginx.c */
@@ -303,6 +309,8 @@ int	 journal_read(const char *site, struct journal *);	/* 1, 0 none, -1 */
 int	 journal_write(const struct journal *);
 int	 journal_remove(const char *site);
 int	 journal_lock(const char *site, volatile int *cancel); /* fd or -1 */
+/* Lock and read a site's journal (fresh if none); fd, or -1 answered. */
+int	 journal_begin(struct job *, const char *site, struct journal *);
 void	 journal_unlock(int fd);
 
 #endif

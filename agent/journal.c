@@ -16,6 +16,7 @@
 #include "agent/agent.h"
 #include "common/clock.h"
 #include "common/fs.h"
+#include "common/log.h"
 
 static int
 journal_path(char *dst, size_t dstsz, const char *site, const char *ext)
@@ -135,4 +136,33 @@ journal_unlock(int fd)
 {
 	if (fd != -1)
 		close(fd);
+}
+
+/*
+ * The start of an apply: take the site lock, read the journal (a fresh one
+ * when there is none or it is unreadable) and say when an earlier apply
+ * was interrupted. The lock's fd, or -1 when the job was answered.
+ */
+int
+journal_begin(struct job *j, const char *site, struct journal *jr)
+{
+	int	lock, had;
+
+	if ((lock = journal_lock(site, &j->cancelled)) == -1) {
+		job_fail(j, E_IO, "cannot lock site '%s': %s", site,
+		    strerror(errno));
+		return -1;
+	}
+	if ((had = journal_read(site, jr)) == -1)
+		log_warnx("journal of '%s' unreadable; starting afresh", site);
+	if (had == 1 && strcmp(jr->step, "done") != 0 &&
+	    strcmp(jr->step, "failed") != 0)
+		job_progress(j, "recover", "resuming after an interrupted "
+		    "apply of release %llu (stopped at '%s')",
+		    (unsigned long long)jr->release, jr->step);
+	if (had != 1) {
+		memset(jr, 0, sizeof *jr);
+		snprintf(jr->site, sizeof jr->site, "%s", site);
+	}
+	return lock;
 }

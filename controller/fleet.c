@@ -959,10 +959,10 @@ stream_file(struct hreq **rq, size_t n, const char *path, uint64_t deadline)
 
 	fd = open(path, O_RDONLY | O_CLOEXEC);
 	do {
-		if (fd != -1 && (r = read(fd, buf, sizeof buf)) == -1 &&
-		    errno == EINTR)
-			continue;
-		if (fd == -1 || r == -1)
+		do
+			r = fd != -1 ? read(fd, buf, sizeof buf) : -1;
+		while (r == -1 && fd != -1 && errno == EINTR);
+		if (r == -1)
 			log_warnx("cannot read '%s': %s", path,
 			    strerror(errno));
 		/* A failed read ends every request: their stream is cut. */

@@ -28,13 +28,11 @@ ad_for(char *ad, size_t n, const char *server)
 const char *
 check_registry_server(const char *s)
 {
-	static char	 why[128];
 	char		 host[REGISTRY_SERVER_MAX + 1], *colon, *end;
-	const char	*e;
 	unsigned long	 port;
 
 	if (strlen(s) > REGISTRY_SERVER_MAX)
-		return "longer than 253 characters";
+		return "longer than 259 characters (253 of host, a port)";
 	snprintf(host, sizeof host, "%s", s);
 	if ((colon = strchr(host, ':')) != NULL) {
 		*colon = '\0';
@@ -45,11 +43,7 @@ check_registry_server(const char *s)
 	}
 	if (host[0] == '*')
 		return "a registry cannot be a wildcard";
-	if ((e = check_domain(host)) != NULL) {
-		snprintf(why, sizeof why, "%s", e);
-		return why;
-	}
-	return NULL;
+	return check_domain(host);
 }
 
 /*

@@ -92,20 +92,32 @@ step 'a host that lost a tree is sent the kept archive again' '
 	"$TUG" site status docs >/dev/null
 '
 
-step 'static roots with links or unreadable files are refused, nothing changes' '
+step 'static roots holding links or fifos are refused, nothing changes' '
 	ln -s /etc/passwd $T/spec/public/leak &&
 	! "$TUG" deploy docs >$T/out 2>$T/err &&
 	grep -q "cannot ship $T/spec/public: .leak. is a symbolic link" $T/err &&
 	rm $T/spec/public/leak &&
+	mkfifo $T/spec/public/sub/pipe &&
+	! "$TUG" deploy docs >$T/out 2>$T/err &&
+	grep -q "cannot ship $T/spec/public: .sub/pipe. is not a file or a directory" $T/err &&
+	rm $T/spec/public/sub/pipe &&
 	test "$(get docs.test)" = "docs v2" &&
 	! "$TUG" deploy docs --image tug-test/app:1 2>$T/err &&
 	grep -q "is a static site: it has no image" $T/err &&
 	"$TUG" releases docs | grep -q "^4 \*"
 '
 
-step 'static archives beyond keep are pruned on the controller' '
+LONG=$(printf "d%.0s" $(seq 60))/$(printf "f%.0s" $(seq 70)).html
+step 'names over 100 bytes travel (pax records) and are served' '
+	mkdir -p $T/spec/public/${LONG%/*} &&
+	echo "long v3" >$T/spec/public/$LONG &&
 	echo "docs v3" >$T/spec/public/index.html &&
 	"$TUG" deploy docs >/dev/null 2>&1 &&
+	test "$(get docs.test /$LONG)" = "long v3" &&
+	test "$(get docs.test)" = "docs v3"
+'
+
+step 'static archives beyond keep are pruned on the controller' '
 	echo "docs v4" >$T/spec/public/index.html &&
 	"$TUG" deploy docs >$T/out 2>&1 &&
 	test "$(get docs.test)" = "docs v4" &&
