@@ -512,7 +512,7 @@ struct static_pack_stats {
 int	 static_pack(const char *root, const char *out, char hash[65],
 	    struct static_pack_stats *, char *err, size_t errsz);
 
-/* cmd-static.c: static sites' archives and their rollout. */
+/* rollout-static.c: static sites' archives and their rollout. */
 void	 static_archive(const char *site, int64_t tree, char *, size_t);
 int	 static_prepare(struct client *, const struct site_rec *,
 	    const struct site_spec *, char *image, size_t);	/* -1: answered */

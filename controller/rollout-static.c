@@ -1,5 +1,5 @@
 /*
- * cmd-static.c: deploys of static sites. A deploy packs the site's root
+ * rollout-static.c: deploys of static sites. A deploy packs the site's root
  * directory on the controller into $TUG_HOME/static/SITE/N.tar.gz (release
  * N's files, kept for rollbacks) and streams it to the hosts' static.apply,
  * all hosts of a batch reading the one file at once. A rollback is a config
