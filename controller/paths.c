@@ -12,6 +12,8 @@
 
 #include "controller/tug.h"
 
+struct paths		 paths;
+
 static int
 set(char *dst, size_t dstsz, const char *a, const char *b)
 {

@@ -32,6 +32,7 @@ struct paths {
 	char	key[PATH_MAX_TUG];	/* tugd's own SSH private key */
 	char	log[PATH_MAX_TUG];
 };
+extern struct paths	 paths;	/* this process's */
 int	 paths_init(struct paths *, const char *home, const char *sock);
 const char *check_host_name(const char *);
 const char *check_group_name(const char *);
@@ -357,7 +358,6 @@ void	 client_result_begin(struct client *, struct enc *);
 void	 client_ok(struct client *, struct enc *);
 void	 client_fail(struct client *, const char *code, const char *fmt, ...)
 	    __attribute__((format(printf, 3, 4)));
-extern struct paths	 paths;
 
 /* spec.c: site specs in YAML (libyaml), parsed and validated whole. */
 #define SPEC_MAX_BYTES	(256 * 1024)

@@ -29,7 +29,6 @@
 #include "common/xmalloc.h"
 #include "controller/tug.h"
 
-struct paths		 paths;
 static volatile sig_atomic_t quit;
 
 /*

@@ -26,7 +26,6 @@
 #include "common/xmalloc.h"
 #include "controller/tug.h"
 
-struct paths	paths;
 
 enum ftype { F_BOOL, F_STR, F_LIST, F_U64, F_CSV, F_STDIN };
 
