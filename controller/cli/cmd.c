@@ -1,0 +1,494 @@
+/*
+ * cmd.c: tug's command table, one entry of {words, op, usage, arity, flags,
+ * renderer} a command, and the generic code around it: finding a command in
+ * argv, printing usage, turning arguments and flags into the args map of
+ * the REQUEST.
+ */
+#include <errno.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "common/fs.h"
+#include "common/xmalloc.h"
+#include "controller/cli/cli.h"
+
+#define TARGET_FLAGS \
+	{ "group", "group", F_STR, "hosts of this group" }, \
+	{ "all", "all", F_BOOL, "every host (the default)" }
+
+static const struct cli_cmd cmds[] = {
+	{ "init", "init", "", "make the calling user the first admin",
+	  0, 0, { NULL }, { { NULL } }, render_init },
+	{ "status", "status", "", "show tugd's state",
+	  0, 0, { NULL }, { { NULL } }, render_status },
+	{ "key", "key.show", "", "print the SSH public key hosts must trust",
+	  0, 0, { NULL }, { { NULL } }, render_key },
+	{ "host add", "host.add",
+	  "NAME [USER@]ADDR[:PORT] [--group G]... [--key PATH] [--hostkey SHA256:...]\n"
+	  "          [--accept-new-hostkey] [--no-bootstrap] [--install-deps]",
+	  "add a host: pin its host key, install the agent",
+	  2, 2, { "name", "target" }, {
+		{ "group", "groups", F_LIST, "put the host in group G" },
+		{ "key", "key", F_STR, "SSH private key for this host" },
+		{ "hostkey", "hostkey", F_STR, "expected host key fingerprint" },
+		{ "accept-new-hostkey", "accept_new", F_BOOL,
+		  "pin whatever key the host presents" },
+		{ "no-bootstrap", "no_bootstrap", F_BOOL,
+		  "do not install the agent now" },
+		{ "install-deps", "install_deps", F_BOOL,
+		  "apt-get the agent's libraries with sudo" },
+		{ NULL } }, render_host_add },
+	{ "host list", "host.list", "", "list hosts",
+	  0, 0, { NULL }, { { NULL } }, render_host_list },
+	{ "host rm", "host.rm", "NAME", "forget a host",
+	  1, 1, { "name" }, { { NULL } }, render_host_rm },
+	{ "host check", "host.check",
+	  "[NAME...] [--group G] [--all] [--timeout MS]",
+	  "ping the agents and show each host's facts",
+	  0, -1, { "*hosts" }, { TARGET_FLAGS,
+		{ "timeout", "timeout_ms", F_U64, "per-host timeout in ms" },
+		{ NULL } }, render_host_check },
+	{ "host bootstrap", "host.bootstrap",
+	  "[NAME...] [--group G] [--all] [--install-deps] [--proxy nginx]\n"
+	  "          [--proxy-port PORT] [--proxy-tls-port PORT]",
+	  "install or update the agent (and a proxy) on hosts",
+	  0, -1, { "*hosts" }, { TARGET_FLAGS,
+		{ "install-deps", "install_deps", F_BOOL,
+		  "apt-get the agent's libraries with sudo" },
+		{ "proxy", "proxy", F_STR, "set up this proxy (nginx)" },
+		{ "proxy-port", "proxy_port", F_U64,
+		  "the proxy's port (default 8080)" },
+		{ "proxy-tls-port", "proxy_tls_port", F_U64,
+		  "also serve TLS sites on this port" },
+		{ NULL } }, render_host_bootstrap },
+	{ "site apply", "site.apply", "FILE [--dry-run]",
+	  "check a site spec whole and store it (--dry-run: show the changes)",
+	  1, 1, { "@text" }, {
+		{ "dry-run", "dry_run", F_BOOL, "change nothing" },
+		{ NULL } }, render_site_apply },
+	{ "site list", "site.list", "", "list sites",
+	  0, 0, { NULL }, { { NULL } }, render_site_list },
+	{ "site status", "site.status", "SITE",
+	  "each host's release, container state and health",
+	  1, 1, { "site" }, { { NULL } }, render_site_status },
+	{ "site rm", "site.rm", "SITE [--volumes]",
+	  "remove a site from every host (containers, proxy config, files)",
+	  1, 1, { "site" }, {
+		{ "volumes", "volumes", F_BOOL,
+		  "also delete the site's named volumes (its data)" },
+		{ NULL } }, render_site_rm },
+	{ "deploy", "deploy", "SITE [--image REF]",
+	  "make a new release and roll it across the site's hosts",
+	  1, 1, { "site" }, {
+		{ "image", "image", F_STR, "deploy this image instead" },
+		{ NULL } }, render_deploy },
+	{ "rollback", "rollback", "SITE [RELEASE]",
+	  "deploy an earlier release again (default: the previous one)",
+	  1, 2, { "site", "#release" }, { { NULL } }, render_deploy },
+	{ "releases", "releases", "SITE", "list a site's releases",
+	  1, 1, { "site" }, { { NULL } }, render_releases },
+	{ "start", "site.start", "SITE", "start a site's containers",
+	  1, 1, { "site" }, { { NULL } }, render_power },
+	{ "stop", "site.stop", "SITE", "stop a site's containers",
+	  1, 1, { "site" }, { { NULL } }, render_power },
+	{ "restart", "site.restart", "SITE", "stop, then start a site",
+	  1, 1, { "site" }, { { NULL } }, render_power },
+	{ "logs", "logs",
+	  "SITE [-f|--follow] [-n|--tail N|all] [--since T] [--host H]\n"
+	  "          [-t|--timestamps] [--json]",
+	  "a site's container logs from all its hosts, merged in time order",
+	  1, 1, { "site" }, {
+		{ "follow", "follow", F_BOOL,
+		  "keep printing new lines until Ctrl-C", 'f' },
+		{ "tail", "tail", F_STR,
+		  "lines from the end of each host's log (default 100, or all)",
+		  'n' },
+		{ "since", "since", F_STR,
+		  "only lines since T: a Unix time, 10m, 2h, or RFC 3339" },
+		{ "host", "host", F_STR, "only the lines of host H" },
+		{ "timestamps", "timestamps", F_BOOL,
+		  "show Docker's time of each line", 't' },
+		{ "no-compress", "no_compress", F_BOOL,
+		  "the agents send uncompressed frames (to measure)" },
+		{ "stats", "stats", F_BOOL,
+		  "print line and byte counts per host on stderr at the end" },
+		{ NULL } }, render_logs, CMD_STREAM },
+	{ "env set", "env.set", "SITE KEY=VALUE... [--secret] [--no-deploy]",
+	  "set env values (a change redeploys the serving release)",
+	  2, -1, { "site", "*vars" }, {
+		{ "secret", "secret", F_BOOL, "encrypt at rest, never show" },
+		{ "no-deploy", "no_deploy", F_BOOL, "apply at the next deploy" },
+		{ NULL } }, render_env_set },
+	{ "env unset", "env.unset", "SITE KEY... [--no-deploy]",
+	  "remove env values set with env set",
+	  2, -1, { "site", "*keys" }, {
+		{ "no-deploy", "no_deploy", F_BOOL, "apply at the next deploy" },
+		{ NULL } }, render_env_set },
+	{ "env list", "env.list", "SITE", "a site's env (secrets masked)",
+	  1, 1, { "site" }, { { NULL } }, render_env_list },
+	{ "image push", "image.push",
+	  "REF (--site SITE | --hosts H,...) [--file TARBALL]",
+	  "stream an image from this machine's Docker to hosts, no registry",
+	  1, 1, { "ref" }, {
+		{ "site", "site", F_STR, "the hosts of this site" },
+		{ "hosts", "hosts", F_CSV, "these hosts (comma-separated)" },
+		{ "file", "file", F_STR, "a docker-save tarball instead" },
+		{ NULL } }, render_image_push },
+	{ "registry login", "registry.login",
+	  "SERVER[:PORT] --username USER --password-stdin",
+	  "store a registry login; deploys pull from it with these credentials",
+	  1, 1, { "server" }, {
+		{ "username", "username", F_STR, "the registry user" },
+		{ "password-stdin", "password", F_STDIN,
+		  "read the password from stdin" },
+		{ NULL } }, render_registry },
+	{ "registry logout", "registry.logout", "SERVER[:PORT]",
+	  "forget a registry login",
+	  1, 1, { "server" }, { { NULL } }, render_registry },
+	{ "registry list", "registry.list", "",
+	  "list registry logins (passwords never shown)",
+	  0, 0, { NULL }, { { NULL } }, render_registry },
+	{ "user add", "user.add", "NAME [--admin]",
+	  "add a tug user (the OS user of that name, or SSH keys added later)",
+	  1, 1, { "name" }, {
+		{ "admin", "admin", F_BOOL, "may do everything" },
+		{ NULL } }, render_user },
+	{ "user list", "user.list", "", "list tug users",
+	  0, 0, { NULL }, { { NULL } }, render_user_list },
+	{ "user show", "user.show", "[NAME]",
+	  "a user's keys, grants and what they may do (default: you)",
+	  0, 1, { "name" }, { { NULL } }, render_user_show },
+	{ "user rm", "user.rm", "NAME", "remove a user with their keys and grants",
+	  1, 1, { "name" }, { { NULL } }, render_user },
+	{ "user key add", "user.key.add", "NAME FILE|-",
+	  "let NAME run tug over SSH with this public key (- reads stdin)",
+	  2, 2, { "name", "@key" }, { { NULL } }, render_user_key },
+	{ "user key rm", "user.key.rm", "NAME FINGERPRINT|all",
+	  "remove a user's SSH key, or all of them",
+	  2, 2, { "name", "fingerprint" }, { { NULL } }, render_user_key },
+	{ "grant", "grant", "USER ACTION SCOPE",
+	  "let USER do ACTION on SCOPE (global, group:G, host:H, site:S)",
+	  3, 3, { "user", "action", "scope" }, { { NULL } }, render_grant },
+	{ "revoke", "revoke", "USER ACTION SCOPE", "take a grant back",
+	  3, 3, { "user", "action", "scope" }, { { NULL } }, render_grant },
+	{ "audit", "audit.list",
+	  "[--site S] [--user U] [--since T] [--limit N]",
+	  "the audit log: every request, allowed or denied",
+	  0, 0, { NULL }, {
+		{ "site", "site", F_STR, "requests about site S" },
+		{ "user", "user", F_STR, "requests of user U" },
+		{ "since", "since", F_STR,
+		  "since T: 30m, 1h, 2d, or a UTC date 2024-05-01[T12:00]" },
+		{ "limit", "limit", F_U64, "the newest N rows (default 50)" },
+		{ NULL } }, render_audit },
+	{ "audit verify", "audit.verify", "",
+	  "check the audit log's hash chain; names edited and deleted rows",
+	  0, 0, { NULL }, { { NULL } }, render_audit_verify },
+};
+#define NCMDS	(sizeof cmds / sizeof cmds[0])
+
+void
+usage_all(FILE *f)
+{
+	size_t	i;
+
+	fprintf(f, "usage: tug [--json] [-q] [--home DIR] [--socket PATH] "
+	    "COMMAND [ARGS]\n\ncommands:\n");
+	for (i = 0; i < NCMDS; i++)
+		fprintf(f, "  %-16s %s\n", cmds[i].words, cmds[i].help);
+	fprintf(f, "\n`tug COMMAND --help` shows a command's options. tug "
+	    "starts tugd when none\nis running (TUG_NO_AUTOSTART=1 refuses).\n");
+}
+
+static void
+usage_cmd(FILE *f, const struct cli_cmd *c)
+{
+	const struct cli_flag	*fl;
+
+	fprintf(f, "usage: tug %s %s\n\n%s\n", c->words, c->usage, c->help);
+	for (fl = c->flags; fl->name != NULL; fl++) {
+		if (fl->letter != 0)
+			fprintf(f, "  -%c, --%-16s %s\n", fl->letter, fl->name,
+			    fl->help);
+		else
+			fprintf(f, "  --%-20s %s\n", fl->name, fl->help);
+	}
+	fprintf(f, "  --%-20s %s\n", "json", c->mode & CMD_STREAM ?
+	    "one JSON object a line" : "print the result as JSON");
+}
+
+/* Longest table entry whose words start argv; *used says how many. */
+const struct cli_cmd *
+find_cmd(int argc, char **argv, int *used)
+{
+	const struct cli_cmd	*best = NULL;
+	size_t			 i;
+	int			 bestn = 0;
+
+	for (i = 0; i < NCMDS; i++) {
+		char	 w[64], *tok, *save = NULL;
+		int	 n = 0, ok = 1;
+
+		snprintf(w, sizeof w, "%s", cmds[i].words);
+		for (tok = strtok_r(w, " ", &save); tok != NULL;
+		    tok = strtok_r(NULL, " ", &save), n++)
+			if (n >= argc || strcmp(argv[n], tok) != 0) {
+				ok = 0;
+				break;
+			}
+		if (ok && n > bestn) {
+			best = &cmds[i];
+			bestn = n;
+		}
+	}
+	*used = bestn;
+	return best;
+}
+
+static const struct cli_flag *
+find_flag(const struct cli_cmd *c, const char *name)
+{
+	const struct cli_flag	*fl;
+
+	for (fl = c->flags; fl->name != NULL; fl++)
+		if (strcmp(name, fl->name) == 0)
+			return fl;
+	return NULL;
+}
+
+/* "-x" naming a flag of c that has that letter, or NULL. */
+static const struct cli_flag *
+find_letter(const struct cli_cmd *c, const char *a)
+{
+	const struct cli_flag	*fl;
+
+	if (a[0] != '-' || a[1] == '\0' || a[1] == '-' || a[2] != '\0')
+		return NULL;
+	for (fl = c->flags; fl->name != NULL; fl++)
+		if (fl->letter != 0 && fl->letter == a[1])
+			return fl;
+	return NULL;
+}
+
+/* A value read from stdin (a password): one line, at most 4 KiB. */
+static int
+read_stdin_value(const struct cli_cmd *c, const struct cli_flag *fl,
+    struct enc *e)
+{
+	char	v[4098];
+	size_t	n = 0;
+	ssize_t	r;
+
+	while (n < sizeof v && (r = read(0, v + n, sizeof v - n)) != 0) {
+		if (r == -1 && errno == EINTR)
+			continue;
+		if (r == -1) {
+			fprintf(stderr, "tug %s: --%s: cannot read stdin: %s\n",
+			    c->words, fl->name, strerror(errno));
+			return -1;
+		}
+		n += (size_t)r;
+	}
+	if (n > 0 && v[n - 1] == '\n')
+		n--;
+	if (n > 0 && v[n - 1] == '\r')
+		n--;
+	if (n == 0 || n > 4096 || memchr(v, '\n', n) != NULL) {
+		fprintf(stderr, "tug %s: --%s wants one line of 1 to 4096 "
+		    "bytes on stdin\n", c->words, fl->name);
+		explicit_bzero(v, sizeof v);
+		return -1;
+	}
+	enc_str(e, fl->key);
+	enc_strn(e, v, n);
+	explicit_bzero(v, sizeof v);
+	return 0;
+}
+
+/* A file argument given as '-': stdin, at most 256 KiB, named "stdin". */
+static int
+read_stdin_file(const struct cli_cmd *c, const char *key, struct enc *e)
+{
+	struct buf	b = BUF_INIT;
+	char		chunk[8192];
+	ssize_t		r;
+
+	buf_init(&b, SPEC_MAX_BYTES);
+	while ((r = read(STDIN_FILENO, chunk, sizeof chunk)) != 0) {
+		if (r == -1 && errno == EINTR)
+			continue;
+		if (r == -1 || buf_add(&b, chunk, (size_t)r) == -1) {
+			fprintf(stderr, "tug %s: cannot read stdin: %s\n",
+			    c->words, r == -1 ? strerror(errno) :
+			    "larger than 256 KiB");
+			buf_release(&b);
+			return -1;
+		}
+	}
+	enc_kstr(e, "file", "stdin");
+	enc_str(e, key);
+	enc_strn(e, b.ptr != NULL ? b.ptr : "", b.len);
+	buf_release(&b);
+	return 0;
+}
+
+/* argv (after the command words) into the args map of the request. */
+int
+build_args(const struct cli_cmd *c, int argc, char **argv, struct enc *e)
+{
+	const struct cli_flag	*fl;
+	char			*pos[256];
+	int			 npos = 0, i, p, k, nflags, dashdash = 0;
+	int			 given[8] = { 0 };
+
+	for (nflags = 0; c->flags[nflags].name != NULL; nflags++)
+		;
+	for (i = 0; i < argc; i++) {
+		const char	*a = argv[i];
+
+		if (!dashdash && (fl = find_letter(c, a)) != NULL)
+			goto flag;
+		if (dashdash || strncmp(a, "--", 2) != 0) {
+			if (npos == (int)(sizeof pos / sizeof pos[0])) {
+				fprintf(stderr, "tug %s: too many arguments\n",
+				    c->words);
+				return -1;
+			}
+			pos[npos++] = argv[i];
+			continue;
+		}
+		if (strcmp(a, "--") == 0) {
+			dashdash = 1;
+			continue;
+		}
+		if (strcmp(a, "--json") == 0) {
+			json_out = 1;
+			continue;
+		}
+		if (strcmp(a, "--help") == 0) {
+			usage_cmd(stdout, c);
+			exit(0);
+		}
+		if ((fl = find_flag(c, a + 2)) == NULL) {
+			fprintf(stderr, "tug %s: unknown option '%s'\n",
+			    c->words, a);
+			return -1;
+		}
+flag:
+		k = (int)(fl - c->flags);
+		if (given[k]++ > 0 && fl->type != F_LIST) {
+			fprintf(stderr, "tug %s: --%s given twice\n", c->words,
+			    fl->name);
+			return -1;
+		}
+		if (fl->type == F_BOOL) {
+			enc_kbool(e, fl->key, 1);
+			continue;
+		}
+		if (fl->type == F_STDIN) {
+			if (read_stdin_value(c, fl, e) == -1)
+				return -1;
+			continue;
+		}
+		if (++i >= argc) {
+			fprintf(stderr, "tug %s: --%s needs a value\n",
+			    c->words, fl->name);
+			return -1;
+		}
+		if (fl->type == F_U64) {
+			char			*end;
+			unsigned long long	 v;
+
+			v = strtoull(argv[i], &end, 10);
+			if (*end != '\0' || end == argv[i] ||
+			    argv[i][0] == '-') {
+				fprintf(stderr, "tug %s: --%s wants a number\n",
+				    c->words, fl->name);
+				return -1;
+			}
+			enc_ku64(e, fl->key, v);
+		} else if (fl->type == F_STR)
+			enc_kstr(e, fl->key, argv[i]);
+		else if (fl->type == F_CSV) {
+			char	*dup = xstrdup(argv[i]), *tok, *save = NULL;
+
+			enc_karr(e, fl->key);
+			for (tok = strtok_r(dup, ",", &save); tok != NULL;
+			    tok = strtok_r(NULL, ",", &save))
+				enc_str(e, tok);
+			enc_close(e);
+			free(dup);
+		}
+	}
+	/* Repeatable flags become one array each. */
+	for (k = 0; k < nflags; k++) {
+		fl = &c->flags[k];
+		if (fl->type != F_LIST || given[k] == 0)
+			continue;
+		enc_karr(e, fl->key);
+		for (i = 0; i + 1 < argc; i++)
+			if (strncmp(argv[i], "--", 2) == 0 &&
+			    strcmp(argv[i] + 2, fl->name) == 0)
+				enc_str(e, argv[++i]);
+		enc_close(e);
+	}
+	if (npos < c->minargs || (c->maxargs >= 0 && npos > c->maxargs)) {
+		usage_cmd(stderr, c);
+		return -1;
+	}
+	for (p = 0, i = 0; i < npos && c->pos[p] != NULL; i++) {
+		const char *key = c->pos[p];
+
+		if (key[0] == '*') {
+			enc_karr(e, key + 1);
+			for (; i < npos; i++)
+				enc_str(e, pos[i]);
+			enc_close(e);
+			break;
+		}
+		if (key[0] == '@' && strcmp(pos[i], "-") == 0) {
+			if (read_stdin_file(c, key + 1, e) == -1)
+				return -1;
+		} else if (key[0] == '@' && ssh_mode) {
+			fprintf(stderr, "tug %s: over SSH the file comes on "
+			    "stdin: give '-' (ssh ... %s - < %s)\n", c->words,
+			    c->words, pos[i]);
+			return -1;
+		} else if (key[0] == '@') {	/* a file: its text, its name */
+			struct buf	b = BUF_INIT;
+			char		abs[PATH_MAX];
+
+			if (fs_read_file(pos[i], &b, SPEC_MAX_BYTES) == -1) {
+				fprintf(stderr, "tug %s: cannot read '%s': %s\n",
+				    c->words, pos[i], errno == EFBIG ?
+				    "larger than 256 KiB" : strerror(errno));
+				buf_release(&b);
+				return -1;
+			}
+			/* tugd finds a static root next to the spec. */
+			if (realpath(pos[i], abs) != NULL)
+				enc_kstr(e, "file", abs);
+			else
+				enc_kstr(e, "file", pos[i]);
+			enc_str(e, key + 1);
+			enc_strn(e, b.ptr != NULL ? b.ptr : "", b.len);
+			buf_release(&b);
+		} else if (key[0] == '#') {	/* a number */
+			char			*end;
+			unsigned long long	 v = strtoull(pos[i], &end, 10);
+
+			if (*end != '\0' || end == pos[i] || pos[i][0] == '-') {
+				fprintf(stderr, "tug %s: '%s' is not a number\n",
+				    c->words, pos[i]);
+				return -1;
+			}
+			enc_ku64(e, key + 1, v);
+		} else
+			enc_kstr(e, key, pos[i]);
+		p++;
+	}
+	return 0;
+}

@@ -1,0 +1,221 @@
+/*
+ * render-site.c: the text output of site apply, list, status and rm, of
+ * deploy and rollback, releases, start, stop and restart, and of env set,
+ * unset and list.
+ */
+#include <stdio.h>
+#include <string.h>
+#include <time.h>
+
+#include "controller/cli/cli.h"
+
+void
+render_site_apply(struct mv *v)
+{
+	char	site[64], line[600];
+	int	dry = 0, isnew = 0, changed = 0;
+	size_t	n, i;
+
+	mv_bool(v, "dry_run", &dry, 0);
+	mv_bool(v, "new", &isnew, 0);
+	mv_bool(v, "changed", &changed, 0);
+	s_(v, "site", site, sizeof site);
+	if (!changed) {
+		printf("site %s: unchanged\n", site);
+		return;
+	}
+	printf("site %s: %s%s\n", site, dry ? "would be " : "", isnew ?
+	    "created" : "changed");
+	mv_arr(v, "changes", &n, 4096, 0);
+	for (i = 0; i < n; i++)
+		if (mv_arr_str(v, "changes", i, line, sizeof line) == 1)
+			printf("  %s\n", line);
+	if (!dry)
+		printf("deploy it with: tug deploy %s\n", site);
+}
+
+void
+render_site_list(struct mv *v)
+{
+	struct table	t = { .rows = 0 };
+	size_t		n, i, k, nd;
+	char		name[64], kind[16], rel[24], image[300], doms[600];
+
+	mv_arr(v, "sites", &n, 4096, 0);
+	table_add(&t, "SITE", "KIND", "RELEASE", "IMAGE", "DOMAINS", NULL);
+	for (i = 0; i < n; i++) {
+		struct mv	row;
+		int64_t		r = 0;
+
+		if (mv_arr_map(v, "sites", i, &row) != 1)
+			continue;
+		mv_i64(&row, "release", &r, 0);
+		snprintf(rel, sizeof rel, r > 0 ? "%lld" : "-", (long long)r);
+		doms[0] = '\0';
+		mv_arr(&row, "domains", &nd, 64, 0);
+		for (k = 0; k < nd; k++) {
+			char d[260];
+
+			if (mv_arr_str(&row, "domains", k, d, sizeof d) != 1)
+				continue;
+			if (k > 0)
+				strncat(doms, ",", sizeof doms - strlen(doms) - 1);
+			strncat(doms, d, sizeof doms - strlen(doms) - 1);
+		}
+		table_add(&t, s_(&row, "name", name, sizeof name),
+		    s_(&row, "kind", kind, sizeof kind), rel,
+		    s_(&row, "image", image, sizeof image), doms, NULL);
+	}
+	table_print(&t);
+}
+
+void
+render_site_status(struct mv *v)
+{
+	struct table	t = { .rows = 0 };
+	size_t		n, i, k, nc;
+	char		host[64], name[128], rel[24], state[32], health[32];
+	char		started[48], err[600];
+
+	mv_arr(v, "hosts", &n, 4096, 0);
+	table_add(&t, "HOST", "CONTAINER", "RELEASE", "STATE", "HEALTH",
+	    "STARTED", NULL);
+	for (i = 0; i < n; i++) {
+		struct mv	row, ct;
+		int		ok = 0;
+
+		if (mv_arr_map(v, "hosts", i, &row) != 1)
+			continue;
+		s_(&row, "host", host, sizeof host);
+		mv_bool(&row, "ok", &ok, 0);
+		if (!ok) {
+			table_add(&t, host, "-", "-", "unreachable", "-", "-",
+			    NULL);
+			if (mv_str(&row, "error", err, sizeof err, 0) == 1)
+				fprintf(stderr, "%s\n", err);
+			continue;
+		}
+		mv_arr(&row, "containers", &nc, 64, 0);
+		if (nc == 0)
+			table_add(&t, host, "-", "-", "none", "-", "-", NULL);
+		for (k = 0; k < nc; k++) {
+			if (mv_arr_map(&row, "containers", k, &ct) != 1)
+				continue;
+			snprintf(rel, sizeof rel, "%llu",
+			    (unsigned long long)u_(&ct, "release"));
+			s_(&ct, "started_at", started, sizeof started);
+			started[19] = '\0';
+			table_add(&t, host, s_(&ct, "name", name, sizeof name),
+			    rel, s_(&ct, "state", state, sizeof state),
+			    s_(&ct, "health", health, sizeof health), started,
+			    NULL);
+		}
+	}
+	table_print(&t);
+}
+
+void
+render_site_rm(struct mv *v)
+{
+	char	n[64];
+
+	printf("removed site %s from %llu hosts\n", s_(v, "removed", n,
+	    sizeof n), (unsigned long long)u_(v, "hosts"));
+}
+
+void
+render_deploy(struct mv *v)
+{
+	char	site[64], image[300];
+	int64_t	rel = 0, of = 0;
+
+	mv_i64(v, "release", &rel, 0);
+	mv_i64(v, "rollback_of", &of, 0);
+	printf("%s: release %lld (%s%s) serving on %llu host%s in %.1f s\n",
+	    s_(v, "site", site, sizeof site), (long long)rel,
+	    s_(v, "image", image, sizeof image), of > 0 ? ", a rollback" : "",
+	    (unsigned long long)u_(v, "deployed"), u_(v, "deployed") == 1 ?
+	    "" : "s", (double)u_(v, "elapsed_ms") / 1000);
+}
+
+void
+render_releases(struct mv *v)
+{
+	struct table	t = { .rows = 0 };
+	size_t		n, i;
+	char		rel[32], image[300], status[16], who[64], when[32];
+
+	mv_arr(v, "releases", &n, 100000, 0);
+	table_add(&t, "RELEASE", "IMAGE", "STATUS", "BY", "CREATED (UTC)",
+	    NULL);
+	for (i = 0; i < n; i++) {
+		struct mv	row;
+		int64_t		r = 0, at = 0, of = 0;
+		int		cur = 0;
+		time_t		tt;
+		struct tm	tm;
+
+		if (mv_arr_map(v, "releases", i, &row) != 1)
+			continue;
+		mv_i64(&row, "release", &r, 0);
+		mv_i64(&row, "created_at", &at, 0);
+		mv_i64(&row, "rollback_of", &of, 0);
+		mv_bool(&row, "current", &cur, 0);
+		snprintf(rel, sizeof rel, "%lld%s", (long long)r,
+		    cur ? " *" : "");
+		tt = (time_t)at;
+		strftime(when, sizeof when, "%Y-%m-%d %H:%M:%S",
+		    gmtime_r(&tt, &tm));
+		s_(&row, "status", status, sizeof status);
+		if (of > 0)
+			snprintf(status + strlen(status), sizeof status -
+			    strlen(status), " (of %lld)", (long long)of);
+		table_add(&t, rel, s_(&row, "image", image, sizeof image),
+		    status, s_(&row, "who", who, sizeof who), when, NULL);
+	}
+	table_print(&t);
+}
+
+void
+render_power(struct mv *v)
+{
+	char	site[64];
+
+	printf("%s: done on %llu host%s\n", s_(v, "site", site, sizeof site),
+	    (unsigned long long)u_(v, "hosts"), u_(v, "hosts") == 1 ? "" :
+	    "s");
+}
+
+void
+render_env_list(struct mv *v)
+{
+	struct table	t = { .rows = 0 };
+	size_t		n, i;
+	char		key[300], val[600], from[16];
+
+	mv_arr(v, "env", &n, 4096, 0);
+	table_add(&t, "KEY", "VALUE", "FROM", NULL);
+	for (i = 0; i < n; i++) {
+		struct mv	row;
+
+		if (mv_arr_map(v, "env", i, &row) != 1)
+			continue;
+		table_add(&t, s_(&row, "key", key, sizeof key),
+		    s_(&row, "value", val, sizeof val),
+		    s_(&row, "from", from, sizeof from), NULL);
+	}
+	table_print(&t);
+}
+
+void
+render_env_set(struct mv *v)
+{
+	char	note[300];
+
+	if (mv_present(v, "release"))
+		render_deploy(v);
+	else if (mv_str(v, "note", note, sizeof note, 0) == 1)
+		printf("%s\n", note);
+	else
+		printf("done\n");
+}
