@@ -235,22 +235,67 @@ proxy_site_check(struct job *j, struct proxy_site *ps)
 	return 1;
 }
 
+/*
+ * The proxy must be there before anything is written for it: 1 and pc, or
+ * -1 when the job was answered (proxy.json damaged, no proxy, TLS asked of
+ * a proxy without a TLS port).
+ */
+int
+proxy_require(struct job *j, const struct proxy_site *ps,
+    struct proxy_conf *pc)
+{
+	char	err[PROXY_ERRLEN];
+	int	r;
+
+	if ((r = proxy_load(pc, err)) == -1)
+		return job_failed(j, E_PROXY, "%s", err);
+	if (r == 0)
+		return job_failed(j, E_PROXY, "no proxy on this host: set one "
+		    "up with proxy.setup (tug host bootstrap --proxy nginx)");
+	if (ps->tls_cert[0] != '\0' && pc->tls_listen == 0)
+		return job_failed(j, E_PROXY, "the proxy on this host has no "
+		    "TLS port: run proxy.setup with tls_listen");
+	return 1;
+}
+
+/* Killed inside a switch (the journal stopped at "proxy"): put it back. */
 void
 proxy_site_recover(struct job *j, const struct proxy_conf *pc,
-    const char *site)
+    const struct journal *jr)
 {
 	char	err[PROXY_ERRLEN];
 	int	done = 0, lock;
 
+	if (strcmp(jr->step, "proxy") != 0)
+		return;
 	if ((lock = proxy_lock(&j->cancelled)) == -1)
 		return;
-	if (proxy_backend(pc->kind)->site_restore(pc, site, &done,
+	if (proxy_backend(pc->kind)->site_restore(pc, jr->site, &done,
 	    err) == -1)
 		log_warnx("%s", err);
 	proxy_unlock(lock);
 	if (done)
 		job_progress(j, "recover", "restored the %s config that "
 		    "served before the interrupted switch", pc->kind);
+}
+
+void
+proxy_encode(struct enc *e, const struct proxy_conf *pc,
+    const struct proxy_site *ps, const struct proxy_timing *tm)
+{
+	size_t	i;
+
+	enc_kmap(e, "proxy");
+	enc_kstr(e, "kind", pc->kind);
+	enc_karr(e, "domains");
+	for (i = 0; i < ps->ndomains; i++)
+		enc_str(e, ps->domains[i]);
+	enc_close(e);
+	enc_kbool(e, "changed", tm->changed);
+	enc_ku64(e, "test_ms", tm->test_ms);
+	enc_ku64(e, "reload_ms", tm->reload_ms);
+	enc_ku64(e, "confirm_ms", tm->confirm_ms);
+	enc_close(e);
 }
 
 /* proxy.setup */

@@ -827,14 +827,6 @@ wait_healthy(struct job *j, const struct site_args *a, const char *id,
 	}
 }
 
-static void
-journal_step(struct journal *jr, const char *step)
-{
-	snprintf(jr->step, sizeof jr->step, "%s", step);
-	if (journal_write(jr) == -1)
-		log_warn("journal %s", jr->site);
-}
-
 /* Step 3: the image is here, or pulled now when the request allows it. */
 static int
 image_present(struct job *j, struct site_args *a)
@@ -917,33 +909,16 @@ site_apply_run(struct job *j)
 	const char		*code = E_HEALTH;
 
 	memset(&tm, 0, sizeof tm);
-	if ((lock = journal_begin(j, a->site, &jr)) == -1)
+	if ((lock = journal_begin(j, a->site, "", &jr)) == -1)
 		return;
-
-	/* The proxy must be there before anything is created for it. */
-	if ((proxy = proxy_load(&pc, perr)) == -1 && a->has_proxy) {
-		job_fail(j, E_PROXY, "%s", perr);
-		goto out;
-	}
-	if (a->has_proxy && proxy == 0) {
-		job_fail(j, E_PROXY, "no proxy on this host: set one up with "
-		    "proxy.setup (tug host bootstrap --proxy nginx)");
-		goto out;
-	}
-	if (a->has_proxy && a->proxy.tls_cert[0] != '\0' &&
-	    pc.tls_listen == 0) {
-		job_fail(j, E_PROXY, "the proxy on this host has no TLS port: "
-		    "run proxy.setup with tls_listen");
-		goto out;
-	}
-	/* Killed inside a switch: put the proxy back as it was before. */
-	if (strcmp(jr.step, "proxy") == 0 && proxy == 1)
-		proxy_site_recover(j, &pc, a->site);
-	/* The site was static: its serving release is no container. */
-	if (strcmp(jr.kind, "static") == 0) {
-		jr.current = 0;
-		jr.kind[0] = '\0';
-	}
+	/* Loaded without domains too: it may hold a switch to undo. */
+	if (a->has_proxy) {
+		if ((proxy = proxy_require(j, &a->proxy, &pc)) == -1)
+			goto out;
+	} else
+		proxy = proxy_load(&pc, perr);
+	if (proxy == 1)
+		proxy_site_recover(j, &pc, &jr);
 	if (image_present(j, a) == -1)
 		goto out;
 	if ((n = site_containers(j, a->site, &cs)) == -1)
@@ -1071,19 +1046,8 @@ site_apply_run(struct job *j)
 	enc_ku64(&e, "port", port);
 	enc_kstr(&e, "image_id", st.image);
 	enc_kbool(&e, "reused", reuse);
-	if (a->has_proxy) {
-		enc_kmap(&e, "proxy");
-		enc_kstr(&e, "kind", pc.kind);
-		enc_karr(&e, "domains");
-		for (i = 0; i < (int)a->proxy.ndomains; i++)
-			enc_str(&e, a->proxy.domains[i]);
-		enc_close(&e);
-		enc_kbool(&e, "changed", tm.changed);
-		enc_ku64(&e, "test_ms", tm.test_ms);
-		enc_ku64(&e, "reload_ms", tm.reload_ms);
-		enc_ku64(&e, "confirm_ms", tm.confirm_ms);
-		enc_close(&e);
-	}
+	if (a->has_proxy)
+		proxy_encode(&e, &pc, &a->proxy, &tm);
 	enc_ku64(&e, "elapsed_ms", clock_ms() - t0);
 	job_ok(j, &e);
 	goto out;

@@ -429,14 +429,6 @@ static_prune(struct job *j, struct static_args *a, int sfd, uint64_t serving,
 }
 
 static void
-journal_step(struct journal *jr, const char *step)
-{
-	snprintf(jr->step, sizeof jr->step, "%s", step);
-	if (journal_write(jr) == -1)
-		log_warn("journal %s", jr->site);
-}
-
-static void
 enc_u64s(struct enc *e, const char *key, const uint64_t *v, size_t n)
 {
 	size_t	i;
@@ -458,39 +450,20 @@ static_apply_run(struct job *j)
 	struct stat		 st;
 	struct enc		 e;
 	const char		*code = E_IO;
-	char			 why[MSG_ERRLEN * 2], perr[PROXY_ERRLEN];
-	char			 rel[24], idx[300];
+	char			 why[MSG_ERRLEN * 2], rel[24], idx[300];
 	uint64_t		*kept = NULL, *pruned = NULL;
 	uint64_t		 t0 = clock_ms(), received = 0, ems = 0;
-	size_t			 nkept = 0, npruned = 0, i;
-	int			 lock, sfd = -1, r;
+	size_t			 nkept = 0, npruned = 0;
+	int			 lock, sfd = -1;
 
 	memset(&tm, 0, sizeof tm);
 	memset(&ts, 0, sizeof ts);
 	snprintf(rel, sizeof rel, "%llu", (unsigned long long)a->release);
-	if ((lock = journal_begin(j, a->site, &jr)) == -1)
+	if ((lock = journal_begin(j, a->site, "static", &jr)) == -1)
 		return;
-
-	/* The proxy must be there before anything is written for it. */
-	if ((r = proxy_load(&pc, perr)) == -1) {
-		job_fail(j, E_PROXY, "%s", perr);
+	if (proxy_require(j, &a->proxy, &pc) == -1)
 		goto out;
-	}
-	if (r == 0) {
-		job_fail(j, E_PROXY, "no proxy on this host: set one up with "
-		    "proxy.setup (tug host bootstrap --proxy nginx)");
-		goto out;
-	}
-	if (a->proxy.tls_cert[0] != '\0' && pc.tls_listen == 0) {
-		job_fail(j, E_PROXY, "the proxy on this host has no TLS port: "
-		    "run proxy.setup with tls_listen");
-		goto out;
-	}
-	if (strcmp(jr.step, "proxy") == 0)
-		proxy_site_recover(j, &pc, a->site);
-	/* A container site until now: no static release serves. */
-	if (strcmp(jr.kind, "static") != 0)
-		jr.current = 0;
+	proxy_site_recover(j, &pc, &jr);
 	if ((sfd = static_site_open(a->site, 1)) == -1) {
 		job_fail(j, E_IO, "cannot open %s/static/%s: %s",
 		    agent.state_dir, a->site, strerror(errno));
@@ -500,7 +473,6 @@ static_apply_run(struct job *j)
 
 	jr.release = a->release;
 	jr.container[0] = '\0';
-	snprintf(jr.kind, sizeof jr.kind, "static");
 	journal_step(&jr, "begin");
 	if (a->reuse) {
 		if (fstatat(sfd, rel, &st, AT_SYMLINK_NOFOLLOW) == -1 ||
@@ -559,17 +531,7 @@ static_apply_run(struct job *j)
 	enc_kbool(&e, "index", !a->proxy.any_status);
 	enc_u64s(&e, "releases", kept, nkept);
 	enc_u64s(&e, "pruned", pruned, npruned);
-	enc_kmap(&e, "proxy");
-	enc_kstr(&e, "kind", pc.kind);
-	enc_karr(&e, "domains");
-	for (i = 0; i < a->proxy.ndomains; i++)
-		enc_str(&e, a->proxy.domains[i]);
-	enc_close(&e);
-	enc_kbool(&e, "changed", tm.changed);
-	enc_ku64(&e, "test_ms", tm.test_ms);
-	enc_ku64(&e, "reload_ms", tm.reload_ms);
-	enc_ku64(&e, "confirm_ms", tm.confirm_ms);
-	enc_close(&e);
+	proxy_encode(&e, &pc, &a->proxy, &tm);
 	enc_ku64(&e, "elapsed_ms", clock_ms() - t0);
 	job_ok(j, &e);
 out:

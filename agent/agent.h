@@ -20,6 +20,7 @@
 #define AGENT_BIND_ROOTS_MAX	8
 
 struct job;
+struct journal;
 
 /* One entry of the op table: agent.c dispatches on name. */
 struct op {
@@ -237,9 +238,15 @@ struct proxy_backend {
 int	 proxy_site_check(struct job *, struct proxy_site *);
 /* Undo the switch of a site.apply or static.apply killed half-way. */
 void	 proxy_site_recover(struct job *, const struct proxy_conf *,
-	    const char *site);
+	    const struct journal *);
 /* Read proxy.json: 1 and conf, 0 no proxy here, -1 err. */
 int	 proxy_load(struct proxy_conf *, char *err);
+/* The proxy that serving ps needs: 1 and conf, or -1 answered. */
+int	 proxy_require(struct job *, const struct proxy_site *,
+	    struct proxy_conf *);
+/* The "proxy" map of an apply's result. */
+void	 proxy_encode(struct enc *, const struct proxy_conf *,
+	    const struct proxy_site *, const struct proxy_timing *);
 int	 proxy_lock(volatile int *cancel);	/* fd or -1 */
 void	 proxy_unlock(int);
 const struct proxy_backend *proxy_backend(const char *kind);
@@ -310,7 +317,9 @@ int	 journal_write(const struct journal *);
 int	 journal_remove(const char *site);
 int	 journal_lock(const char *site, volatile int *cancel); /* fd or -1 */
 /* Lock and read a site's journal (fresh if none); fd, or -1 answered. */
-int	 journal_begin(struct job *, const char *site, struct journal *);
+int	 journal_begin(struct job *, const char *site, const char *kind,
+	    struct journal *);
+void	 journal_step(struct journal *, const char *step);
 void	 journal_unlock(int fd);
 
 #endif

@@ -139,12 +139,15 @@ journal_unlock(int fd)
 }
 
 /*
- * The start of an apply: take the site lock, read the journal (a fresh one
- * when there is none or it is unreadable) and say when an earlier apply
- * was interrupted. The lock's fd, or -1 when the job was answered.
+ * The start of an apply of kind ("static", or "" for containers): take the
+ * site lock, read the journal (a fresh one when there is none or it is
+ * unreadable) and say when an earlier apply was interrupted. A site that
+ * was of the other kind until now has no serving release of this one. The
+ * lock's fd, or -1 when the job was answered.
  */
 int
-journal_begin(struct job *j, const char *site, struct journal *jr)
+journal_begin(struct job *j, const char *site, const char *kind,
+    struct journal *jr)
 {
 	int	lock, had;
 
@@ -164,5 +167,18 @@ journal_begin(struct job *j, const char *site, struct journal *jr)
 		memset(jr, 0, sizeof *jr);
 		snprintf(jr->site, sizeof jr->site, "%s", site);
 	}
+	if (strcmp(jr->kind, kind) != 0) {
+		jr->current = 0;
+		snprintf(jr->kind, sizeof jr->kind, "%s", kind);
+	}
 	return lock;
+}
+
+/* Record the step an apply has reached; a failed write is only logged. */
+void
+journal_step(struct journal *jr, const char *step)
+{
+	snprintf(jr->step, sizeof jr->step, "%s", step);
+	if (journal_write(jr) == -1)
+		log_warn("journal %s", jr->site);
 }

@@ -97,6 +97,47 @@ host_port() {
 	$DOCKER port "$1" 8080/tcp | head -n 1 | sed 's/.*://'
 }
 
+# A free TCP port on 127.0.0.1 in 18000-18999, not $PORT either.
+free_port() {
+	local p i
+
+	for ((i = 0; i < 200; i++)); do
+		p=$((18000 + RANDOM % 1000))
+		[ "$p" != "${PORT:-}" ] || continue
+		[ -z "$(ss -Hltn "sport = :$p")" ] && { echo $p; return 0; }
+	done
+	return 1
+}
+
+# Stop the nginx that the agent's proxy.setup started in $STATE, by its pid
+# file only.
+nginx_stop() {
+	local pidfile=$STATE/nginx/logs/nginx.pid pid
+
+	[ -s "$pidfile" ] || return 0
+	pid=$(cat "$pidfile")
+	kill "$pid" 2>/dev/null || return 0
+	for _ in $(seq 50); do
+		[ -e "$pidfile" ] || return 0
+		sleep 0.1
+	done
+	kill -9 "$pid"
+}
+
+# proxy_init: for a test of the agent's proxy with its state in $STATE, PORT
+# is a free port for nginx to listen on, and that nginx is stopped when the
+# file ends. Call it at the top level, after setting STATE.
+proxy_init() {
+	PORT=$(free_port) || return
+	at_exit nginx_stop
+}
+
+# via HOST [PATH]: GET through the proxy on $PORT; headers and body in $T/via.
+via() {
+	curl -sS -m 5 -D $T/via.h -o $T/via -H "Host: $1" \
+	    "http://127.0.0.1:$PORT${2:-/}" >/dev/null
+}
+
 # The controller binaries, and a private tugd for this test file: its state
 # in $T/home, stopped (by its pid) when the file ends.
 TUG=$TUG_BUILD/tug

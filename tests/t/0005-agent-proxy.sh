@@ -16,33 +16,7 @@ site_purge $S
 site_purge $S-b
 at_exit "site_purge $S; site_purge $S-b"
 
-# A free TCP port on 127.0.0.1 in 18000-18999.
-free_port() {
-	local p i
-
-	for ((i = 0; i < 200; i++)); do
-		p=$((18000 + RANDOM % 1000))
-		[ "$p" != "${PORT:-}" ] || continue
-		[ -z "$(ss -Hltn "sport = :$p")" ] && { echo $p; return 0; }
-	done
-	return 1
-}
-PORT=$(free_port) && TLSPORT=$(free_port) || bail "no free port"
-
-# Stop the nginx this test started, by its pid file only.
-nginx_stop() {
-	local pidfile=$STATE/nginx/logs/nginx.pid pid
-
-	[ -s "$pidfile" ] || return 0
-	pid=$(cat "$pidfile")
-	kill "$pid" 2>/dev/null || return 0
-	for _ in $(seq 50); do
-		[ -e "$pidfile" ] || return 0
-		sleep 0.1
-	done
-	kill -9 "$pid"
-}
-at_exit nginx_stop
+proxy_init && TLSPORT=$(free_port) || bail "no free port"
 
 # req OUT OP JSON: one request, its frames in OUT.
 req() {
@@ -54,12 +28,6 @@ refused() {
 	"$AGENTCTL" -r "$1" "$2" -- "${RUN[@]}" >$T/out 2>&1
 	test $? -eq 1 || { echo "$1 $2 was not refused:"; cat $T/out; return 1; }
 	has $T/out "\"type\":\"ERROR\",\"id\":1,\"body\":{\"code\":\"bad_args\",\"message\":\"$3"
-}
-
-# via HOST [PATH]: GET through the proxy; headers and body in $T/via.
-via() {
-	curl -sS -m 5 -D $T/via.h -o $T/via -H "Host: $1" \
-	    "http://127.0.0.1:$PORT${2:-/}" >/dev/null
 }
 
 SPEC="\"site\":\"$S\",\"port\":8080,\"drain_ms\":500,\"health\":{\"path\":\"/up\",\"interval_ms\":200}"

@@ -15,32 +15,7 @@ mkdir -p $H
 python3 "$ROOT/tests/fixtures/static-tars.py" $H $T ||
     bail "cannot make the test archives"
 
-# A free TCP port on 127.0.0.1 in 18000-18999.
-free_port() {
-	local p i
-
-	for ((i = 0; i < 200; i++)); do
-		p=$((18000 + RANDOM % 1000))
-		[ -z "$(ss -Hltn "sport = :$p")" ] && { echo $p; return 0; }
-	done
-	return 1
-}
-PORT=$(free_port) || bail "no free port"
-
-# Stop the nginx this test started, by its pid file only.
-nginx_stop() {
-	local pidfile=$STATE/nginx/logs/nginx.pid pid
-
-	[ -s "$pidfile" ] || return 0
-	pid=$(cat "$pidfile")
-	kill "$pid" 2>/dev/null || return 0
-	for _ in $(seq 50); do
-		[ -e "$pidfile" ] || return 0
-		sleep 0.1
-	done
-	kill -9 "$pid"
-}
-at_exit nginx_stop
+proxy_init || bail "no free port"
 
 # req OUT OP JSON: one request, its frames in OUT.
 req() {
@@ -52,12 +27,6 @@ refused() {
 	"$AGENTCTL" -r static.apply "$1" -- "${RUN[@]}" >$T/out 2>&1
 	test $? -eq 1 || { echo "$1 was not refused:"; cat $T/out; return 1; }
 	has $T/out "\"type\":\"ERROR\",\"id\":1,\"body\":{\"code\":\"bad_args\",\"message\":\"$2"
-}
-
-# via HOST [PATH]: GET through the proxy; headers and body in $T/via.
-via() {
-	curl -sS -m 5 -D $T/via.h -o $T/via -H "Host: $1" \
-	    "http://127.0.0.1:$PORT${2:-/}" >/dev/null
 }
 
 DOMAINS='"proxy":{"domains":["s.test","www.s.test"]}'
