@@ -29,6 +29,9 @@ AGENT_LIBS	:= $(shell pkg-config --libs libcurl jansson) $(PROTO_LIBS) -lpthread
 TUGD_LIBS	:= $(shell pkg-config --libs sqlite3 libssh libcrypto jansson libcurl \
 		   yaml-0.1) $(PROTO_LIBS) -lpthread
 SPEC_LIBS	:= $(shell pkg-config --libs yaml-0.1) $(PROTO_LIBS)
+# common/hash.c is the one user of libcrypto in common/; the fuzz targets
+# compile all of common/, so they link it.
+CRYPTO_LIBS	:= $(shell pkg-config --libs libcrypto)
 
 COMMON_SRC	:= $(wildcard common/*.c)
 PROTO_SRC	:= $(wildcard proto/*.c)
@@ -98,10 +101,11 @@ FUZZ_FLAGS	:= -std=c11 -g -O1 -I. -D_GNU_SOURCE \
 fuzz: $(FUZZ_BIN)
 build-fuzz/fuzz-spec: tests/fuzz/fuzz-spec.c controller/spec.c controller/paths.c $(COMMON_SRC) $(PROTO_SRC)
 	@mkdir -p build-fuzz
-	$(FUZZ_CC) $(FUZZ_FLAGS) -o $@ $^ $(SPEC_LIBS)
+	$(FUZZ_CC) $(FUZZ_FLAGS) -o $@ $^ $(SPEC_LIBS) $(CRYPTO_LIBS)
 build-fuzz/%: tests/fuzz/%.c $(COMMON_SRC) $(PROTO_SRC)
 	@mkdir -p build-fuzz
-	$(FUZZ_CC) $(FUZZ_FLAGS) -o $@ $< $(COMMON_SRC) $(PROTO_SRC) $(PROTO_LIBS)
+	$(FUZZ_CC) $(FUZZ_FLAGS) -o $@ $< $(COMMON_SRC) $(PROTO_SRC) $(PROTO_LIBS) \
+	    $(CRYPTO_LIBS)
 
 fuzz-smoke: fuzz
 	@for f in $(FUZZ_BIN); do \

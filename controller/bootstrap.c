@@ -13,9 +13,9 @@
 #include <string.h>
 #include <unistd.h>
 
-#include <openssl/evp.h>
 
 #include "common/fs.h"
+#include "common/hash.h"
 #include "common/log.h"
 #include "controller/tug.h"
 
@@ -32,8 +32,7 @@ int
 agent_bin_load(const char *path, char *err, size_t errsz)
 {
 	struct buf	 b = BUF_INIT;
-	unsigned char	 md[EVP_MAX_MD_SIZE];
-	unsigned int	 mdlen, i;
+	char		 hash[SHA256_HEX_LEN + 1];
 
 	if (fs_read_file(path, &b, AGENT_MAX) == -1) {
 		snprintf(err, errsz, "cannot read the agent binary '%s': %m",
@@ -41,15 +40,15 @@ agent_bin_load(const char *path, char *err, size_t errsz)
 		buf_release(&b);
 		return -1;
 	}
-	if (EVP_Digest(b.ptr, b.len, md, &mdlen, EVP_sha256(), NULL) != 1) {
+	sha256_hex(b.ptr, b.len, hash);
+	if (hash[0] == '\0') {
 		snprintf(err, errsz, "sha256 failed");
 		buf_release(&b);
 		return -1;
 	}
 	free(agent_bin.data);
 	snprintf(agent_bin.path, sizeof agent_bin.path, "%s", path);
-	for (i = 0; i < mdlen; i++)
-		snprintf(agent_bin.sha256 + 2 * i, 3, "%02x", md[i]);
+	snprintf(agent_bin.sha256, sizeof agent_bin.sha256, "%s", hash);
 	agent_bin.data = buf_detach(&b, &agent_bin.len);
 	return 0;
 }

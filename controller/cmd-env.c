@@ -10,16 +10,11 @@
 
 #include "common/log.h"
 #include "common/xmalloc.h"
+#include "controller/request.h"
 #include "controller/tug.h"
 
 #define VARS_MAX	256
 #define VALUE_MAX	32768
-
-static void
-ad_for(char *dst, size_t n, const char *site, const char *key)
-{
-	snprintf(dst, n, "%s\n%s", site, key);
-}
 
 /* The audit sees which keys changed, never their values. */
 void
@@ -51,93 +46,8 @@ env_audit_args(struct mv *args, struct buf *out)
 	buf_addstr(out, "]}");
 }
 
-/*
- * The env a release runs with: the spec's, overridden by what was set with
- * tug env set, secrets opened. -1 answered the client (e.g. a secret the
- * spec names is not set).
- */
-int
-site_env(struct client *c, int64_t site_id, const struct site_spec *s,
-    struct kv **out, size_t *nout)
-{
-	struct env_rec	*rows;
-	struct kv	*v;
-	size_t		 nrows, n = 0, i, k;
-	char		 ad[SITE_NAME_MAX + ENV_KEY_MAX + 4];
-
-	*out = NULL;
-	*nout = 0;
-	if (env_load(site_id, &rows, &nrows) == -1) {
-		client_fail(c, E_INTERNAL, "cannot read the env of '%s'",
-		    s->site);
-		return -1;
-	}
-	for (i = 0; i < s->nsecrets; i++) {
-		for (k = 0; k < nrows; k++)
-			if (rows[k].secret && strcmp(rows[k].key,
-			    s->secrets[i]) == 0)
-				break;
-		if (k == nrows) {
-			client_fail(c, "env", "secret %s of site %s is not set "
-			    "(tug env set %s %s=... --secret)", s->secrets[i],
-			    s->site, s->site, s->secrets[i]);
-			env_recs_free(rows, nrows);
-			return -1;
-		}
-	}
-	v = xcalloc(s->nenv + nrows + 1, sizeof *v);
-	for (i = 0; i < s->nenv; i++) {
-		v[n].key = xstrdup(s->env[i].key);
-		v[n++].val = xstrdup(s->env[i].val);
-	}
-	for (k = 0; k < nrows; k++) {
-		struct buf	plain = BUF_INIT;
-
-		if (rows[k].secret) {
-			ad_for(ad, sizeof ad, s->site, rows[k].key);
-			if (secret_open(ad, rows[k].value.ptr,
-			    rows[k].value.len, &plain) == -1) {
-				client_fail(c, "env", "cannot open secret %s of "
-				    "%s (wrong key file?)", rows[k].key,
-				    s->site);
-				buf_release(&plain);
-				kv_free(v, n);
-				env_recs_free(rows, nrows);
-				return -1;
-			}
-		} else
-			buf_add(&plain, rows[k].value.ptr, rows[k].value.len);
-		for (i = 0; i < n; i++)
-			if (strcmp(v[i].key, rows[k].key) == 0)
-				break;
-		if (i == n)
-			v[n++].key = xstrdup(rows[k].key);
-		else
-			free(v[i].val);
-		v[i].val = buf_detach(&plain, NULL);
-	}
-	env_recs_free(rows, nrows);
-	*out = v;
-	*nout = n;
-	return 0;
-}
-
 void
-kv_free(struct kv *v, size_t n)
-{
-	size_t	i;
-
-	for (i = 0; i < n; i++) {
-		free(v[i].key);
-		if (v[i].val != NULL)
-			explicit_bzero(v[i].val, strlen(v[i].val));
-		free(v[i].val);
-	}
-	free(v);
-}
-
-void
-cmd_env_list(struct client *c, struct mv *args)
+cmd_env_list(struct req *rq, struct mv *args)
 {
 	struct site_rec		 rec;
 	struct site_spec	 s;
@@ -145,13 +55,13 @@ cmd_env_list(struct client *c, struct mv *args)
 	struct enc		 e;
 	size_t			 n, i, k;
 
-	if (site_open(c, args, &rec, &s) == -1)
+	if (site_open(rq, args, &rec, &s) == -1)
 		return;
 	if (env_load(rec.id, &rows, &n) == -1) {
-		client_fail(c, E_INTERNAL, "cannot read the env");
+		req_fail(rq, E_INTERNAL, "cannot read the env");
 		goto out;
 	}
-	client_result_begin(c, &e);
+	req_result_begin(rq, &e);
 	enc_kstr(&e, "site", rec.name);
 	enc_karr(&e, "env");
 	for (i = 0; i < s.nenv; i++) {
@@ -191,7 +101,7 @@ cmd_env_list(struct client *c, struct mv *args)
 		enc_close(&e);
 	}
 	enc_close(&e);
-	client_ok(c, &e);
+	req_ok(rq, &e);
 	env_recs_free(rows, n);
 out:
 	site_rec_free(&rec);
@@ -200,39 +110,44 @@ out:
 
 /* Roll the serving release's image and spec out again as a new release. */
 static void
-redeploy(struct client *c, struct site_rec *rec, const char *why)
+redeploy(struct req *rq, struct site_rec *rec, const char *why)
 {
 	struct release_rec	 cur;
 	struct site_spec	 rs;
-	char			 who[160], err[600];
+	struct rollout_plan	 plan = { 0 };
+	char			 err[600], note[512];
 
 	if (rec->current == 0 || release_load(rec->id, rec->current,
 	    &cur) != 1) {
 		struct enc	e;
 
-		client_result_begin(c, &e);
+		req_result_begin(rq, &e);
 		enc_kstr(&e, "site", rec->name);
 		enc_kstr(&e, "note", "not deployed yet: the change applies "
 		    "at the next deploy");
-		client_ok(c, &e);
+		req_ok(rq, &e);
 		return;
 	}
 	if (spec_parse(rec->file, cur.spec, strlen(cur.spec), &rs, err,
 	    sizeof err) == -1)
-		client_fail(c, "spec", "release %lld's spec: %s",
+		req_fail(rq, "spec", "release %lld's spec: %s",
 		    (long long)cur.number, err);
-	else if (site_lease(c, rec->name, who, sizeof who) == 0) {
-		client_progress(c, NULL, "env", "%s: redeploying %s", why,
+	else {
+		snprintf(note, sizeof note, "%s: redeploying %s", why,
 		    rec->name);
-		site_rollout(c, rec, &rs, cur.spec, cur.image, 0);
-		lock_drop(rec->name, who);
+		plan.spec = &rs;
+		plan.spec_text = cur.spec;
+		plan.image = cur.image;
+		plan.step = "env";
+		plan.note = note;
+		rollout_release(rq, rec, &plan);
 	}
 	spec_free(&rs);
 	release_rec_free(&cur);
 }
 
 void
-cmd_env_set(struct client *c, struct mv *args)
+cmd_env_set(struct req *rq, struct mv *args)
 {
 	struct site_rec		 rec;
 	struct site_spec	 s;
@@ -243,35 +158,35 @@ cmd_env_set(struct client *c, struct mv *args)
 	size_t			 n, i;
 	int			 secret = 0, nodeploy = 0;
 
-	if (site_open(c, args, &rec, &s) == -1)
+	if (site_open(rq, args, &rec, &s) == -1)
 		return;
 	if (mv_bool(args, "secret", &secret, 0) == -1 ||
 	    mv_bool(args, "no_deploy", &nodeploy, 0) == -1 ||
 	    mv_arr(args, "vars", &n, VARS_MAX, MV_REQ) == -1) {
-		client_fail(c, E_BAD_ARGS, "%s", args->err);
+		req_fail(rq, E_BAD_ARGS, "%s", args->err);
 		goto out;
 	}
 	/* Everything is checked before anything is stored. */
 	for (i = 0; i < n; i++) {
 		if (mv_arr_strdup(args, "vars", i, &kv, VALUE_MAX + 300) != 1) {
-			client_fail(c, E_BAD_ARGS, "%s", args->err);
+			req_fail(rq, E_BAD_ARGS, "%s", args->err);
 			goto out;
 		}
 		if ((eq = strchr(kv, '=')) == NULL ||
 		    (size_t)(eq - kv) > ENV_KEY_MAX) {
-			client_fail(c, E_BAD_ARGS, "expected KEY=VALUE, got "
+			req_fail(rq, E_BAD_ARGS, "expected KEY=VALUE, got "
 			    "'%s'", log_escape(e, sizeof e, kv, strcspn(kv,
 			    "=")));
 			goto out;
 		}
 		snprintf(key, sizeof key, "%.*s", (int)(eq - kv), kv);
 		if ((why = check_env_key(key)) != NULL) {
-			client_fail(c, E_BAD_ARGS, "invalid env key '%s': %s",
+			req_fail(rq, E_BAD_ARGS, "invalid env key '%s': %s",
 			    log_escape(e, sizeof e, key, strlen(key)), why);
 			goto out;
 		}
 		if (strlen(eq + 1) > VALUE_MAX) {
-			client_fail(c, E_BAD_ARGS, "value of %s longer than "
+			req_fail(rq, E_BAD_ARGS, "value of %s longer than "
 			    "%d bytes", key, VALUE_MAX);
 			goto out;
 		}
@@ -284,17 +199,17 @@ cmd_env_set(struct client *c, struct mv *args)
 		eq = strchr(kv, '=');
 		snprintf(key, sizeof key, "%.*s", (int)(eq - kv), kv);
 		if (secret) {
-			ad_for(ad, sizeof ad, rec.name, key);
+			site_env_ad(ad, sizeof ad, rec.name, key);
 			if (secret_seal(ad, eq + 1, strlen(eq + 1), &sealed) ==
 			    -1 || env_put(rec.id, key, sealed.ptr, sealed.len,
 			    1) == -1) {
-				client_fail(c, E_INTERNAL, "cannot store secret "
+				req_fail(rq, E_INTERNAL, "cannot store secret "
 				    "%s", key);
 				goto out;
 			}
 		} else if (env_put(rec.id, key, eq + 1, strlen(eq + 1), 0) ==
 		    -1) {
-			client_fail(c, E_INTERNAL, "cannot store %s", key);
+			req_fail(rq, E_INTERNAL, "cannot store %s", key);
 			goto out;
 		}
 		explicit_bzero(kv, strlen(kv));
@@ -304,12 +219,12 @@ cmd_env_set(struct client *c, struct mv *args)
 	if (nodeploy) {
 		struct enc	en;
 
-		client_result_begin(c, &en);
+		req_result_begin(rq, &en);
 		enc_kstr(&en, "site", rec.name);
 		enc_ku64(&en, "set", n);
-		client_ok(c, &en);
+		req_ok(rq, &en);
 	} else
-		redeploy(c, &rec, "env changed");
+		redeploy(rq, &rec, "env changed");
 out:
 	if (kv != NULL) {
 		explicit_bzero(kv, strlen(kv));
@@ -321,7 +236,7 @@ out:
 }
 
 void
-cmd_env_unset(struct client *c, struct mv *args)
+cmd_env_unset(struct req *rq, struct mv *args)
 {
 	struct site_rec		 rec;
 	struct site_spec	 s;
@@ -329,17 +244,17 @@ cmd_env_unset(struct client *c, struct mv *args)
 	size_t			 n, i, gone = 0;
 	int			 nodeploy = 0;
 
-	if (site_open(c, args, &rec, &s) == -1)
+	if (site_open(rq, args, &rec, &s) == -1)
 		return;
 	if (mv_bool(args, "no_deploy", &nodeploy, 0) == -1 ||
 	    mv_arr(args, "keys", &n, VARS_MAX, MV_REQ) == -1) {
-		client_fail(c, E_BAD_ARGS, "%s", args->err);
+		req_fail(rq, E_BAD_ARGS, "%s", args->err);
 		goto out;
 	}
 	for (i = 0; i < n; i++) {
 		if (mv_arr_str(args, "keys", i, key, sizeof key) != 1 ||
 		    check_env_key(key) != NULL) {
-			client_fail(c, E_BAD_ARGS, "invalid env key");
+			req_fail(rq, E_BAD_ARGS, "invalid env key");
 			goto out;
 		}
 	}
@@ -348,19 +263,19 @@ cmd_env_unset(struct client *c, struct mv *args)
 		gone += env_del(rec.id, key) > 0;
 	}
 	if (gone == 0) {
-		client_fail(c, E_NOT_FOUND, "none of those keys is set on %s",
+		req_fail(rq, E_NOT_FOUND, "none of those keys is set on %s",
 		    rec.name);
 		goto out;
 	}
 	if (nodeploy) {
 		struct enc	en;
 
-		client_result_begin(c, &en);
+		req_result_begin(rq, &en);
 		enc_kstr(&en, "site", rec.name);
 		enc_ku64(&en, "unset", gone);
-		client_ok(c, &en);
+		req_ok(rq, &en);
 	} else
-		redeploy(c, &rec, "env changed");
+		redeploy(rq, &rec, "env changed");
 out:
 	site_rec_free(&rec);
 	spec_free(&s);

@@ -15,6 +15,7 @@
 #include "common/clock.h"
 #include "common/log.h"
 #include "common/xmalloc.h"
+#include "controller/request.h"
 #include "controller/tug.h"
 
 #define CHECK_TIMEOUT_MS	20000
@@ -31,12 +32,12 @@ progress_to_client(void *arg, const char *step, const char *msg)
 {
 	void	**a = arg;
 
-	client_progress(a[0], a[1], step, "%s", msg);
+	req_progress(a[0], a[1], step, "%s", msg);
 }
 
 /* [USER@]ADDR[:PORT] into its parts, each validated. */
 static int
-parse_target(struct client *c, const char *s, struct host_rec *h)
+parse_target(struct req *rq, const char *s, struct host_rec *h)
 {
 	const char	*at = strchr(s, '@'), *addr, *colon, *why;
 	char		 e[128];
@@ -44,7 +45,7 @@ parse_target(struct client *c, const char *s, struct host_rec *h)
 
 	if (at != NULL) {
 		if ((size_t)(at - s) >= sizeof h->user) {
-			client_fail(c, E_BAD_ARGS, "invalid SSH user in '%s'",
+			req_fail(rq, E_BAD_ARGS, "invalid SSH user in '%s'",
 			    esc(e, sizeof e, s));
 			return -1;
 		}
@@ -59,7 +60,7 @@ parse_target(struct client *c, const char *s, struct host_rec *h)
 		addr = s;
 	}
 	if ((why = check_ssh_user(h->user)) != NULL) {
-		client_fail(c, E_BAD_ARGS, "invalid SSH user '%s': %s",
+		req_fail(rq, E_BAD_ARGS, "invalid SSH user '%s': %s",
 		    esc(e, sizeof e, h->user), why);
 		return -1;
 	}
@@ -67,7 +68,7 @@ parse_target(struct client *c, const char *s, struct host_rec *h)
 	colon = strchr(addr, ':');
 	al = colon != NULL ? (size_t)(colon - addr) : strlen(addr);
 	if (al == 0 || al >= sizeof h->addr) {
-		client_fail(c, E_BAD_ARGS, "invalid address in '%s'",
+		req_fail(rq, E_BAD_ARGS, "invalid address in '%s'",
 		    esc(e, sizeof e, s));
 		return -1;
 	}
@@ -78,14 +79,14 @@ parse_target(struct client *c, const char *s, struct host_rec *h)
 		long	 p = strtol(colon + 1, &end, 10);
 
 		if (*end != '\0' || end == colon + 1 || p < 1 || p > 65535) {
-			client_fail(c, E_BAD_ARGS, "invalid port in '%s'",
+			req_fail(rq, E_BAD_ARGS, "invalid port in '%s'",
 			    esc(e, sizeof e, s));
 			return -1;
 		}
 		h->port = (unsigned)p;
 	}
 	if ((why = check_address(h->addr)) != NULL) {
-		client_fail(c, E_BAD_ARGS, "invalid address '%s': %s",
+		req_fail(rq, E_BAD_ARGS, "invalid address '%s': %s",
 		    esc(e, sizeof e, h->addr), why);
 		return -1;
 	}
@@ -108,7 +109,7 @@ check_fingerprint(const char *s)
 }
 
 void
-cmd_host_add(struct client *c, struct mv *args)
+cmd_host_add(struct req *rq, struct mv *args)
 {
 	struct host_rec		 h;
 	struct ssh_target	 t;
@@ -131,11 +132,11 @@ cmd_host_add(struct client *c, struct mv *args)
 	    mv_bool(args, "no_bootstrap", &no_boot, 0) == -1 ||
 	    mv_bool(args, "install_deps", &deps, 0) == -1 ||
 	    mv_arr(args, "groups", &ng, HOST_GROUPS_MAX, 0) == -1) {
-		client_fail(c, E_BAD_ARGS, "%s", args->err);
+		req_fail(rq, E_BAD_ARGS, "%s", args->err);
 		return;
 	}
 	if ((why = check_host_name(name)) != NULL) {
-		client_fail(c, E_BAD_ARGS, "invalid host name '%s': %s",
+		req_fail(rq, E_BAD_ARGS, "invalid host name '%s': %s",
 		    esc(ebuf, sizeof ebuf, name), why);
 		return;
 	}
@@ -143,31 +144,31 @@ cmd_host_add(struct client *c, struct mv *args)
 	for (i = 0; i < ng; i++) {
 		if (mv_arr_str(args, "groups", i, h.groups[i],
 		    sizeof h.groups[i]) == -1) {
-			client_fail(c, E_BAD_ARGS, "%s", args->err);
+			req_fail(rq, E_BAD_ARGS, "%s", args->err);
 			return;
 		}
 		if ((why = check_group_name(h.groups[i])) != NULL) {
-			client_fail(c, E_BAD_ARGS, "invalid group '%s': %s",
+			req_fail(rq, E_BAD_ARGS, "invalid group '%s': %s",
 			    esc(ebuf, sizeof ebuf, h.groups[i]), why);
 			return;
 		}
 	}
 	h.ngroups = (int)ng;
 	if (h.key_path[0] != '\0' && (why = check_abs_path(h.key_path))) {
-		client_fail(c, E_BAD_ARGS, "invalid key path '%s': %s",
+		req_fail(rq, E_BAD_ARGS, "invalid key path '%s': %s",
 		    esc(ebuf, sizeof ebuf, h.key_path), why);
 		return;
 	}
 	if (hostkey[0] != '\0' && check_fingerprint(hostkey) == -1) {
-		client_fail(c, E_BAD_ARGS, "invalid --hostkey '%s': expected "
+		req_fail(rq, E_BAD_ARGS, "invalid --hostkey '%s': expected "
 		    "SHA256: and 43 base64 characters",
 		    esc(ebuf, sizeof ebuf, hostkey));
 		return;
 	}
-	if (parse_target(c, target, &h) == -1)
+	if (parse_target(rq, target, &h) == -1)
 		return;
 	if ((r = host_load(h.name, &(struct host_rec){ 0 })) != 0) {
-		client_fail(c, r == 1 ? "conflict" : E_INTERNAL, r == 1 ?
+		req_fail(rq, r == 1 ? "conflict" : E_INTERNAL, r == 1 ?
 		    "host '%s' exists" : "cannot read host '%s'", h.name);
 		return;
 	}
@@ -181,21 +182,21 @@ cmd_host_add(struct client *c, struct mv *args)
 	t.pinned = hostkey;
 	t.accept_new = accept_new;
 	t.timeout_s = 10;
-	client_progress(c, h.name, "connect", "connecting to %s@%s:%u",
+	req_progress(rq, h.name, "connect", "connecting to %s@%s:%u",
 	    h.user, h.addr, h.port);
 	if (sshc_connect(&sc, &t) == -1) {
-		client_fail(c, "ssh", "%s", sc.err);
+		req_fail(rq, "ssh", "%s", sc.err);
 		return;
 	}
-	client_progress(c, h.name, "hostkey", "host key %s %s", sc.fingerprint,
+	req_progress(rq, h.name, "hostkey", "host key %s %s", sc.fingerprint,
 	    hostkey[0] != '\0' ? "matches --hostkey" : "accepted and pinned");
 	snprintf(h.hostkey, sizeof h.hostkey, "%s", sc.fingerprint);
 	if (!no_boot) {
-		parg[0] = c;
+		parg[0] = rq;
 		parg[1] = h.name;
 		if (bootstrap(&sc, h.name, deps, &facts, progress_to_client,
 		    parg) == -1) {
-			client_fail(c, "bootstrap", "%s", sc.err);
+			req_fail(rq, "bootstrap", "%s", sc.err);
 			sshc_close(&sc);
 			buf_release(&facts);
 			return;
@@ -207,12 +208,12 @@ cmd_host_add(struct client *c, struct mv *args)
 	}
 	sshc_close(&sc);
 	if (host_insert(&h) == -1) {
-		client_fail(c, E_INTERNAL, "cannot store host '%s'", h.name);
+		req_fail(rq, E_INTERNAL, "cannot store host '%s'", h.name);
 		buf_release(&facts);
 		return;
 	}
 	fleet_add(&h);
-	client_result_begin(c, &e);
+	req_result_begin(rq, &e);
 	enc_kstr(&e, "name", h.name);
 	enc_kstr(&e, "address", h.addr);
 	enc_ku64(&e, "port", h.port);
@@ -223,7 +224,7 @@ cmd_host_add(struct client *c, struct mv *args)
 		enc_str(&e, h.groups[i]);
 	enc_close(&e);
 	enc_kbool(&e, "bootstrapped", !no_boot);
-	client_ok(c, &e);
+	req_ok(rq, &e);
 	buf_release(&facts);
 }
 
@@ -239,7 +240,7 @@ state_name(enum host_state s)
 }
 
 void
-cmd_host_list(struct client *c, struct mv *args)
+cmd_host_list(struct req *rq, struct mv *args)
 {
 	struct host_rec	*hosts;
 	struct enc	 e;
@@ -248,10 +249,10 @@ cmd_host_list(struct client *c, struct mv *args)
 
 	(void)args;
 	if (hosts_load(&hosts, &n) == -1) {
-		client_fail(c, E_INTERNAL, "cannot read hosts");
+		req_fail(rq, E_INTERNAL, "cannot read hosts");
 		return;
 	}
-	client_result_begin(c, &e);
+	req_result_begin(rq, &e);
 	enc_karr(&e, "hosts");
 	for (i = 0; i < n; i++) {
 		struct host		*h;
@@ -260,7 +261,7 @@ cmd_host_list(struct client *c, struct mv *args)
 
 		/* Only the hosts the caller may view. */
 		snprintf(scope, sizeof scope, "host:%s", hosts[i].name);
-		if (!rbac_allowed(c->user, "view", scope)) {
+		if (!rbac_allowed(rq->user, "view", scope)) {
 			host_rec_free(&hosts[i]);
 			continue;
 		}
@@ -288,29 +289,29 @@ cmd_host_list(struct client *c, struct mv *args)
 	}
 	enc_close(&e);
 	free(hosts);
-	client_ok(c, &e);
+	req_ok(rq, &e);
 }
 
 void
-cmd_host_rm(struct client *c, struct mv *args)
+cmd_host_rm(struct req *rq, struct mv *args)
 {
 	struct enc	e;
 	char		name[HOST_NAME_MAX_TUG + 1];
 	int		r;
 
 	if (mv_str(args, "name", name, sizeof name, MV_REQ) != 1) {
-		client_fail(c, E_BAD_ARGS, "%s", args->err);
+		req_fail(rq, E_BAD_ARGS, "%s", args->err);
 		return;
 	}
 	if ((r = host_delete(name)) <= 0) {
-		client_fail(c, r == 0 ? E_NOT_FOUND : E_INTERNAL, r == 0 ?
+		req_fail(rq, r == 0 ? E_NOT_FOUND : E_INTERNAL, r == 0 ?
 		    "no host '%s'" : "cannot delete host '%s'", name);
 		return;
 	}
 	fleet_remove(name);
-	client_result_begin(c, &e);
+	req_result_begin(rq, &e);
 	enc_kstr(&e, "removed", name);
-	client_ok(c, &e);
+	req_ok(rq, &e);
 }
 
 /*
@@ -318,7 +319,7 @@ cmd_host_rm(struct client *c, struct mv *args)
  * (args.all, or nothing named). Names are checked against the database.
  */
 static int
-targets(struct client *c, struct mv *args, char ***out, size_t *n)
+targets(struct req *rq, struct mv *args, char ***out, size_t *n)
 {
 	struct host_rec	*hosts;
 	size_t		 nh, nn = 0, i, k;
@@ -331,17 +332,17 @@ targets(struct client *c, struct mv *args, char ***out, size_t *n)
 	if (mv_arr(args, "hosts", &nn, TARGETS_MAX, 0) == -1 ||
 	    mv_str(args, "group", group, sizeof group, 0) == -1 ||
 	    mv_bool(args, "all", &all, 0) == -1) {
-		client_fail(c, E_BAD_ARGS, "%s", args->err);
+		req_fail(rq, E_BAD_ARGS, "%s", args->err);
 		return -1;
 	}
 	if (hosts_load(&hosts, &nh) == -1) {
-		client_fail(c, E_INTERNAL, "cannot read hosts");
+		req_fail(rq, E_INTERNAL, "cannot read hosts");
 		return -1;
 	}
 	v = xcalloc(nh + 1, sizeof *v);
 	for (i = 0; i < nn; i++) {
 		if (mv_arr_str(args, "hosts", i, name, sizeof name) == -1) {
-			client_fail(c, E_BAD_ARGS, "%s", args->err);
+			req_fail(rq, E_BAD_ARGS, "%s", args->err);
 			goto fail;
 		}
 		for (found = 0, k = 0; k < nh; k++)
@@ -350,7 +351,7 @@ targets(struct client *c, struct mv *args, char ***out, size_t *n)
 		if (!found) {
 			char e[128];
 
-			client_fail(c, E_NOT_FOUND, "no host '%s'",
+			req_fail(rq, E_NOT_FOUND, "no host '%s'",
 			    esc(e, sizeof e, name));
 			goto fail;
 		}
@@ -368,11 +369,9 @@ targets(struct client *c, struct mv *args, char ***out, size_t *n)
 		if (take)
 			v[(*n)++] = xstrdup(hosts[k].name);
 	}
-	for (k = 0; k < nh; k++)
-		host_rec_free(&hosts[k]);
-	free(hosts);
+	hosts_free(hosts, nh);
 	if (*n == 0 && group[0] != '\0') {
-		client_fail(c, E_NOT_FOUND, "no host in group '%s'", group);
+		req_fail(rq, E_NOT_FOUND, "no host in group '%s'", group);
 		free(v);
 		return -1;
 	}
@@ -382,21 +381,9 @@ fail:
 	for (k = 0; k < *n; k++)
 		free(v[k]);
 	free(v);
-	for (k = 0; k < nh; k++)
-		host_rec_free(&hosts[k]);
-	free(hosts);
+	hosts_free(hosts, nh);
 	*n = 0;
 	return -1;
-}
-
-static void
-free_targets(char **v, size_t n)
-{
-	size_t	i;
-
-	for (i = 0; i < n; i++)
-		free(v[i]);
-	free(v);
 }
 
 /* Facts of a host (from its agent's HELLO) as fields of a check row. */
@@ -427,71 +414,51 @@ enc_facts(struct enc *e, const char *facts)
 }
 
 void
-cmd_host_check(struct client *c, struct mv *args)
+cmd_host_check(struct req *rq, struct mv *args)
 {
-	char		**names;
-	size_t		  n, i, up = 0;
-	struct host	**hs;
-	struct hreq	**rq;
-	struct enc	  e;
-	uint64_t	  timeout = CHECK_TIMEOUT_MS, deadline, t0 = clock_ms();
+	char			**names;
+	size_t			  n, i, up = 0;
+	struct fan_result	 *res;
+	struct enc		  e;
+	uint64_t		  timeout = CHECK_TIMEOUT_MS, t0 = clock_ms();
 
 	if (mv_u64(args, "timeout_ms", &timeout, 0) == -1) {
-		client_fail(c, E_BAD_ARGS, "%s", args->err);
+		req_fail(rq, E_BAD_ARGS, "%s", args->err);
 		return;
 	}
-	if (targets(c, args, &names, &n) == -1)
+	if (targets(rq, args, &names, &n) == -1)
 		return;
-	hs = xcalloc(n + 1, sizeof *hs);
-	rq = xcalloc(n + 1, sizeof *rq);
-	/* Everything goes out first; then we wait for all of it. */
-	for (i = 0; i < n; i++)
-		if ((hs[i] = fleet_get(names[i])) != NULL)
-			rq[i] = hreq_start(hs[i], "ping", NULL, NULL, NULL,
-			    NULL);
-	deadline = clock_ms() + timeout;
-	client_result_begin(c, &e);
+	res = xcalloc(n + 1, sizeof *res);
+	fleet_run(NULL, names, n, "ping", NULL, NULL, timeout, res);
+	req_result_begin(rq, &e);
 	enc_karr(&e, "hosts");
 	for (i = 0; i < n; i++) {
-		struct msg		 m;
+		struct host		*h;
 		struct host_info	 hi = { 0 };
-		char			 err[512] = "host not loaded";
-		int			 ok = 0;
 
-		if (rq[i] != NULL && hreq_wait(rq[i], deadline, &m, err) == 0) {
-			ok = m.type == MSG_RESULT;
-			if (!ok)
-				snprintf(err, sizeof err, "the agent refused "
-				    "ping");
-			msg_release(&m);
-		}
 		enc_map_open(&e);
 		enc_kstr(&e, "name", names[i]);
-		enc_kbool(&e, "reachable", ok);
-		if (hs[i] != NULL) {
-			host_info(hs[i], &hi);
-			if (ok) {
-				enc_ku64(&e, "rtt_ms", hreq_rtt_ms(rq[i]));
-				enc_facts(&e, hi.facts);
-			}
+		enc_kbool(&e, "reachable", res[i].ok);
+		if (res[i].ok && (h = fleet_get(names[i])) != NULL) {
+			host_info(h, &hi);
+			host_unref(h);
+			enc_ku64(&e, "rtt_ms", res[i].rtt_ms);
+			enc_facts(&e, hi.facts);
 			host_info_free(&hi);
 		}
-		if (!ok)
-			enc_kstr(&e, "error", err);
+		if (!res[i].ok)
+			enc_kstr(&e, "error", res[i].err);
 		enc_close(&e);
-		up += ok;
-		hreq_free(rq[i]);
-		if (hs[i] != NULL)
-			host_unref(hs[i]);
+		up += res[i].ok;
 	}
 	enc_close(&e);
 	enc_ku64(&e, "reachable", up);
 	enc_ku64(&e, "total", n);
 	enc_ku64(&e, "elapsed_ms", clock_ms() - t0);
-	client_ok(c, &e);
-	free(hs);
-	free(rq);
-	free_targets(names, n);
+	req_ok(rq, &e);
+	fan_results_free(res, n);
+	free(res);
+	free_names(names, n);
 }
 
 struct proxy_args {
@@ -512,7 +479,7 @@ args_proxy(struct enc *e, void *arg)
 }
 
 void
-cmd_host_bootstrap(struct client *c, struct mv *args)
+cmd_host_bootstrap(struct req *rq, struct mv *args)
 {
 	char		**names;
 	size_t		  n, i, good = 0;
@@ -526,28 +493,28 @@ cmd_host_bootstrap(struct client *c, struct mv *args)
 	    mv_str(args, "proxy", proxy, sizeof proxy, 0) == -1 ||
 	    mv_u64(args, "proxy_port", &port, 0) == -1 ||
 	    mv_u64(args, "proxy_tls_port", &tls_port, 0) == -1) {
-		client_fail(c, E_BAD_ARGS, "%s", args->err);
+		req_fail(rq, E_BAD_ARGS, "%s", args->err);
 		return;
 	}
 	if (proxy[0] != '\0' && strcmp(proxy, "nginx") != 0) {
-		client_fail(c, E_BAD_ARGS, "unknown proxy '%.16s' (nginx is "
+		req_fail(rq, E_BAD_ARGS, "unknown proxy '%.16s' (nginx is "
 		    "the one there is)", proxy);
 		return;
 	}
 	if (port < 1024 || port > 65535) {
-		client_fail(c, E_BAD_ARGS, "proxy port must be 1024 to 65535 "
+		req_fail(rq, E_BAD_ARGS, "proxy port must be 1024 to 65535 "
 		    "(the agent's nginx runs unprivileged)");
 		return;
 	}
 	if (tls_port != 0 && (tls_port < 1024 || tls_port > 65535 ||
 	    tls_port == port)) {
-		client_fail(c, E_BAD_ARGS, "proxy TLS port must be 1024 to "
+		req_fail(rq, E_BAD_ARGS, "proxy TLS port must be 1024 to "
 		    "65535 and not the plain port");
 		return;
 	}
-	if (targets(c, args, &names, &n) == -1)
+	if (targets(rq, args, &names, &n) == -1)
 		return;
-	client_result_begin(c, &e);
+	req_result_begin(rq, &e);
 	enc_karr(&e, "hosts");
 	for (i = 0; i < n; i++) {
 		struct host_rec		 h;
@@ -555,7 +522,7 @@ cmd_host_bootstrap(struct client *c, struct mv *args)
 		struct sshc		 sc;
 		struct buf		 facts = BUF_INIT;
 		struct host		*hp;
-		void			*parg[2] = { c, names[i] };
+		void			*parg[2] = { rq, names[i] };
 		int			 ok = 0;
 
 		if (host_load(names[i], &h) != 1)
@@ -568,7 +535,7 @@ cmd_host_bootstrap(struct client *c, struct mv *args)
 		t.key_path = h.key_path;
 		t.pinned = h.hostkey;
 		t.timeout_s = 10;
-		client_progress(c, h.name, "connect", "connecting to %s@%s:%u",
+		req_progress(rq, h.name, "connect", "connecting to %s@%s:%u",
 		    h.user, h.addr, h.port);
 		if (sshc_connect(&sc, &t) == 0 && bootstrap(&sc, h.name, deps,
 		    &facts, progress_to_client, parg) == 0) {
@@ -599,11 +566,11 @@ cmd_host_bootstrap(struct client *c, struct mv *args)
 		struct proxy_args	 pa = { proxy, port, tls_port };
 		struct fan_result	*res = xcalloc(n + 1, sizeof *res);
 
-		fleet_run(c, names, n, "proxy.setup", args_proxy, &pa, 60000,
+		fleet_run(rq, names, n, "proxy.setup", args_proxy, &pa, 60000,
 		    res);
 		for (i = 0; i < n; i++) {
 			if (res[i].ok) {
-				client_progress(c, res[i].host, "proxy",
+				req_progress(rq, res[i].host, "proxy",
 				    "nginx serving on port %llu",
 				    (unsigned long long)port);
 				continue;
@@ -617,10 +584,10 @@ cmd_host_bootstrap(struct client *c, struct mv *args)
 	}
 	if (good < n) {
 		enc_release(&e);
-		client_fail(c, "bootstrap", "%s\nbootstrap failed on %zu of %zu "
+		req_fail(rq, "bootstrap", "%s\nbootstrap failed on %zu of %zu "
 		    "hosts", buf_str(&errs), n - good, n);
 	} else
-		client_ok(c, &e);
+		req_ok(rq, &e);
 	buf_release(&errs);
-	free_targets(names, n);
+	free_names(names, n);
 }

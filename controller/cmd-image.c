@@ -15,13 +15,14 @@
 #include "common/clock.h"
 #include "common/log.h"
 #include "common/xmalloc.h"
+#include "controller/request.h"
 #include "controller/tug.h"
 
 #define CHUNK		(256u * 1024)
 #define PUSH_TIMEOUT_MS	(30u * 60 * 1000)
 
 struct push {
-	struct client	 *c;
+	struct req	 *req;
 	char		**hosts;
 	struct hreq	**rq;
 	struct host	**hs;
@@ -68,7 +69,7 @@ push_bytes(void *arg, const void *d, size_t n)
 		}
 	}
 	if (p->bytes >= p->next_report) {
-		client_progress(p->c, NULL, "push", "%llu MiB sent in %.1f s",
+		req_progress(p->req, NULL, "push", "%llu MiB sent in %.1f s",
 		    (unsigned long long)(p->bytes >> 20),
 		    (double)(clock_ms() - p->t0) / 1000);
 		p->next_report += 32u << 20;
@@ -109,7 +110,7 @@ read_file(struct push *p, const char *path, char *err, size_t errsz)
 }
 
 void
-cmd_image_push(struct client *c, struct mv *args)
+cmd_image_push(struct req *rq, struct mv *args)
 {
 	struct push		 p;
 	struct fan_result	*have = NULL;
@@ -124,36 +125,36 @@ cmd_image_push(struct client *c, struct mv *args)
 	int			 r, site_open_ok = 0;
 
 	memset(&p, 0, sizeof p);
-	p.c = c;
+	p.req = rq;
 	buf_init(&p.chunk, CHUNK);
 	if (mv_str(args, "ref", ref, sizeof ref, MV_REQ) != 1 ||
 	    mv_str(args, "file", file, sizeof file, 0) == -1 ||
 	    mv_str(args, "site", site, sizeof site, 0) == -1 ||
 	    mv_arr(args, "hosts", &nh, 4096, 0) == -1) {
-		client_fail(c, E_BAD_ARGS, "%s", args->err);
+		req_fail(rq, E_BAD_ARGS, "%s", args->err);
 		return;
 	}
 	if ((why = check_image_ref(ref)) != NULL) {
-		client_fail(c, E_BAD_ARGS, "invalid image reference '%s': %s",
+		req_fail(rq, E_BAD_ARGS, "invalid image reference '%s': %s",
 		    log_escape(esc, sizeof esc, ref, strlen(ref)), why);
 		return;
 	}
 	if ((site[0] != '\0') == (nh > 0)) {
-		client_fail(c, E_BAD_ARGS, "name the target: --site SITE or "
+		req_fail(rq, E_BAD_ARGS, "name the target: --site SITE or "
 		    "--hosts H,... (one of them)");
 		return;
 	}
 	if (file[0] != '\0' && (why = check_abs_path(file)) != NULL) {
-		client_fail(c, E_BAD_ARGS, "invalid --file '%s': %s (give an "
+		req_fail(rq, E_BAD_ARGS, "invalid --file '%s': %s (give an "
 		    "absolute path)", log_escape(esc, sizeof esc, file,
 		    strlen(file)), why);
 		return;
 	}
 	if (site[0] != '\0') {
-		if (site_open(c, args, &rec, &spec) == -1)
+		if (site_open(rq, args, &rec, &spec) == -1)
 			return;
 		site_open_ok = 1;
-		if (site_targets(c, &spec, &p.hosts, &p.n) == -1)
+		if (site_targets(rq, &spec, &p.hosts, &p.n) == -1)
 			goto out;
 	} else {
 		p.hosts = xcalloc(nh + 1, sizeof *p.hosts);
@@ -163,7 +164,7 @@ cmd_image_push(struct client *c, struct mv *args)
 
 			if (mv_arr_str(args, "hosts", i, name, sizeof name) !=
 			    1 || (h = fleet_get(name)) == NULL) {
-				client_fail(c, E_NOT_FOUND, "no host '%s'",
+				req_fail(rq, E_NOT_FOUND, "no host '%s'",
 				    log_escape(esc, sizeof esc, name,
 				    strlen(name)));
 				goto out;
@@ -177,13 +178,13 @@ cmd_image_push(struct client *c, struct mv *args)
 	if (file[0] == '\0') {
 		if ((r = local_image_id(ref, id, sizeof id, err,
 		    sizeof err)) != 1) {
-			client_fail(c, r == 0 ? E_NOT_FOUND : E_DOCKER, "%s",
+			req_fail(rq, r == 0 ? E_NOT_FOUND : E_DOCKER, "%s",
 			    r == 0 ? "no such image in the controller's Docker "
 			    "(or give --file a docker-save tarball)" : err);
 			goto out;
 		}
 		have = xcalloc(p.n + 1, sizeof *have);
-		fleet_run(c, p.hosts, p.n, "image.inspect", args_ref, ref,
+		fleet_run(rq, p.hosts, p.n, "image.inspect", args_ref, ref,
 		    60000, have);
 	}
 	p.rq = xcalloc(p.n + 1, sizeof *p.rq);
@@ -198,7 +199,7 @@ cmd_image_push(struct client *c, struct mv *args)
 			    mv_map(&v, "image", &img, 0) == 1)
 				mv_str(&img, "id", hid, sizeof hid, 0);
 			if (strcmp(hid, id) == 0) {
-				client_progress(c, p.hosts[i], "skip", "already "
+				req_progress(rq, p.hosts[i], "skip", "already "
 				    "holds %s (%.19s)", ref, id);
 				continue;
 			}
@@ -213,7 +214,7 @@ cmd_image_push(struct client *c, struct mv *args)
 	p.deadline = p.t0 + PUSH_TIMEOUT_MS;
 	p.next_report = 32u << 20;
 	if (k > 0) {
-		client_progress(c, NULL, "push", "streaming %s to %zu host%s",
+		req_progress(rq, NULL, "push", "streaming %s to %zu host%s",
 		    ref, k, k == 1 ? "" : "s");
 		r = file[0] != '\0' ? read_file(&p, file, err, sizeof err) :
 		    local_image_save(ref, push_bytes, &p, err, sizeof err);
@@ -224,7 +225,7 @@ cmd_image_push(struct client *c, struct mv *args)
 			push_chunk(&p, "", 0, 1);	/* truncated: load fails */
 	}
 
-	client_result_begin(c, &e);
+	req_result_begin(rq, &e);
 	enc_kstr(&e, "ref", ref);
 	if (id[0] != '\0')
 		enc_kstr(&e, "id", id);
@@ -279,10 +280,10 @@ cmd_image_push(struct client *c, struct mv *args)
 	enc_ku64(&e, "elapsed_ms", clock_ms() - p.t0);
 	if (failed > 0 || (k > 0 && r == -1)) {
 		enc_release(&e);
-		client_fail(c, "push", "pushing %s failed on %zu of %zu hosts%s%s",
+		req_fail(rq, "push", "pushing %s failed on %zu of %zu hosts%s%s",
 		    ref, failed, p.n, err[0] != '\0' ? ": " : "", err);
 	} else
-		client_ok(c, &e);
+		req_ok(rq, &e);
 out:
 	for (i = 0; i < p.n; i++) {
 		if (p.rq != NULL)

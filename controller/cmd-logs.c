@@ -20,6 +20,7 @@
 #include "common/clock.h"
 #include "common/log.h"
 #include "common/xmalloc.h"
+#include "controller/request.h"
 #include "controller/tug.h"
 
 #define LOGS_MEM_MAX		(256u << 20)	/* line bytes held, all hosts */
@@ -100,7 +101,7 @@ struct lhost {
 };
 
 struct logs {
-	struct client	*c;
+	struct req	*rq;
 	char		 site[SITE_NAME_MAX + 1];
 	int		 tail_all;
 	uint64_t	 tail;
@@ -538,7 +539,7 @@ host_ended(struct logs *l, struct lhost *lh)
 	log_info("%s; asking again in %llu ms", lh->err,
 	    (unsigned long long)lh->backoff);
 	if (!lh->told || lost) {
-		client_progress(l->c, lh->name, lost ? "reconnect" : "retry",
+		req_progress(l->rq, lh->name, lost ? "reconnect" : "retry",
 		    "%s; %s in %.1f s", lost ? "connection lost" : err,
 		    lh->have_last ? "resuming from its last line" :
 		    "asking again", (double)lh->backoff / 1000);
@@ -548,31 +549,10 @@ host_ended(struct logs *l, struct lhost *lh)
 
 /* --- to the client ---------------------------------------------------- */
 
-static int
-logs_send(struct logs *l, struct enc *e)
-{
-	struct buf	f = BUF_INIT;
-	char		err[MSG_ERRLEN];
-	int		r;
-
-	if (enc_finish(e, 0, &f, err) == -1) {
-		log_warnx("cannot encode log lines: %s", err);
-		return 0;
-	}
-	pthread_mutex_lock(&l->c->wlock);
-	r = conn_write(&l->c->conn, &f);
-	pthread_mutex_unlock(&l->c->wlock);
-	buf_release(&f);
-	if (r == -1)
-		l->dead = 1;
-	return r;
-}
-
 static void
 event_begin(struct logs *l, struct enc *e)
 {
-	enc_begin(e, MSG_EVENT, l->c->id);
-	enc_kstr(e, "kind", "log");
+	req_event_begin(l->rq, e, "log");
 	enc_karr(e, "lines");
 }
 
@@ -580,7 +560,11 @@ static int
 event_end(struct logs *l, struct enc *e)
 {
 	enc_close(e);
-	return logs_send(l, e);
+	if (req_event(l->rq, e) == -1) {
+		l->dead = 1;
+		return -1;
+	}
+	return 0;
 }
 
 /*
@@ -775,8 +759,7 @@ start_event(struct logs *l)
 	struct enc	e;
 	size_t		i;
 
-	enc_begin(&e, MSG_EVENT, l->c->id);
-	enc_kstr(&e, "kind", "log.start");
+	req_event_begin(l->rq, &e, "log.start");
 	enc_kstr(&e, "site", l->site);
 	enc_kbool(&e, "follow", l->follow);
 	enc_kbool(&e, "timestamps", l->timestamps);
@@ -784,32 +767,14 @@ start_event(struct logs *l)
 	for (i = 0; i < l->n; i++)
 		enc_str(&e, l->hosts[i].name);
 	enc_close(&e);
-	logs_send(l, &e);
-}
-
-/* The client's side: 1 it left or sent CANCEL, 0 nothing to act on. */
-static int
-client_read(struct logs *l)
-{
-	struct msg	m;
-	char		err[MSG_ERRLEN];
-	int		r;
-
-	if ((r = conn_read(&l->c->conn, &m, err)) == 1) {
-		r = m.type == MSG_CANCEL;
-		if (!r)
-			log_debug("logs: ignoring %s from the client",
-			    msg_type_name(m.type));
-		msg_release(&m);
-		return r;
-	}
-	return 1;
+	if (req_event(l->rq, &e) == -1)
+		l->dead = 1;
 }
 
 /* --- the op ------------------------------------------------------------ */
 
 static int
-parse_args(struct client *c, struct mv *args, struct logs *l, char *host,
+parse_args(struct req *rq, struct mv *args, struct logs *l, char *host,
     size_t hostsz)
 {
 	char		 tail[32] = "", since[64] = "", site[SITE_NAME_MAX + 8];
@@ -825,18 +790,18 @@ parse_args(struct client *c, struct mv *args, struct logs *l, char *host,
 	    mv_bool(args, "timestamps", &l->timestamps, 0) == -1 ||
 	    mv_bool(args, "no_compress", &nocomp, 0) == -1 ||
 	    mv_bool(args, "stats", &l->stats, 0) == -1) {
-		client_fail(c, E_BAD_ARGS, "%s", args->err);
+		req_fail(rq, E_BAD_ARGS, "%s", args->err);
 		return -1;
 	}
 	if ((why = check_site_name(site)) != NULL) {
-		client_fail(c, E_BAD_ARGS, "invalid site name '%s': %s",
+		req_fail(rq, E_BAD_ARGS, "invalid site name '%s': %s",
 		    log_escape(esc, sizeof esc, site, strlen(site)), why);
 		return -1;
 	}
 	snprintf(l->site, sizeof l->site, "%s", site);
 	l->compress = !nocomp;
 	if (host[0] != '\0' && (why = check_host_name(host)) != NULL) {
-		client_fail(c, E_BAD_ARGS, "invalid host name '%s': %s",
+		req_fail(rq, E_BAD_ARGS, "invalid host name '%s': %s",
 		    log_escape(esc, sizeof esc, host, strlen(host)), why);
 		return -1;
 	}
@@ -859,13 +824,13 @@ parse_args(struct client *c, struct mv *args, struct logs *l, char *host,
 		}
 	}
 	if (r == -1 || l->tail > LOGS_TAIL_MAX) {
-		client_fail(c, E_BAD_ARGS, "invalid --tail '%s': a number of "
+		req_fail(rq, E_BAD_ARGS, "invalid --tail '%s': a number of "
 		    "lines (at most %llu) or 'all'", log_escape(esc, sizeof esc,
 		    tail, strlen(tail)), LOGS_TAIL_MAX);
 		return -1;
 	}
 	if (since[0] != '\0' && since_parse(since, &l->since) == -1) {
-		client_fail(c, E_BAD_ARGS, "invalid --since '%s': a Unix time, "
+		req_fail(rq, E_BAD_ARGS, "invalid --since '%s': a Unix time, "
 		    "a duration back from now (90s, 10m, 2h) or an RFC 3339 "
 		    "time (2026-11-23T08:00:00Z)", log_escape(esc, sizeof esc,
 		    since, strlen(since)));
@@ -876,13 +841,13 @@ parse_args(struct client *c, struct mv *args, struct logs *l, char *host,
 
 /* The hosts to ask: all of the site's, or the one named. */
 static int
-pick_hosts(struct client *c, struct logs *l, const struct site_spec *s,
+pick_hosts(struct req *rq, struct logs *l, const struct site_spec *s,
     const char *only)
 {
 	char	**names;
 	size_t	  n, i;
 
-	if (site_targets(c, s, &names, &n) == -1)
+	if (site_targets(rq, s, &names, &n) == -1)
 		return -1;
 	l->hosts = xcalloc(n, sizeof *l->hosts);
 	for (i = 0; i < n; i++) {
@@ -897,7 +862,7 @@ pick_hosts(struct client *c, struct logs *l, const struct site_spec *s,
 
 		for (i = 0; i < n; i++)
 			buf_addf(&all, "%s%s", i > 0 ? ", " : "", names[i]);
-		client_fail(c, E_NOT_FOUND, "site '%s' does not run on host "
+		req_fail(rq, E_NOT_FOUND, "site '%s' does not run on host "
 		    "'%s' (its hosts: %s)", l->site, only, buf_str(&all));
 		buf_release(&all);
 	}
@@ -955,7 +920,7 @@ logs_loop(struct logs *l)
 
 	for (;;) {
 		struct pollfd	pfd[2] = {
-			{ l->c->conn.rfd, POLLIN, 0 }, { l->wake[0], POLLIN, 0 }
+			{ req_wait_fd(l->rq), POLLIN, 0 }, { l->wake[0], POLLIN, 0 }
 		};
 
 		if (poll(pfd, 2, next_wait(l, deadline)) == -1 &&
@@ -964,7 +929,7 @@ logs_loop(struct logs *l)
 			break;
 		}
 		if ((pfd[0].revents & (POLLIN | POLLHUP | POLLERR)) &&
-		    client_read(l)) {
+		    req_cancelled(l->rq)) {
 			l->cancelled = 1;
 			break;
 		}
@@ -1051,20 +1016,20 @@ logs_result(struct logs *l)
 		}
 	}
 	if (l->over) {
-		client_fail(l->c, E_TOO_LARGE, "the logs of site '%s' are over "
+		req_fail(l->rq, E_TOO_LARGE, "the logs of site '%s' are over "
 		    "%u MiB: ask for fewer with --tail or --since, or follow "
 		    "them with -f", l->site, LOGS_MEM_MAX >> 20);
 		buf_release(&errs);
 		return;
 	}
 	if (bad > 0) {
-		client_fail(l->c, "partial", "%slogs failed on %zu of %zu "
+		req_fail(l->rq, "partial", "%slogs failed on %zu of %zu "
 		    "host%s", buf_str(&errs), bad, l->n, l->n == 1 ? "" : "s");
 		buf_release(&errs);
 		return;
 	}
 	buf_release(&errs);
-	client_result_begin(l->c, &e);
+	req_result_begin(l->rq, &e);
 	enc_kstr(&e, "site", l->site);
 	enc_karr(&e, "hosts");
 	for (i = 0; i < l->n; i++) {
@@ -1095,11 +1060,11 @@ logs_result(struct logs *l)
 	enc_kbool(&e, "cancelled", l->cancelled);
 	enc_kbool(&e, "stats", l->stats);
 	enc_ku64(&e, "elapsed_ms", clock_ms() - l->t0);
-	client_ok(l->c, &e);
+	req_ok(l->rq, &e);
 }
 
 void
-cmd_logs(struct client *c, struct mv *args)
+cmd_logs(struct req *rq, struct mv *args)
 {
 	struct logs		 l;
 	struct site_rec		 rec;
@@ -1108,21 +1073,21 @@ cmd_logs(struct client *c, struct mv *args)
 	size_t			 i;
 
 	memset(&l, 0, sizeof l);
-	l.c = c;
+	l.rq = rq;
 	l.t0 = clock_ms();
 	l.wake[0] = l.wake[1] = -1;
 	pthread_mutex_init(&l.lock, NULL);
 	pthread_cond_init(&l.room, NULL);
 	ts_now(&l.start);
-	if (parse_args(c, args, &l, only, sizeof only) == -1 ||
-	    site_open(c, args, &rec, &s) == -1) {
+	if (parse_args(rq, args, &l, only, sizeof only) == -1 ||
+	    site_open(rq, args, &rec, &s) == -1) {
 		logs_release(&l);
 		return;
 	}
-	if (pick_hosts(c, &l, &s, only) == -1)
+	if (pick_hosts(rq, &l, &s, only) == -1)
 		goto out;
 	if (pipe2(l.wake, O_NONBLOCK | O_CLOEXEC) == -1) {
-		client_fail(c, E_INTERNAL, "pipe: %s", strerror(errno));
+		req_fail(rq, E_INTERNAL, "pipe: %s", strerror(errno));
 		goto out;
 	}
 	start_event(&l);

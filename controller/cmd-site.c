@@ -9,26 +9,13 @@
 #include <string.h>
 #include <time.h>
 
-#include <openssl/evp.h>
-
 #include "common/clock.h"
 #include "common/log.h"
 #include "common/xmalloc.h"
+#include "controller/request.h"
 #include "controller/tug.h"
 
 #define SITE_OP_TIMEOUT_MS	60000
-#define LEASE_S			900	/* a change holds its site at most this long */
-
-void
-sha256_hex(const void *p, size_t n, char out[65])
-{
-	unsigned char	md[EVP_MAX_MD_SIZE];
-	unsigned int	mdlen = 0, i;
-
-	EVP_Digest(p, n, md, &mdlen, EVP_sha256(), NULL);
-	for (i = 0; i < mdlen && i < 32; i++)
-		snprintf(out + 2 * i, 3, "%02x", md[i]);
-}
 
 /* A spec as comparable lines: what dry-run diffs and status shows. */
 static void
@@ -112,7 +99,7 @@ diff_lines(struct enc *e, const char *a, const char *b, char sign)
 }
 
 void
-cmd_site_apply(struct client *c, struct mv *args)
+cmd_site_apply(struct req *rq, struct mv *args)
 {
 	struct site_spec	 s, old;
 	struct site_rec		 rec;
@@ -126,12 +113,12 @@ cmd_site_apply(struct client *c, struct mv *args)
 	if (mv_strdup(args, "text", &text, SPEC_MAX_BYTES, MV_REQ) != 1 ||
 	    mv_str(args, "file", file, sizeof file, 0) == -1 ||
 	    mv_bool(args, "dry_run", &dry, 0) == -1) {
-		client_fail(c, E_BAD_ARGS, "%s", args->err);
+		req_fail(rq, E_BAD_ARGS, "%s", args->err);
 		free(text);
 		return;
 	}
 	if (spec_parse(file, text, strlen(text), &s, err, sizeof err) == -1) {
-		client_fail(c, "spec", "%s", err);
+		req_fail(rq, "spec", "%s", err);
 		spec_free(&s);
 		free(text);
 		return;
@@ -144,7 +131,7 @@ cmd_site_apply(struct client *c, struct mv *args)
 		if (r == 1)
 			host_rec_free(&h);
 		else {
-			client_fail(c, "spec", "%s: host '%s' is not known "
+			req_fail(rq, "spec", "%s: host '%s' is not known "
 			    "(tug host add)", file, s.hosts[i]);
 			goto out;
 		}
@@ -157,7 +144,7 @@ cmd_site_apply(struct client *c, struct mv *args)
 			spec_lines(&old, &was);
 		spec_free(&old);
 	}
-	client_result_begin(c, &e);
+	req_result_begin(rq, &e);
 	enc_kstr(&e, "site", s.site);
 	enc_kbool(&e, "dry_run", dry);
 	enc_kbool(&e, "new", had != 1);
@@ -171,12 +158,12 @@ cmd_site_apply(struct client *c, struct mv *args)
 		    "container", file, text, hash);
 		if (created == -1) {
 			enc_release(&e);
-			client_fail(c, E_INTERNAL, "cannot store site '%s'",
+			req_fail(rq, E_INTERNAL, "cannot store site '%s'",
 			    s.site);
 			goto out;
 		}
 	}
-	client_ok(c, &e);
+	req_ok(rq, &e);
 out:
 	if (had == 1)
 		site_rec_free(&rec);
@@ -187,7 +174,7 @@ out:
 }
 
 void
-cmd_site_list(struct client *c, struct mv *args)
+cmd_site_list(struct req *rq, struct mv *args)
 {
 	struct site_rec	*v;
 	struct enc	 e;
@@ -195,10 +182,10 @@ cmd_site_list(struct client *c, struct mv *args)
 
 	(void)args;
 	if (sites_load(&v, &n) == -1) {
-		client_fail(c, E_INTERNAL, "cannot read sites");
+		req_fail(rq, E_INTERNAL, "cannot read sites");
 		return;
 	}
-	client_result_begin(c, &e);
+	req_result_begin(rq, &e);
 	enc_karr(&e, "sites");
 	for (i = 0; i < n; i++) {
 		struct site_spec	s;
@@ -206,7 +193,7 @@ cmd_site_list(struct client *c, struct mv *args)
 
 		/* Only the sites the caller may view. */
 		snprintf(scope, sizeof scope, "site:%s", v[i].name);
-		if (!rbac_allowed(c->user, "view", scope)) {
+		if (!rbac_allowed(rq->user, "view", scope)) {
 			site_rec_free(&v[i]);
 			continue;
 		}
@@ -231,132 +218,7 @@ cmd_site_list(struct client *c, struct mv *args)
 	}
 	enc_close(&e);
 	free(v);
-	client_ok(c, &e);
-}
-
-/* The hosts a site runs on: its list, or its group's members now. */
-int
-site_targets(struct client *c, const struct site_spec *s, char ***out,
-    size_t *n)
-{
-	struct host_rec	*hosts;
-	size_t		 nh, i, k;
-	int		 g;
-	char		**v;
-
-	*out = NULL;
-	*n = 0;
-	if (hosts_load(&hosts, &nh) == -1) {
-		client_fail(c, E_INTERNAL, "cannot read hosts");
-		return -1;
-	}
-	v = xcalloc(nh + s->nhosts + 1, sizeof *v);
-	for (i = 0; i < s->nhosts; i++) {
-		for (k = 0; k < nh; k++)
-			if (strcmp(hosts[k].name, s->hosts[i]) == 0)
-				break;
-		if (k == nh) {
-			client_fail(c, E_NOT_FOUND, "site '%s' names host '%s', "
-			    "which is not known", s->site, s->hosts[i]);
-			goto fail;
-		}
-		v[(*n)++] = xstrdup(s->hosts[i]);
-	}
-	for (k = 0; s->group[0] != '\0' && k < nh; k++)
-		for (g = 0; g < hosts[k].ngroups; g++)
-			if (strcmp(hosts[k].groups[g], s->group) == 0) {
-				v[(*n)++] = xstrdup(hosts[k].name);
-				break;
-			}
-	if (*n == 0) {
-		client_fail(c, E_NOT_FOUND, "site '%s' has no host (group '%s' "
-		    "is empty)", s->site, s->group);
-		goto fail;
-	}
-	for (k = 0; k < nh; k++)
-		host_rec_free(&hosts[k]);
-	free(hosts);
-	*out = v;
-	return 0;
-fail:
-	for (k = 0; k < *n; k++)
-		free(v[k]);
-	free(v);
-	*n = 0;
-	for (k = 0; k < nh; k++)
-		host_rec_free(&hosts[k]);
-	free(hosts);
-	return -1;
-}
-
-void
-free_names(char **v, size_t n)
-{
-	size_t	i;
-
-	for (i = 0; i < n; i++)
-		free(v[i]);
-	free(v);
-}
-
-/* Load a site and parse its stored spec; -1 answered the client. */
-int
-site_open(struct client *c, struct mv *args, struct site_rec *rec,
-    struct site_spec *s)
-{
-	char	name[SITE_NAME_MAX + 8], err[600];
-	int	r;
-
-	memset(s, 0, sizeof *s);
-	if (mv_str(args, "site", name, sizeof name, MV_REQ) != 1) {
-		client_fail(c, E_BAD_ARGS, "%s", args->err);
-		return -1;
-	}
-	if (check_site_name(name) != NULL || (r = site_load(name, rec)) == 0) {
-		char e[128];
-
-		client_fail(c, E_NOT_FOUND, "no site '%s'", log_escape(e,
-		    sizeof e, name, strlen(name)));
-		return -1;
-	}
-	if (r == -1) {
-		client_fail(c, E_INTERNAL, "cannot read site '%s'", name);
-		return -1;
-	}
-	if (spec_parse(rec->file, rec->spec, strlen(rec->spec), s, err,
-	    sizeof err) == -1) {
-		client_fail(c, "spec", "stored spec of '%s' no longer parses: "
-		    "%s", name, err);
-		site_rec_free(rec);
-		spec_free(s);
-		return -1;
-	}
-	return 0;
-}
-
-int
-site_lease(struct client *c, const char *site, char *who, size_t whosz)
-{
-	char	since_s[32], mine[128];
-	int64_t	since = 0;
-	int	r;
-
-	snprintf(mine, sizeof mine, "%s (tug pid %ld)", c->user, (long)c->pid);
-	if ((r = lock_take(site, mine, LEASE_S, who, whosz, &since)) == 1) {
-		snprintf(who, whosz, "%s", mine);
-		return 0;
-	}
-	if (r == 0) {
-		struct tm	tm;
-		time_t		t = (time_t)since;
-
-		strftime(since_s, sizeof since_s, "%H:%M:%S", gmtime_r(&t, &tm));
-		client_fail(c, "locked", "site '%s' is being changed by %s "
-		    "since %s UTC", site, who, since_s);
-	} else
-		client_fail(c, E_INTERNAL, "cannot take the lease of '%s'",
-		    site);
-	return -1;
+	req_ok(rq, &e);
 }
 
 static void
@@ -366,7 +228,7 @@ args_site(struct enc *e, void *arg)
 }
 
 void
-cmd_site_status(struct client *c, struct mv *args)
+cmd_site_status(struct req *rq, struct mv *args)
 {
 	struct site_rec		 rec;
 	struct site_spec	 s;
@@ -375,14 +237,14 @@ cmd_site_status(struct client *c, struct mv *args)
 	char			**hosts;
 	size_t			 n, i, k, nc;
 
-	if (site_open(c, args, &rec, &s) == -1)
+	if (site_open(rq, args, &rec, &s) == -1)
 		return;
-	if (site_targets(c, &s, &hosts, &n) == -1)
+	if (site_targets(rq, &s, &hosts, &n) == -1)
 		goto out;
 	res = xcalloc(n + 1, sizeof *res);
-	fleet_run(c, hosts, n, "site.status", args_site, rec.name,
+	fleet_run(rq, hosts, n, "site.status", args_site, rec.name,
 	    SITE_OP_TIMEOUT_MS, res);
-	client_result_begin(c, &e);
+	req_result_begin(rq, &e);
 	enc_kstr(&e, "site", rec.name);
 	enc_ki64(&e, "release", rec.current);
 	enc_karr(&e, "hosts");
@@ -427,95 +289,7 @@ cmd_site_status(struct client *c, struct mv *args)
 		enc_close(&e);
 	}
 	enc_close(&e);
-	client_ok(c, &e);
-	fan_results_free(res, n);
-	free(res);
-	free_names(hosts, n);
-out:
-	site_rec_free(&rec);
-	spec_free(&s);
-}
-
-/* site.remove's args: the site, and with --volumes its named volumes. */
-struct remove_args {
-	const char		*site;
-	const struct site_spec	*spec;
-	int			 volumes;
-};
-
-static void
-args_remove(struct enc *e, void *arg)
-{
-	const struct remove_args *a = arg;
-	struct volume_spec	 v;
-	size_t			 i;
-
-	enc_kstr(e, "site", a->site);
-	if (!a->volumes)
-		return;
-	enc_karr(e, "volumes");
-	for (i = 0; i < a->spec->nvolumes; i++)
-		if (parse_volume_spec(a->spec->volumes[i], &v) == NULL &&
-		    !v.bind)
-			enc_str(e, v.source);
-	enc_close(e);
-}
-
-/*
- * The agent ops in ops, in order, on every host of a site, under its lease:
- * start, stop, restart and rm. With remove, success also forgets the site.
- */
-void
-site_fan(struct client *c, struct mv *args, const char *const *ops,
-    int remove)
-{
-	struct site_rec		 rec;
-	struct site_spec	 s;
-	struct fan_result	*res;
-	struct enc		 e;
-	char			**hosts, who[160];
-	size_t			 n, i, bad = 0;
-	struct remove_args	 ra = { NULL, NULL, 0 };
-
-	if (site_open(c, args, &rec, &s) == -1)
-		return;
-	if (site_lease(c, rec.name, who, sizeof who) == -1)
-		goto out;
-	if (site_targets(c, &s, &hosts, &n) == -1) {
-		lock_drop(rec.name, who);
-		goto out;
-	}
-	ra.site = rec.name;
-	ra.spec = &s;
-	if (mv_bool(args, "volumes", &ra.volumes, 0) == -1)
-		ra.volumes = 0;
-	res = xcalloc(n + 1, sizeof *res);
-	for (; *ops != NULL && bad == 0; ops++) {
-		fan_results_free(res, n);
-		fleet_run(c, hosts, n, *ops, args_remove, &ra,
-		    SITE_OP_TIMEOUT_MS, res);
-		for (i = 0; i < n; i++)
-			bad += !res[i].ok;
-	}
-	if (bad > 0) {
-		struct buf	errs = BUF_INIT;
-
-		fan_errors(res, n, &errs);
-		client_fail(c, "partial", "%sfailed on %zu of %zu hosts%s",
-		    buf_str(&errs), bad, n, remove ? "; the site is still "
-		    "known: run tug site rm again once those hosts answer" : "");
-		buf_release(&errs);
-	} else {
-		if (remove) {
-			site_delete(rec.name);
-			static_forget(rec.name);
-		}
-		client_result_begin(c, &e);
-		enc_kstr(&e, remove ? "removed" : "site", rec.name);
-		enc_ku64(&e, "hosts", n);
-		client_ok(c, &e);
-	}
-	lock_drop(rec.name, who);
+	req_ok(rq, &e);
 	fan_results_free(res, n);
 	free(res);
 	free_names(hosts, n);
@@ -525,9 +299,9 @@ out:
 }
 
 void
-cmd_site_rm(struct client *c, struct mv *args)
+cmd_site_rm(struct req *rq, struct mv *args)
 {
 	static const char *const ops[] = { "site.remove", NULL };
 
-	site_fan(c, args, ops, 1);
+	rollout_hosts(rq, args, ops, 1);
 }

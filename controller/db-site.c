@@ -18,11 +18,11 @@ row_to_site(sqlite3_stmt *st, void *p)
 
 	memset(s, 0, sizeof *s);
 	s->id = sqlite3_column_int64(st, 0);
-	snprintf(s->name, sizeof s->name, "%s", db_col(st, 1));
-	snprintf(s->kind, sizeof s->kind, "%s", db_col(st, 2));
-	snprintf(s->file, sizeof s->file, "%s", db_col(st, 3));
+	db_copy(st, 1, s->name, sizeof s->name);
+	db_copy(st, 2, s->kind, sizeof s->kind);
+	db_copy(st, 3, s->file, sizeof s->file);
 	s->spec = xstrdup(db_col(st, 4));
-	snprintf(s->spec_hash, sizeof s->spec_hash, "%s", db_col(st, 5));
+	db_copy(st, 5, s->spec_hash, sizeof s->spec_hash);
 	s->current = sqlite3_column_int64(st, 6);
 	s->updated_at = sqlite3_column_int64(st, 7);
 }
@@ -131,13 +131,13 @@ row_to_release(sqlite3_stmt *st, void *p)
 	memset(r, 0, sizeof *r);
 	r->id = sqlite3_column_int64(st, 0);
 	r->number = sqlite3_column_int64(st, 1);
-	snprintf(r->image, sizeof r->image, "%s", db_col(st, 2));
+	db_copy(st, 2, r->image, sizeof r->image);
 	r->spec = xstrdup(db_col(st, 3));
-	snprintf(r->spec_hash, sizeof r->spec_hash, "%s", db_col(st, 4));
-	snprintf(r->who, sizeof r->who, "%s", db_col(st, 5));
+	db_copy(st, 4, r->spec_hash, sizeof r->spec_hash);
+	db_copy(st, 5, r->who, sizeof r->who);
 	r->created_at = sqlite3_column_int64(st, 6);
 	r->finished_at = sqlite3_column_int64(st, 7);
-	snprintf(r->status, sizeof r->status, "%s", db_col(st, 8));
+	db_copy(st, 8, r->status, sizeof r->status);
 	r->rollback_of = sqlite3_column_int64(st, 9);
 }
 
@@ -243,7 +243,7 @@ row_to_env(sqlite3_stmt *st, void *p)
 	struct env_rec	*e = p;
 
 	memset(e, 0, sizeof *e);
-	snprintf(e->key, sizeof e->key, "%s", db_col(st, 0));
+	db_copy(st, 0, e->key, sizeof e->key);
 	buf_init(&e->value, 0);
 	buf_add(&e->value, sqlite3_column_blob(st, 1),
 	    (size_t)sqlite3_column_bytes(st, 1));

@@ -22,7 +22,7 @@ row_to_user(sqlite3_stmt *st, void *p)
 
 	memset(u, 0, sizeof *u);
 	u->id = sqlite3_column_int64(st, 0);
-	snprintf(u->name, sizeof u->name, "%s", db_col(st, 1));
+	db_copy(st, 1, u->name, sizeof u->name);
 	u->admin = sqlite3_column_int(st, 2);
 	u->created_at = sqlite3_column_int64(st, 3);
 	u->nkeys = sqlite3_column_int(st, 4);
@@ -123,9 +123,9 @@ row_to_grant(sqlite3_stmt *st, void *p)
 	struct grant_rec	*g = p;
 
 	memset(g, 0, sizeof *g);
-	snprintf(g->action, sizeof g->action, "%s", db_col(st, 0));
-	snprintf(g->scope, sizeof g->scope, "%s", db_col(st, 1));
-	snprintf(g->who, sizeof g->who, "%s", db_col(st, 2));
+	db_copy(st, 0, g->action, sizeof g->action);
+	db_copy(st, 1, g->scope, sizeof g->scope);
+	db_copy(st, 2, g->who, sizeof g->who);
 	g->created_at = sqlite3_column_int64(st, 3);
 }
 
@@ -186,12 +186,12 @@ row_to_key(sqlite3_stmt *st, void *p)
 	struct key_rec	*k = p;
 
 	memset(k, 0, sizeof *k);
-	snprintf(k->user, sizeof k->user, "%s", db_col(st, 0));
+	db_copy(st, 0, k->user, sizeof k->user);
 	snprintf(k->key.fingerprint, sizeof k->key.fingerprint, "%s",
 	    db_col(st, 1));
-	snprintf(k->key.type, sizeof k->key.type, "%s", db_col(st, 2));
-	snprintf(k->key.body, sizeof k->key.body, "%s", db_col(st, 3));
-	snprintf(k->key.comment, sizeof k->key.comment, "%s", db_col(st, 4));
+	db_copy(st, 2, k->key.type, sizeof k->key.type);
+	db_copy(st, 3, k->key.body, sizeof k->key.body);
+	db_copy(st, 4, k->key.comment, sizeof k->key.comment);
 	k->created_at = sqlite3_column_int64(st, 5);
 }
 

@@ -19,6 +19,7 @@
 #include "common/clock.h"
 #include "common/log.h"
 #include "common/xmalloc.h"
+#include "controller/request.h"
 #include "controller/tug.h"
 
 #define BACKOFF_MIN_MS		500
@@ -915,7 +916,7 @@ host_info_free(struct host_info *hi)
 static void
 forward_progress(void *arg, struct host *h, struct msg *m)
 {
-	struct client	*c = arg;
+	struct req	*rq = arg;
 	struct mv	 b;
 	char		 err[MSG_ERRLEN], kind[16], step[32], msg[512];
 
@@ -925,7 +926,7 @@ forward_progress(void *arg, struct host *h, struct msg *m)
 	    mv_str(&b, "step", step, sizeof step, 0) != 1 ||
 	    mv_str(&b, "message", msg, sizeof msg, 0) != 1)
 		return;
-	client_progress(c, h->rec.name, step, "%s", msg);
+	req_progress(rq, h->rec.name, step, "%s", msg);
 }
 
 /* The result's error as "code: message", when it failed. */
@@ -977,15 +978,15 @@ stream_file(struct hreq **rq, size_t n, const char *path, uint64_t deadline)
 }
 
 void
-fleet_run(struct client *c, char **hosts, size_t n, const char *op,
+fleet_run(struct req *rq, char **hosts, size_t n, const char *op,
     hreq_args_fn args, void *aarg, uint64_t timeout_ms,
     struct fan_result *out)
 {
-	fleet_run_file(c, hosts, n, op, args, aarg, NULL, timeout_ms, out);
+	fleet_run_file(rq, hosts, n, op, args, aarg, NULL, timeout_ms, out);
 }
 
 void
-fleet_run_file(struct client *c, char **hosts, size_t n, const char *op,
+fleet_run_file(struct req *req, char **hosts, size_t n, const char *op,
     hreq_args_fn args, void *aarg, const char *path, uint64_t timeout_ms,
     struct fan_result *out)
 {
@@ -1002,7 +1003,7 @@ fleet_run_file(struct client *c, char **hosts, size_t n, const char *op,
 			    "host", hosts[i]);
 		else
 			rq[i] = hreq_start(hs[i], op, args, aarg,
-			    c != NULL ? forward_progress : NULL, c);
+			    req != NULL ? forward_progress : NULL, req);
 	}
 	deadline = t0 + timeout_ms;
 	if (path != NULL)
@@ -1028,6 +1029,7 @@ fleet_run_file(struct client *c, char **hosts, size_t n, const char *op,
 			}
 		}
 		out[i].ms = clock_ms() - t0;
+		out[i].rtt_ms = hreq_rtt_ms(rq[i]);
 		hreq_free(rq[i]);
 		host_unref(hs[i]);
 	}

@@ -17,6 +17,7 @@
 #include "common/fs.h"
 #include "common/log.h"
 #include "common/xmalloc.h"
+#include "controller/request.h"
 #include "controller/tug.h"
 
 void
@@ -35,7 +36,7 @@ static_archive(const char *site, int64_t tree, char *path, size_t n)
  * Answers the client on failure (-1); image gets "static:HASH16".
  */
 int
-static_prepare(struct client *c, const struct site_rec *rec,
+static_prepare(struct req *rq, const struct site_rec *rec,
     const struct site_spec *s, char *image, size_t imagesz)
 {
 	struct static_pack_stats st;
@@ -56,17 +57,17 @@ static_prepare(struct client *c, const struct site_rec *rec,
 		    rec->file, rel);
 	snprintf(dir, sizeof dir, "%s/static/%s", paths.home, s->site);
 	if (fs_mkdirs(dir, 0700) == -1) {
-		client_fail(c, E_INTERNAL, "cannot create '%s': %s", dir,
+		req_fail(rq, E_INTERNAL, "cannot create '%s': %s", dir,
 		    strerror(errno));
 		return -1;
 	}
 	static_archive(s->site, 0, out, sizeof out);
-	client_progress(c, NULL, "pack", "packing %s", root);
+	req_progress(rq, NULL, "pack", "packing %s", root);
 	if (static_pack(root, out, hash, &st, err, sizeof err) == -1) {
-		client_fail(c, E_BAD_ARGS, "cannot ship %s: %s", root, err);
+		req_fail(rq, E_BAD_ARGS, "cannot ship %s: %s", root, err);
 		return -1;
 	}
-	client_progress(c, NULL, "pack", "%llu files and directories, %llu "
+	req_progress(rq, NULL, "pack", "%llu files and directories, %llu "
 	    "bytes, %llu bytes packed (sha256 %.16s)",
 	    (unsigned long long)st.files, (unsigned long long)st.bytes,
 	    (unsigned long long)st.packed, hash);
@@ -127,7 +128,7 @@ is_not_found(struct fan_result *r)
 
 /* static.apply of tree on hosts[0..n); reuse first when asked. */
 void
-static_batch(struct client *c, const struct site_spec *s, int64_t tree,
+static_batch(struct req *rq, const struct site_spec *s, int64_t tree,
     int reuse, char **hosts, size_t n, uint64_t timeout_ms,
     struct fan_result *res)
 {
@@ -138,11 +139,11 @@ static_batch(struct client *c, const struct site_spec *s, int64_t tree,
 
 	static_archive(s->site, tree, path, sizeof path);
 	if (!reuse) {
-		fleet_run_file(c, hosts, n, "static.apply", args_static, &a,
+		fleet_run_file(rq, hosts, n, "static.apply", args_static, &a,
 		    path, timeout_ms, res);
 		return;
 	}
-	fleet_run(c, hosts, n, "static.apply", args_static, &a, timeout_ms,
+	fleet_run(rq, hosts, n, "static.apply", args_static, &a, timeout_ms,
 	    res);
 	sub = xcalloc(n + 1, sizeof *sub);
 	for (i = 0; i < n; i++)
@@ -159,12 +160,12 @@ static_batch(struct client *c, const struct site_spec *s, int64_t tree,
 		k = 0;
 	}
 	if (k > 0) {
-		client_progress(c, NULL, "static", "%zu host%s no longer hold "
+		req_progress(rq, NULL, "static", "%zu host%s no longer hold "
 		    "release %lld: sending it again", k, k == 1 ? "" : "s",
 		    (long long)tree);
 		again = xcalloc(k + 1, sizeof *again);
 		a.reuse = 0;
-		fleet_run_file(c, sub, k, "static.apply", args_static, &a,
+		fleet_run_file(rq, sub, k, "static.apply", args_static, &a,
 		    path, timeout_ms, again);
 		for (i = 0, k = 0; i < n; i++) {
 			if (!is_not_found(&res[i]))

@@ -8,13 +8,17 @@
 
 #include <pthread.h>
 #include <stdint.h>
+#include <stdio.h>
 #include <sys/types.h>
 
 #include <sqlite3.h>
 
 #include "common/buf.h"
+#include "common/hash.h"
 #include "common/validate.h"
 #include "proto/proto.h"
+
+struct req;		/* request.h: one request, whatever carried it */
 
 #define HOST_NAME_MAX_TUG	63
 #define GROUP_NAME_MAX		40
@@ -45,7 +49,7 @@ struct db {
 	pthread_mutex_t	 lock;
 };
 extern struct db	 db;
-int	 db_open(const char *path, char *err, size_t errsz);
+int	 db_open(const char *path, char *err, size_t errsz);	/* no migration */
 void	 db_close(void);
 void	 db_lock(void);
 void	 db_unlock(void);
@@ -60,6 +64,7 @@ int	 db_schema_version(void);
  */
 sqlite3_stmt *db_prepare(const char *sql, const char *types, ...);
 const char *db_col(sqlite3_stmt *, int);	/* text, "" for NULL */
+void	 db_copy(sqlite3_stmt *, int, char *dst, size_t dstsz);
 void	 db_int64(sqlite3_stmt *, void *);	/* row fn: column 0 */
 int	 db_run(const char *sql, const char *types, ...);	/* changes, -1 */
 int	 db_run_locked(const char *sql, const char *types, ...);
@@ -71,7 +76,10 @@ int	 db_rows(const char *sql, size_t elemsz,
 	    void (*)(sqlite3_stmt *, void *), void (*release)(void *),
 	    void *out, size_t *n, const char *types, ...);	/* 0, -1 */
 
-/* host records, as stored */
+/* schema.c: the tables, moved forward by migrations. */
+int	 schema_migrate(char *err, size_t errsz);
+
+/* db-host.c: host records, as stored */
 struct host_rec {
 	int64_t		id;
 	char		name[HOST_NAME_MAX_TUG + 1];
@@ -93,11 +101,32 @@ int	 host_delete(const char *name);
 int	 host_seen(const char *name, const char *facts_json,
 	    const char *agent_hash);
 void	 host_rec_free(struct host_rec *);
+void	 hosts_free(struct host_rec *, size_t n);	/* and the array */
 int	 user_count(void);
 int	 user_add(const char *name, int admin);
 int	 user_is_admin(const char *name);	/* 1, 0 (no such user: 0) */
 
 /* audit.c: the hash-chained, append-only audit log. */
+#define AUDIT_GENESIS	"0000000000000000000000000000000000000000000000000000000000000000"
+#define AUDIT_ROW_COLS	"id, at, user, peer, op, target, args, allowed, " \
+	"result, prev_hash, hash"
+#define AUDIT_SEQ_SQL	"SELECT seq FROM sqlite_sequence WHERE name = 'audit'"
+struct audit_row {
+	int64_t		 id;
+	int64_t		 at;		/* ms since the epoch */
+	const char	*user;
+	const char	*peer;
+	const char	*op;
+	const char	*target;
+	const char	*args;
+	int		 allowed;
+	const char	*result;
+	const char	*prev;		/* the previous row's hash */
+};
+/* A row read with AUDIT_ROW_COLS (strings point into the statement). */
+void	 audit_row_from(sqlite3_stmt *, struct audit_row *);
+/* The documented encoding's sha256 (docs/cli.md, tug audit). */
+void	 audit_row_hash(const struct audit_row *, char out[65]);
 int	 audit_add(const char *user, const char *peer, const char *op,
 	    const char *target, const char *args_json, int allowed,
 	    const char *result);
@@ -320,13 +349,13 @@ struct fan_result {
 	struct msg	 m;		/* the final frame, if any */
 	char		 err[512];	/* why not ok */
 	uint64_t	 ms;
+	uint64_t	 rtt_ms;	/* sent to answered, on the agent's link */
 };
-struct client;
-void	 fleet_run(struct client *, char **hosts, size_t n, const char *op,
+void	 fleet_run(struct req *, char **hosts, size_t n, const char *op,
 	    hreq_args_fn, void *aarg, uint64_t timeout_ms,
 	    struct fan_result *out);
 /* The same, with the file at path streamed to every host as DATA. */
-void	 fleet_run_file(struct client *, char **hosts, size_t n,
+void	 fleet_run_file(struct req *, char **hosts, size_t n,
 	    const char *op, hreq_args_fn, void *aarg, const char *path,
 	    uint64_t timeout_ms, struct fan_result *out);
 void	 fan_results_free(struct fan_result *, size_t n);
@@ -341,23 +370,12 @@ int	 local_image_id(const char *ref, char *id, size_t idsz, char *err,
 int	 local_image_save(const char *ref, int (*fn)(void *, const void *,
 	    size_t), void *arg, char *err, size_t errsz);
 
-/* tugd.c: the client connection a request came in on. */
-struct client {
-	struct conn	 conn;
-	uid_t		 uid;
-	pid_t		 pid;
-	char		 user[64];	/* who the request acts as */
-	char		 peer[128];	/* the OS side: uid, name, pid */
-	uint64_t	 id;		/* the request's id */
-	int		 done;
-	pthread_mutex_t	 wlock;
-};
-void	 client_progress(struct client *, const char *host, const char *step,
-	    const char *fmt, ...) __attribute__((format(printf, 4, 5)));
-void	 client_result_begin(struct client *, struct enc *);
-void	 client_ok(struct client *, struct enc *);
-void	 client_fail(struct client *, const char *code, const char *fmt, ...)
-	    __attribute__((format(printf, 3, 4)));
+/* client.c: the unix-socket transport; serves fd in a thread of its own. */
+void	 client_start(int fd);
+
+/* ops.c: the op table; authorises, runs and audits each request. */
+void	 ops_run(struct req *, struct mv *body, int may_act_as);
+void	 ops_list(FILE *);		/* tugd --list-ops */
 
 /* spec.c: site specs in YAML (libyaml), parsed and validated whole. */
 #define SPEC_MAX_BYTES	(256 * 1024)
@@ -415,28 +433,37 @@ void	 spec_apply_args(const struct site_spec *, uint64_t release,
 	    const char *image, const struct kv *env, size_t nenv, struct enc *);
 void	 spec_proxy_args(const struct site_spec *, struct enc *);
 
-/* cmd-site.c: helpers shared by the site and deploy ops. */
-void	 sha256_hex(const void *, size_t, char out[65]);
-int	 site_open(struct client *, struct mv *args, struct site_rec *,
-	    struct site_spec *);			/* -1: answered */
-int	 site_targets(struct client *, const struct site_spec *, char ***,
-	    size_t *);				/* -1: answered */
+/* site.c: a site as ops and rollouts see it; -1: answered the request. */
+int	 site_open(struct req *, struct mv *args, struct site_rec *,
+	    struct site_spec *);
+int	 site_targets(struct req *, const struct site_spec *, char ***,
+	    size_t *);
 void	 free_names(char **, size_t);
 /* Take the site's lease for this request (holder in who), or answer. */
-int	 site_lease(struct client *, const char *site, char *who, size_t);
+int	 site_lease(struct req *, const char *site, char *who, size_t);
+/* The env a release runs with: the spec's, then tug env set's. */
+int	 site_env(struct req *, int64_t site_id, const struct site_spec *,
+	    struct kv **, size_t *);
+void	 site_env_ad(char *, size_t, const char *site, const char *key);
+void	 kv_free(struct kv *, size_t);
+
+/* rollout.c: the one engine that moves a site, under its lease. */
+struct rollout_plan {
+	const struct site_spec	*spec;		/* the release's */
+	const char		*spec_text;
+	const char		*image;		/* NULL: the spec's; static:
+						   its root, packed now */
+	int64_t			 rollback_of;	/* 0: a new release */
+	const char		*step;		/* progress once leased */
+	const char		*note;
+};
+void	 rollout_release(struct req *, struct site_rec *,
+	    const struct rollout_plan *);
 /* Agent ops on every host of a site under its lease; remove: forget it. */
-void	 site_fan(struct client *, struct mv *args, const char *const *ops,
+void	 rollout_hosts(struct req *, struct mv *args, const char *const *ops,
 	    int remove);
 
-/* cmd-deploy.c: roll a release (spec, image) out; answers the client. */
-void	 site_rollout(struct client *, struct site_rec *,
-	    const struct site_spec *, const char *spec_text, const char *image,
-	    int64_t rollback_of);
-
 /* cmd-env.c */
-int	 site_env(struct client *, int64_t site_id, const struct site_spec *,
-	    struct kv **, size_t *);		/* -1: answered */
-void	 kv_free(struct kv *, size_t);
 void	 env_audit_args(struct mv *args, struct buf *out);
 
 /*
@@ -462,46 +489,46 @@ struct sop {
 	const char	*name;
 	const char	*action;	/* what rbac_allowed() is asked */
 	enum sop_scope	 scope;		/* ... about which scope */
-	void		(*fn)(struct client *, struct mv *args);
+	void		(*fn)(struct req *, struct mv *args);
 	/* What the audit log records of the args (default: all of them). */
 	void		(*audit)(struct mv *args, struct buf *out);
 };
-void	 cmd_init(struct client *, struct mv *);
-void	 cmd_status(struct client *, struct mv *);
-void	 cmd_host_add(struct client *, struct mv *);
-void	 cmd_host_list(struct client *, struct mv *);
-void	 cmd_host_rm(struct client *, struct mv *);
-void	 cmd_host_check(struct client *, struct mv *);
-void	 cmd_host_bootstrap(struct client *, struct mv *);
-void	 cmd_key_show(struct client *, struct mv *);
-void	 cmd_site_apply(struct client *, struct mv *);
-void	 cmd_site_list(struct client *, struct mv *);
-void	 cmd_site_status(struct client *, struct mv *);
-void	 cmd_site_rm(struct client *, struct mv *);
-void	 cmd_deploy(struct client *, struct mv *);
-void	 cmd_rollback(struct client *, struct mv *);
-void	 cmd_releases(struct client *, struct mv *);
-void	 cmd_site_start(struct client *, struct mv *);
-void	 cmd_site_stop(struct client *, struct mv *);
-void	 cmd_site_restart(struct client *, struct mv *);
-void	 cmd_env_set(struct client *, struct mv *);
-void	 cmd_env_unset(struct client *, struct mv *);
-void	 cmd_env_list(struct client *, struct mv *);
-void	 cmd_image_push(struct client *, struct mv *);
-void	 cmd_logs(struct client *, struct mv *);
-void	 cmd_registry_login(struct client *, struct mv *);
-void	 cmd_registry_logout(struct client *, struct mv *);
-void	 cmd_registry_list(struct client *, struct mv *);
-void	 cmd_user_add(struct client *, struct mv *);
-void	 cmd_user_list(struct client *, struct mv *);
-void	 cmd_user_show(struct client *, struct mv *);
-void	 cmd_user_rm(struct client *, struct mv *);
-void	 cmd_user_key_add(struct client *, struct mv *);
-void	 cmd_user_key_rm(struct client *, struct mv *);
-void	 cmd_grant(struct client *, struct mv *);
-void	 cmd_revoke(struct client *, struct mv *);
-void	 cmd_audit_list(struct client *, struct mv *);
-void	 cmd_audit_verify(struct client *, struct mv *);
+void	 cmd_init(struct req *, struct mv *);
+void	 cmd_status(struct req *, struct mv *);
+void	 cmd_host_add(struct req *, struct mv *);
+void	 cmd_host_list(struct req *, struct mv *);
+void	 cmd_host_rm(struct req *, struct mv *);
+void	 cmd_host_check(struct req *, struct mv *);
+void	 cmd_host_bootstrap(struct req *, struct mv *);
+void	 cmd_key_show(struct req *, struct mv *);
+void	 cmd_site_apply(struct req *, struct mv *);
+void	 cmd_site_list(struct req *, struct mv *);
+void	 cmd_site_status(struct req *, struct mv *);
+void	 cmd_site_rm(struct req *, struct mv *);
+void	 cmd_deploy(struct req *, struct mv *);
+void	 cmd_rollback(struct req *, struct mv *);
+void	 cmd_releases(struct req *, struct mv *);
+void	 cmd_site_start(struct req *, struct mv *);
+void	 cmd_site_stop(struct req *, struct mv *);
+void	 cmd_site_restart(struct req *, struct mv *);
+void	 cmd_env_set(struct req *, struct mv *);
+void	 cmd_env_unset(struct req *, struct mv *);
+void	 cmd_env_list(struct req *, struct mv *);
+void	 cmd_image_push(struct req *, struct mv *);
+void	 cmd_logs(struct req *, struct mv *);
+void	 cmd_registry_login(struct req *, struct mv *);
+void	 cmd_registry_logout(struct req *, struct mv *);
+void	 cmd_registry_list(struct req *, struct mv *);
+void	 cmd_user_add(struct req *, struct mv *);
+void	 cmd_user_list(struct req *, struct mv *);
+void	 cmd_user_show(struct req *, struct mv *);
+void	 cmd_user_rm(struct req *, struct mv *);
+void	 cmd_user_key_add(struct req *, struct mv *);
+void	 cmd_user_key_rm(struct req *, struct mv *);
+void	 cmd_grant(struct req *, struct mv *);
+void	 cmd_revoke(struct req *, struct mv *);
+void	 cmd_audit_list(struct req *, struct mv *);
+void	 cmd_audit_verify(struct req *, struct mv *);
 
 /* static.c: a static site's tree packed into one .tar.gz. */
 struct static_pack_stats {
@@ -514,10 +541,10 @@ int	 static_pack(const char *root, const char *out, char hash[65],
 
 /* rollout-static.c: static sites' archives and their rollout. */
 void	 static_archive(const char *site, int64_t tree, char *, size_t);
-int	 static_prepare(struct client *, const struct site_rec *,
+int	 static_prepare(struct req *, const struct site_rec *,
 	    const struct site_spec *, char *image, size_t);	/* -1: answered */
 int64_t	 static_tree(int64_t site_id, int64_t number);
-void	 static_batch(struct client *, const struct site_spec *, int64_t tree,
+void	 static_batch(struct req *, const struct site_spec *, int64_t tree,
 	    int reuse, char **hosts, size_t n, uint64_t timeout_ms,
 	    struct fan_result *);
 void	 static_prune(const char *site, unsigned keep, int64_t serving);
@@ -530,5 +557,6 @@ int	 registry_of(const char *ref, char *server, size_t);
 int	 registry_auth(const char *server, char *user, size_t,
 	    struct buf *password);	/* 1 found, 0 none, -1 */
 void	 registry_audit_args(struct mv *args, struct buf *out);
+void	 registry_ad(char *, size_t, const char *server);
 
 #endif

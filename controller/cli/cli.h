@@ -15,7 +15,7 @@
 
 #include "controller/tug.h"
 
-/* tug.c: the options every file reads */
+/* render.c: the options every file reads (main sets them) */
 extern int	 json_out;	/* --json */
 extern int	 quiet;		/* -q */
 extern int	 ssh_mode;	/* run by sshd as a user's forced command */

@@ -1,7 +1,7 @@
 /*
  * render.c: what the renderers share: a string or number of the result by
  * key, the result as JSON, tables whose columns are as wide as their widest
- * cell, byte counts for people.
+ * cell, byte counts for people; and the options every file reads.
  */
 #include <stdarg.h>
 #include <stdio.h>
@@ -10,6 +10,11 @@
 
 #include "common/xmalloc.h"
 #include "controller/cli/cli.h"
+
+/* The options every file reads; main() sets them. */
+int	 json_out;
+int	 quiet;
+int	 ssh_mode;	/* run by sshd as a user's forced command */
 
 void
 print_json(struct mv *v, const char *key)

@@ -1,7 +1,6 @@
 /*
  * tug.c: main() of tug, the command-line client: the global options, --ssh,
- * finding the command in the table (cmd.c) and running it (request.c). The
- * options every file reads are defined here.
+ * finding the command in the table (cmd.c) and running it (request.c).
  */
 #include <getopt.h>
 #include <signal.h>
@@ -11,10 +10,6 @@
 
 #include "common/log.h"
 #include "controller/cli/cli.h"
-
-int	 json_out;
-int	 quiet;
-int	 ssh_mode;	/* run by sshd as a user's forced command */
 
 int
 main(int argc, char **argv)

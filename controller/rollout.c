@@ -1,0 +1,427 @@
+/*
+ * rollout.c: the one engine that moves a site, used by deploy, rollback,
+ * env changes and start/stop/restart/rm. Under the site's lease it makes
+ * release N+1 (spec and image frozen in it) and hands it to a strategy:
+ * today "hosts", the agent's site.apply (or static.apply) on the site's
+ * hosts in batches of deploy.batch, stopping once failures exceed
+ * deploy.max_failures, every host's outcome recorded; a Docker Swarm
+ * service update would be a second entry in the strategy table. The
+ * release is done, and serving, only if every host took it.
+ */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "common/clock.h"
+#include "common/hash.h"
+#include "common/log.h"
+#include "common/xmalloc.h"
+#include "controller/request.h"
+#include "controller/tug.h"
+
+#define SITE_OP_TIMEOUT_MS	60000
+#define STATIC_TIMEOUT_MS	(30u * 60 * 1000)
+
+struct apply_args {
+	const struct site_spec	*spec;
+	int64_t			 release;
+	const char		*image;
+	struct kv		*env;
+	size_t			 nenv;
+	int			 pull;		/* the image names a registry */
+	char			 server[REGISTRY_SERVER_MAX + 1];
+	char			 user[256];	/* its login, if one is held */
+	struct buf		 password;
+};
+
+static void
+args_apply(struct enc *e, void *arg)
+{
+	const struct apply_args	*a = arg;
+
+	spec_apply_args(a->spec, (uint64_t)a->release, a->image, a->env,
+	    a->nenv, e);
+	if (!a->pull)
+		return;
+	enc_kmap(e, "pull");
+	if (a->user[0] != '\0') {
+		enc_kmap(e, "auth");
+		enc_kstr(e, "username", a->user);
+		enc_str(e, "password");
+		enc_strn(e, a->password.ptr, a->password.len);
+		enc_kstr(e, "server", a->server);
+		enc_close(e);
+	}
+	enc_close(e);
+}
+
+/*
+ * An image whose reference names a registry is pulled by hosts that lack
+ * it, with the login tugd holds for that registry, if any. -1: answered.
+ */
+static int
+apply_pull(struct req *rq, struct apply_args *a)
+{
+	int	r;
+
+	if (!(a->pull = registry_of(a->image, a->server, sizeof a->server)))
+		return 0;
+	if ((r = registry_auth(a->server, a->user, sizeof a->user,
+	    &a->password)) == -1) {
+		req_fail(rq, E_INTERNAL, "cannot open the login for registry "
+		    "'%s' (wrong key file?)", a->server);
+		return -1;
+	}
+	if (r == 1)
+		req_progress(rq, NULL, "pull", "hosts without %s pull it "
+		    "from %s as %s", a->image, a->server, a->user);
+	return 0;
+}
+
+static void
+apply_args_free(struct apply_args *a)
+{
+	if (a->password.ptr != NULL)
+		explicit_bzero(a->password.ptr, a->password.alloc);
+	buf_release(&a->password);
+	kv_free(a->env, a->nenv);
+}
+
+/* How long one host may take: its health budget and some slack. */
+static uint64_t
+apply_timeout(const struct site_spec *s)
+{
+	return s->health_start_ms + s->health_retries * s->health_interval_ms +
+	    s->health_timeout_ms + s->drain_ms + s->stop_timeout_s * 1000 +
+	    120000;
+}
+
+/* One rollout of one release, as the strategies see it. */
+struct rollout {
+	struct req		 *rq;
+	struct site_rec		 *site;
+	const struct site_spec	 *spec;
+	struct apply_args	  apply;	/* container sites */
+	int64_t			  rid;		/* the release's row */
+	int64_t			  number;
+	int64_t			  tree;		/* static sites: whose files */
+	int64_t			  rollback_of;
+	char			**hosts;
+	size_t			  n;
+	struct fan_result	 *res;		/* one per host */
+	int64_t			 *dep;		/* its deployments row */
+	size_t			  failed;
+	size_t			  done;
+	int			  stopped;	/* max_failures was passed */
+};
+
+/* How a release reaches its hosts; each fills res[] and the counts. */
+struct rollout_strategy {
+	const char	*name;
+	void		(*run)(struct rollout *);
+};
+
+/* The kind's agent op on one batch of hosts. */
+static void
+apply_batch(struct rollout *ro, char **hosts, size_t m, struct fan_result *res)
+{
+	const struct site_spec	*s = ro->spec;
+
+	if (s->kind == KIND_STATIC)
+		static_batch(ro->rq, s, ro->tree, ro->rollback_of > 0, hosts, m,
+		    STATIC_TIMEOUT_MS, res);
+	else
+		fleet_run(ro->rq, hosts, m, "site.apply", args_apply,
+		    &ro->apply, apply_timeout(s), res);
+}
+
+/* Record and report a batch's outcome, host by host. */
+static void
+batch_done(struct rollout *ro, size_t from, size_t m)
+{
+	struct fan_result	*res = ro->res;
+	size_t			 k;
+
+	for (k = from; k < from + m; k++) {
+		uint64_t	port = 0;
+		struct mv	b, v;
+		char		tmp[MSG_ERRLEN];
+
+		if (res[k].ok) {
+			msg_body(&res[k].m, &b, tmp, "");
+			if (mv_map(&b, "value", &v, 0) == 1)
+				mv_u64(&v, "port", &port, 0);
+			ro->done++;
+		} else
+			ro->failed++;
+		deployment_finish(ro->dep[k], res[k].ok ? "done" : "failed",
+		    (int64_t)port, res[k].ok ? "" : res[k].err);
+		req_progress(ro->rq, res[k].host, res[k].ok ? "done" :
+		    "failed", "%s in %.1f s%s%s", res[k].ok ? "deployed" :
+		    "failed", (double)res[k].ms / 1000, res[k].ok ? "" : ": ",
+		    res[k].ok ? "" : res[k].err);
+	}
+}
+
+/* Per host, deploy.batch hosts at a time, until max_failures is passed. */
+static void
+strategy_hosts(struct rollout *ro)
+{
+	const struct site_spec	*s = ro->spec;
+	size_t			 i, k;
+
+	for (i = 0; i < ro->n; i += s->batch) {
+		size_t	m = ro->n - i < s->batch ? ro->n - i : s->batch;
+
+		if (ro->failed > s->max_failures) {
+			ro->stopped = 1;
+			break;
+		}
+		for (k = i; k < i + m; k++)
+			ro->dep[k] = deployment_start(ro->rid, ro->hosts[k]);
+		apply_batch(ro, ro->hosts + i, m, ro->res + i);
+		batch_done(ro, i, m);
+	}
+	for (k = i; k < ro->n; k++) {
+		int64_t d = deployment_start(ro->rid, ro->hosts[k]);
+
+		deployment_finish(d, "skipped", 0, "rollout stopped after "
+		    "too many failures");
+		snprintf(ro->res[k].host, sizeof ro->res[k].host, "%s",
+		    ro->hosts[k]);
+	}
+}
+
+static const struct rollout_strategy strategies[] = {
+	{ "hosts", strategy_hosts },
+};
+
+static const struct rollout_strategy *
+strategy_for(const struct site_spec *s)
+{
+	(void)s;
+	return &strategies[0];
+}
+
+/* The release's files for a static site: packed now, or an earlier one. */
+static void
+static_begin(struct rollout *ro)
+{
+	const struct site_spec	*s = ro->spec;
+	char			 from[PATH_MAX_TUG + 64], to[PATH_MAX_TUG + 64];
+
+	if (s->kind != KIND_STATIC)
+		return;
+	if (ro->rollback_of == 0) {
+		static_archive(s->site, 0, from, sizeof from);
+		static_archive(s->site, ro->number, to, sizeof to);
+		if (rename(from, to) == -1)
+			log_warnx("cannot rename %s: %s", from, strerror(errno));
+		ro->tree = ro->number;
+	} else
+		ro->tree = static_tree(ro->site->id, ro->rollback_of);
+}
+
+static void
+answer(struct rollout *ro, const char *image, uint64_t t0)
+{
+	struct enc	e;
+	size_t		k;
+
+	if (ro->failed > 0) {
+		struct buf	errs = BUF_INIT;
+
+		fan_errors(ro->res, ro->n, &errs);
+		req_fail(ro->rq, "deploy", "%srelease %lld of %s failed on %zu "
+		    "of %zu hosts%s", buf_str(&errs), (long long)ro->number,
+		    ro->site->name, ro->failed, ro->n, ro->stopped ? "; the "
+		    "rollout was stopped (max_failures)" : "");
+		buf_release(&errs);
+		return;
+	}
+	req_result_begin(ro->rq, &e);
+	enc_kstr(&e, "site", ro->site->name);
+	enc_ki64(&e, "release", ro->number);
+	enc_kstr(&e, "image", image);
+	if (ro->rollback_of > 0)
+		enc_ki64(&e, "rollback_of", ro->rollback_of);
+	enc_karr(&e, "hosts");
+	for (k = 0; k < ro->n; k++) {
+		enc_map_open(&e);
+		enc_kstr(&e, "host", ro->res[k].host);
+		enc_ku64(&e, "ms", ro->res[k].ms);
+		enc_close(&e);
+	}
+	enc_close(&e);
+	enc_ku64(&e, "deployed", ro->done);
+	enc_ku64(&e, "elapsed_ms", clock_ms() - t0);
+	req_ok(ro->rq, &e);
+}
+
+/* The release, from env to its answer; the caller holds the lease. */
+static void
+roll(struct req *rq, struct site_rec *rec, const struct rollout_plan *p,
+    const char *image)
+{
+	const struct site_spec	*s = p->spec;
+	struct rollout		 ro;
+	char			 hash[SHA256_HEX_LEN + 1];
+	uint64_t		 t0 = clock_ms();
+
+	memset(&ro, 0, sizeof ro);
+	ro.rq = rq;
+	ro.site = rec;
+	ro.spec = s;
+	ro.rollback_of = p->rollback_of;
+	ro.apply.image = image;
+	if (site_env(rq, rec->id, s, &ro.apply.env, &ro.apply.nenv) == -1)
+		return;
+	if ((s->kind == KIND_CONTAINER && apply_pull(rq, &ro.apply) == -1) ||
+	    site_targets(rq, s, &ro.hosts, &ro.n) == -1) {
+		apply_args_free(&ro.apply);
+		return;
+	}
+	sha256_hex(p->spec_text, strlen(p->spec_text), hash);
+	if ((ro.rid = release_create(rec->id, image, p->spec_text, hash,
+	    rq->user, p->rollback_of, &ro.number)) == -1) {
+		req_fail(rq, E_INTERNAL, "cannot record a release");
+		free_names(ro.hosts, ro.n);
+		apply_args_free(&ro.apply);
+		return;
+	}
+	static_begin(&ro);
+	req_progress(rq, NULL, "release", "release %lld of %s: %s on %zu "
+	    "host%s, %u at a time", (long long)ro.number, rec->name, image,
+	    ro.n, ro.n == 1 ? "" : "s", s->batch);
+	ro.apply.spec = s;
+	ro.apply.release = ro.number;
+	ro.res = xcalloc(ro.n + 1, sizeof *ro.res);
+	ro.dep = xcalloc(ro.n + 1, sizeof *ro.dep);
+	strategy_for(s)->run(&ro);
+	if (ro.failed == 0) {
+		release_finish(ro.rid, "done");
+		site_set_current(rec->id, ro.number);
+		if (s->kind == KIND_STATIC)
+			static_prune(s->site, s->keep, ro.tree);
+	} else
+		release_finish(ro.rid, "failed");
+	answer(&ro, image, t0);
+	fan_results_free(ro.res, ro.n);
+	free(ro.res);
+	free(ro.dep);
+	free_names(ro.hosts, ro.n);
+	apply_args_free(&ro.apply);
+}
+
+/*
+ * Roll a release of the site out, under its lease: plan's spec and image
+ * (NULL: the spec's image, or for a static site its root packed now), or
+ * an earlier release's (rollback_of). Answers the request.
+ */
+void
+rollout_release(struct req *rq, struct site_rec *rec,
+    const struct rollout_plan *p)
+{
+	char	who[160], image[IMAGE_REF_MAX + 8];
+
+	if (site_lease(rq, rec->name, who, sizeof who) == -1)
+		return;
+	if (p->step != NULL)
+		req_progress(rq, NULL, p->step, "%s", p->note);
+	if (p->image != NULL)
+		roll(rq, rec, p, p->image);
+	else if (p->spec->kind == KIND_CONTAINER)
+		roll(rq, rec, p, p->spec->image);
+	else if (static_prepare(rq, rec, p->spec, image, sizeof image) == 0)
+		roll(rq, rec, p, image);
+	lock_drop(rec->name, who);
+}
+
+/* site.remove's args: the site, and with --volumes its named volumes. */
+struct remove_args {
+	const char		*site;
+	const struct site_spec	*spec;
+	int			 volumes;
+};
+
+static void
+args_remove(struct enc *e, void *arg)
+{
+	const struct remove_args *a = arg;
+	struct volume_spec	 v;
+	size_t			 i;
+
+	enc_kstr(e, "site", a->site);
+	if (!a->volumes)
+		return;
+	enc_karr(e, "volumes");
+	for (i = 0; i < a->spec->nvolumes; i++)
+		if (parse_volume_spec(a->spec->volumes[i], &v) == NULL &&
+		    !v.bind)
+			enc_str(e, v.source);
+	enc_close(e);
+}
+
+/*
+ * The agent ops in ops, in order, on every host of a site, under its lease:
+ * start, stop, restart and rm. With remove, success also forgets the site.
+ */
+void
+rollout_hosts(struct req *rq, struct mv *args, const char *const *ops,
+    int remove)
+{
+	struct site_rec		 rec;
+	struct site_spec	 s;
+	struct fan_result	*res;
+	struct enc		 e;
+	char			**hosts, who[160];
+	size_t			 n, i, bad = 0;
+	struct remove_args	 ra = { NULL, NULL, 0 };
+
+	if (site_open(rq, args, &rec, &s) == -1)
+		return;
+	if (site_lease(rq, rec.name, who, sizeof who) == -1)
+		goto out;
+	if (site_targets(rq, &s, &hosts, &n) == -1) {
+		lock_drop(rec.name, who);
+		goto out;
+	}
+	ra.site = rec.name;
+	ra.spec = &s;
+	if (mv_bool(args, "volumes", &ra.volumes, 0) == -1)
+		ra.volumes = 0;
+	res = xcalloc(n + 1, sizeof *res);
+	for (; *ops != NULL && bad == 0; ops++) {
+		fan_results_free(res, n);
+		fleet_run(rq, hosts, n, *ops, args_remove, &ra,
+		    SITE_OP_TIMEOUT_MS, res);
+		for (i = 0; i < n; i++)
+			bad += !res[i].ok;
+	}
+	if (bad > 0) {
+		struct buf	errs = BUF_INIT;
+
+		fan_errors(res, n, &errs);
+		req_fail(rq, "partial", "%sfailed on %zu of %zu hosts%s",
+		    buf_str(&errs), bad, n, remove ? "; the site is still "
+		    "known: run tug site rm again once those hosts answer" : "");
+		buf_release(&errs);
+	} else {
+		if (remove) {
+			site_delete(rec.name);
+			static_forget(rec.name);
+		}
+		req_result_begin(rq, &e);
+		enc_kstr(&e, remove ? "removed" : "site", rec.name);
+		enc_ku64(&e, "hosts", n);
+		req_ok(rq, &e);
+	}
+	lock_drop(rec.name, who);
+	fan_results_free(res, n);
+	free(res);
+	free_names(hosts, n);
+out:
+	site_rec_free(&rec);
+	spec_free(&s);
+}
