@@ -243,25 +243,16 @@ static int
 logs_container(struct job *j, const struct logs_args *a, char *id,
     size_t idsz)
 {
-	struct dcall	 c;
 	struct journal	 jr;
 	json_t		*arr, *it;
-	char		 filt[128], *fe;
+	char		 err[MSG_ERRLEN];
 	uint64_t	 want = a->release, best = 0;
 	size_t		 i;
 
 	if (want == 0 && journal_read(a->site, &jr) == 1)
 		want = jr.current;
-	snprintf(filt, sizeof filt, "{\"label\":[\"tug.site=%s\"]}", a->site);
-	if ((fe = docker_escape(filt)) == NULL)
-		return job_failed(j, E_INTERNAL, "out of memory");
-	dcall_init(&c, "GET", "/containers/json?all=1&filters=%s", fe);
-	free(fe);
-	if ((arr = docker_json(&c)) == NULL) {
-		job_fail(j, E_DOCKER, "%s", c.err);
-		dcall_release(&c);
-		return -1;
-	}
+	if ((arr = owner_site_containers(j, a->site, err)) == NULL)
+		return job_failed(j, E_DOCKER, "%s", err);
 	id[0] = '\0';
 	json_array_foreach(arr, i, it) {
 		const char *rs = json_string_value(json_object_get(
@@ -277,7 +268,6 @@ logs_container(struct job *j, const struct logs_args *a, char *id,
 		}
 	}
 	json_decref(arr);
-	dcall_release(&c);
 	if (id[0] == '\0') {
 		if (a->release != 0)
 			return job_failed(j, E_NOT_FOUND, "site '%s' has no "

@@ -424,30 +424,19 @@ struct ctr {
 	char		image[IMAGE_REF_MAX + 1];
 };
 
-/* All containers labelled tug.site=<site>; count or -1. */
+/* The site's containers (ours: owner.c), any state; count or -1. */
 static int
 site_containers(struct job *j, const char *site, struct ctr **out)
 {
-	struct dcall	 c;
 	json_t		*arr, *it, *labels, *names;
-	char		 filt[128], *fe;
+	char		 err[MSG_ERRLEN];
 	size_t		 i;
 	struct ctr	*v;
 	int		 n = 0;
 
 	*out = NULL;
-	snprintf(filt, sizeof filt, "{\"label\":[\"tug.site=%s\"]}", site);
-	if ((fe = docker_escape(filt)) == NULL)
-		return job_failed(j, E_INTERNAL, "out of memory");
-	dcall_init(&c, "GET", "/containers/json?all=1&filters=%s", fe);
-	free(fe);
-	c.cancel = &j->cancelled;
-	if ((arr = docker_json(&c)) == NULL || !json_is_array(arr)) {
-		job_fail(j, E_DOCKER, "%s", c.err);
-		json_decref(arr);
-		dcall_release(&c);
-		return -1;
-	}
+	if ((arr = owner_site_containers(j, site, err)) == NULL)
+		return job_failed(j, E_DOCKER, "%s", err);
 	v = xcalloc(json_array_size(arr) + 1, sizeof *v);
 	json_array_foreach(arr, i, it) {
 		const char *s;
@@ -472,7 +461,6 @@ site_containers(struct job *j, const char *site, struct ctr **out)
 		n++;
 	}
 	json_decref(arr);
-	dcall_release(&c);
 	*out = v;
 	return n;
 }
@@ -581,8 +569,10 @@ create_body(const struct site_args *a)
 	snprintf(portkey, sizeof portkey, "%llu/tcp",
 	    (unsigned long long)a->port);
 	snprintf(rel, sizeof rel, "%llu", (unsigned long long)a->release);
-	labels = json_pack("{s:s, s:s, s:s, s:s}", "tug.site", a->site,
-	    "tug.release", rel, "tug.instance", a->name, "tug.spec", a->hash);
+	labels = owner_labels(a->site);
+	json_object_set_new(labels, "tug.release", json_string(rel));
+	json_object_set_new(labels, "tug.instance", json_string(a->name));
+	json_object_set_new(labels, "tug.spec", json_string(a->hash));
 	body = json_pack("{s:s, s:o, s:o, s:I}", "Image", a->image,
 	    "Env", str_array(a->env, a->nenv), "Labels", labels,
 	    "StopTimeout", (json_int_t)a->stop_timeout);

@@ -461,12 +461,18 @@ send_hello(void)
 	agent_send(&e, 0);
 }
 
-/* 1: a good HELLO; 0: not a HELLO (answered); -1: incompatible. */
+/*
+ * 1: a good HELLO; 0: not a HELLO, or no proto (answered); -1: another
+ * protocol, no good controller id, or the host is another controller's
+ * (answered; the session ends).
+ */
 static int
 check_hello(struct msg *m, char *err)
 {
-	struct mv	body;
-	uint64_t	proto;
+	struct mv	 body;
+	uint64_t	 proto;
+	char		 id[CONTROLLER_ID_LEN + 2], msg[MSG_ERRLEN * 2];
+	const char	*code;
 
 	if (m->type != MSG_HELLO) {
 		send_error(m->id, E_NOT_READY, "expected HELLO first");
@@ -482,6 +488,21 @@ check_hello(struct msg *m, char *err)
 		    "agent speaks %d", (unsigned long long)proto,
 		    PROTO_VERSION);
 		send_error(0, E_VERSION, err);
+		return -1;
+	}
+	/* Whose host this is: without a good id nothing can be labelled. */
+	id[0] = '\0';
+	if (mv_str(&body, "controller", id, sizeof id, MV_REQ) == -1 ||
+	    owner_check_id(id) == -1) {
+		if (mv_present(&body, "controller"))	/* any bad value */
+			snprintf(err, MSG_ERRLEN, "controller: expected %d "
+			    "lowercase hex digits", CONTROLLER_ID_LEN);
+		send_error(0, E_BAD_MESSAGE, err);
+		return -1;
+	}
+	if (owner_claim(id, &code, msg, sizeof msg) == -1) {
+		log_warnx("%s", msg);
+		send_error(0, code, msg);
 		return -1;
 	}
 	return 1;

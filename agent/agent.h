@@ -18,6 +18,7 @@
 #define AGENT_JOBS_MAX		16	/* concurrent requests */
 #define AGENT_DATAQ_MAX		2	/* DATA frames queued per job */
 #define AGENT_BIND_ROOTS_MAX	8
+#define CONTROLLER_ID_LEN	32	/* lowercase hex digits */
 
 struct job;
 struct journal;
@@ -72,6 +73,8 @@ struct agent {
 	char			 docker_sock[PATH_MAX_TUG];
 	char			 bind_roots[AGENT_BIND_ROOTS_MAX][PATH_MAX_TUG];
 	int			 nbind_roots;
+	/* The controller this state dir belongs to, set by HELLO. */
+	char			 controller[CONTROLLER_ID_LEN + 1];
 };
 
 extern struct agent	 agent;
@@ -301,6 +304,26 @@ json_t	*docker_json(struct dcall *);
 int	 docker_ok(struct dcall *);
 char	*docker_escape(const char *);	/* URL-escape; caller frees */
 const char *docker_message(struct dcall *);	/* Docker's error text */
+
+/* owner.c */
+int	 owner_check_id(const char *);		/* 0: 32 lowercase hex */
+/*
+ * Record id as the state dir's controller, or check it against the one
+ * recorded; sets agent.controller. -1 with an error code (io,
+ * wrong_controller) and a message.
+ */
+int	 owner_claim(const char *id, const char **code, char *err,
+	    size_t errsz);
+/* Labels tug.site=site and tug.controller=ours (a new json object). */
+json_t	*owner_labels(const char *site);
+/* 1: the labels say this site and this controller exactly. */
+int	 owner_labels_ours(json_t *labels, const char *site);
+/* 1: a container of this site, ours or made before tug.controller. */
+int	 owner_container_ours(json_t *labels, const char *site);
+/* Whose an object with these labels is, for a refusal. */
+void	 owner_describe(json_t *labels, char *dst, size_t dstsz);
+/* The site's containers that are ours, any state; NULL with err. */
+json_t	*owner_site_containers(struct job *, const char *site, char *err);
 
 /* journal.c */
 struct journal {

@@ -17,7 +17,7 @@
 
 #include "common/buf.h"
 
-#define PROTO_VERSION		1
+#define PROTO_VERSION		2
 #define TUG_VERSION		"0.1.0"
 #define AGENT_SENTINEL		"TUG-AGENT 1 READY\n"
 
@@ -37,7 +37,9 @@
  * Message types. The schema of each body:
  *
  * HELLO    {proto:uint, version:str, role:"agent"|"controller"|"cli",
- *           caps:[str], facts?:map}          first frame each way, id 0
+ *           caps:[str], facts?:map,          first frame each way, id 0;
+ *           controller?:str}                 the controller's id (32 hex),
+ *                                            required towards an agent
  * ERROR    {code:str, message:str}           a frame or request refused; id
  *                                            is the request's, or 0
  * PING     {}                                answered by PONG, same id
@@ -85,6 +87,8 @@ enum msg_type {
 #define E_INTERNAL	"internal"
 #define E_PROXY		"proxy"		/* the proxy refused or did not switch */
 #define E_BAD_ARCHIVE	"bad_archive"	/* a tar stream was refused */
+#define E_WRONG_CONTROLLER "wrong_controller" /* host has another controller */
+#define E_NOT_OWNER	"not_owner"	/* a Docker object of another owner */
 
 const char	*msg_type_name(unsigned int);	/* "?" when unknown */
 

@@ -7,7 +7,7 @@ bed_dockerd || bail "no dockerd"
 STATE=$T/state
 
 step 'version and help' '
-	"$AGENT" version | grep -q "^tug-agent [0-9.]* (protocol 1)$" &&
+	"$AGENT" version | grep -q "^tug-agent [0-9.]* (protocol 2)$" &&
 	"$AGENT" --help | grep -q "usage: tug-agent serve" &&
 	"$AGENT" serve --help | grep -q "bind-root"
 '
@@ -34,7 +34,7 @@ step 'sentinel line comes before the first frame' '
 step 'HELLO carries the host facts' '
 	"$AGENTCTL" -r ping "{}" -- "$AGENT" serve --state-dir "$STATE" >$T/out &&
 	has $T/out "\"type\":\"HELLO\",\"id\":0" &&
-	has $T/out "\"proto\":1" &&
+	has $T/out "\"proto\":2" &&
 	has $T/out "\"role\":\"agent\"" &&
 	has $T/out "\"arch\":\"$(uname -m)\"" &&
 	has $T/out "\"kernel\":\"$(uname -r)\"" &&
@@ -69,6 +69,52 @@ step 'check prints facts and fails without Docker' '
 
 step 'state dir is created private' '
 	test "$(stat -c %a "$STATE")" = 700
+'
+
+# One controller per state dir: the first HELLO's id is recorded.
+ID1=00000000000000000000000000000001
+ID2=0123456789abcdef0123456789abcdef
+step 'the first HELLO records the controller id in the state dir, 0600' '
+	test "$(cat "$STATE/controller")" = $ID1 &&
+	test "$(stat -c %a "$STATE/controller")" = 600 &&
+	rm -rf $T/fresh &&
+	TUG_CONTROLLER_ID=$ID2 "$AGENTCTL" -r ping "{}" -- "$AGENT" serve --state-dir $T/fresh >$T/out &&
+	has $T/out "\"id\":1,\"body\":{\"ok\":true" &&
+	test "$(cat $T/fresh/controller)" = $ID2 &&
+	TUG_CONTROLLER_ID=$ID2 "$AGENTCTL" -r ping "{}" -- "$AGENT" serve --state-dir $T/fresh >$T/out &&
+	has $T/out "\"id\":1,\"body\":{\"ok\":true"
+'
+
+step 'a HELLO from another controller: ERROR wrong_controller naming the state dir, close' '
+	TUG_CONTROLLER_ID=$ID2 "$AGENTCTL" -r ping "{}" -- "$AGENT" serve --state-dir "$STATE" >$T/out 2>$T/err;
+	test $? -eq 1 &&
+	has $T/out "\"type\":\"ERROR\",\"id\":0,\"body\":{\"code\":\"wrong_controller\",\"message\":\"this host is already managed by another tug controller: the agent.s state dir $STATE belongs to controller $ID1, not $ID2" &&
+	hasnt $T/out "\"type\":\"RESULT\"" &&
+	has $T/err "agent exited 1" &&
+	test "$(cat "$STATE/controller")" = $ID1
+'
+
+step 'a HELLO without a controller id, or a malformed one: ERROR bad_message, close' '
+	TUG_CONTROLLER_ID= "$AGENTCTL" -r ping "{}" -- "$AGENT" serve --state-dir $T/none >$T/out 2>$T/err;
+	test $? -eq 1 &&
+	has $T/out "\"code\":\"bad_message\",\"message\":\"controller: missing\"" &&
+	has $T/err "agent exited 1" &&
+	! test -e $T/none/controller &&
+	for bad in 0123456789ABCDEF0123456789ABCDEF 0123 0123456789abcdef0123456789abcdef0 \
+	    "0123456789abcdef0123456789abcdeg" "../../../../etc/passwd"; do
+		TUG_CONTROLLER_ID=$bad "$AGENTCTL" -r ping "{}" -- "$AGENT" serve --state-dir $T/none >$T/out 2>$T/err;
+		test $? -eq 1 &&
+		has $T/out "\"code\":\"bad_message\",\"message\":\"controller: expected 32 lowercase hex digits\"" &&
+		hasnt $T/out "\"type\":\"RESULT\"" || return 1
+	done &&
+	! test -e $T/none/controller
+'
+
+step 'a damaged controller record refuses every HELLO' '
+	mkdir -p $T/dmg && echo nonsense >$T/dmg/controller &&
+	"$AGENTCTL" -r ping "{}" -- "$AGENT" serve --state-dir $T/dmg >$T/out 2>$T/err;
+	test $? -eq 1 &&
+	has $T/out "\"code\":\"io\",\"message\":\"$T/dmg/controller is damaged (expected 32 lowercase hex digits): remove it"
 '
 
 finish

@@ -11,8 +11,11 @@
  * on stderr (for benchmarks; with -q no frame is rendered as JSON).
  * -k STEP kills the agent (SIGKILL) when a progress event of that step
  * arrives; with -P, the pid in PIDFILE is killed first (an agent behind ssh).
+ * HELLO names the controller TUG_CONTROLLER_ID, by default
+ * 00000000000000000000000000000001; set to "" it names none.
  *
- * Exit: 0 every request ended ok, 1 a request failed or was refused,
+ * Exit: 0 every request ended ok, 1 a request failed, was refused or was
+ * never answered,
  * 2 usage or transport, 3 killed on cue, 4 the agent died of a signal.
  */
 #include <errno.h>
@@ -34,6 +37,8 @@
 #include "proto/proto.h"
 
 #define REQ_MAX	16
+/* The controller id sent in HELLO unless TUG_CONTROLLER_ID says ("": none). */
+#define TEST_CONTROLLER_ID	"00000000000000000000000000000001"
 
 static struct conn	 c;
 static pid_t		 child;
@@ -202,6 +207,7 @@ main(int argc, char **argv)
 {
 	const char	*ops[REQ_MAX], *jargs[REQ_MAX], *cancel_text = NULL;
 	const char	*kill_step = NULL, *rawfile = NULL, *pidfile = NULL;
+	const char	*controller;
 	int		 nreq = 0, quiet = 0, raw_before = 0, ch, pending, rc = 0;
 	int		 timeout_s = 120, i, cancelled = 0;
 	long		 cancel_ms = -1;
@@ -235,6 +241,8 @@ main(int argc, char **argv)
 	}
 	if (optind >= argc)
 		die("no command given%s", "");
+	if ((controller = getenv("TUG_CONTROLLER_ID")) == NULL)
+		controller = TEST_CONTROLLER_ID;
 	signal(SIGPIPE, SIG_IGN);
 	spawn(argv + optind);
 	t0 = clock_ms();
@@ -255,6 +263,8 @@ main(int argc, char **argv)
 		enc_ku64(&e, "proto", PROTO_VERSION);
 		enc_kstr(&e, "version", TUG_VERSION);
 		enc_kstr(&e, "role", "controller");
+		if (*controller != '\0')
+			enc_kstr(&e, "controller", controller);
 		enc_karr(&e, "caps");
 		enc_close(&e);
 		send_enc(&e);
@@ -405,6 +415,8 @@ main(int argc, char **argv)
 	}
 	if (rawfile != NULL && nreq == 0)
 		return child_status();
+	if (pending > 0)	/* the agent closed on them */
+		rc = 1;
 	ch = child_status();
 	return ch != 0 ? ch : rc;
 }
