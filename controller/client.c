@@ -10,6 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <sys/time.h>
 #include <unistd.h>
 
 #include "common/log.h"
@@ -17,10 +18,26 @@
 #include "controller/request.h"
 #include "controller/tug.h"
 
+#define CLIENTS_MAX		256	/* connections at once */
+#define HANDSHAKE_S		30	/* for HELLO and the REQUEST */
+
 struct client {
 	struct conn	 conn;
 	struct req	 rq;
 };
+
+static pthread_mutex_t	 clients_lock = PTHREAD_MUTEX_INITIALIZER;
+static int		 nclients;
+
+/* A receive timeout on fd (0: none), for the handshake only. */
+static void
+recv_timeout(int fd, int s)
+{
+	struct timeval	tv = { s, 0 };
+
+	if (setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv) == -1)
+		log_warn("SO_RCVTIMEO");
+}
 
 static int
 client_send(void *arg, const struct buf *f)
@@ -105,7 +122,8 @@ handle(struct client *c)
 	struct buf	 f = BUF_INIT;
 	int		 r;
 
-	/* HELLO both ways. */
+	/* HELLO both ways, and the REQUEST, in a bounded time. */
+	recv_timeout(c->conn.rfd, HANDSHAKE_S);
 	if ((r = conn_read(&c->conn, &m, err)) != 1) {
 		refuse_read(rq, r, err);
 		return;
@@ -133,6 +151,7 @@ handle(struct client *c)
 		return;
 	}
 	rq->id = m.id;
+	recv_timeout(c->conn.rfd, 0);	/* a request may stream for long */
 	msg_body(&m, &body, err, "");
 	if (m.type != MSG_REQUEST)
 		req_refuse(rq, E_BAD_MESSAGE, "expected a REQUEST");
@@ -150,6 +169,9 @@ client_main(void *arg)
 	close(c->conn.rfd);
 	req_release(&c->rq);
 	free(c);
+	pthread_mutex_lock(&clients_lock);
+	nclients--;
+	pthread_mutex_unlock(&clients_lock);
 	return NULL;
 }
 
@@ -161,21 +183,34 @@ client_start(int fd)
 	pthread_t	 t;
 	pthread_attr_t	 attr;
 
+	pthread_mutex_lock(&clients_lock);
+	if (nclients >= CLIENTS_MAX) {
+		pthread_mutex_unlock(&clients_lock);
+		log_warnx("%d clients connected, the limit: one refused",
+		    CLIENTS_MAX);
+		close(fd);
+		return;
+	}
+	nclients++;
+	pthread_mutex_unlock(&clients_lock);
 	c = xcalloc(1, sizeof *c);
 	conn_init(&c->conn, fd, fd, "tugd");
 	req_init(&c->rq, &unix_sink, c);
-	if (peer_identify(&c->rq, fd) == -1) {
-		close(fd);
-		req_release(&c->rq);
-		free(c);
-		return;
-	}
+	if (peer_identify(&c->rq, fd) == -1)
+		goto fail;
 	pthread_attr_init(&attr);
 	pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
 	if (pthread_create(&t, &attr, client_main, c) != 0) {
-		close(fd);
-		req_release(&c->rq);
-		free(c);
+		pthread_attr_destroy(&attr);
+		goto fail;
 	}
 	pthread_attr_destroy(&attr);
+	return;
+fail:
+	close(fd);
+	req_release(&c->rq);
+	free(c);
+	pthread_mutex_lock(&clients_lock);
+	nclients--;
+	pthread_mutex_unlock(&clients_lock);
 }

@@ -19,7 +19,6 @@
 #include "controller/tug.h"
 
 #define CHECK_TIMEOUT_MS	20000
-#define TARGETS_MAX		4096
 
 static const char *
 esc(char *dst, size_t n, const char *s)
@@ -314,76 +313,25 @@ cmd_host_rm(struct req *rq, struct mv *args)
 	req_ok(rq, &e);
 }
 
-/*
- * The hosts a fleet op targets: args.hosts (names), args.group, or all
- * (args.all, or nothing named). Names are checked against the database.
- */
+/* The hosts a fleet op targets (host_select), or the request answered. */
 static int
 targets(struct req *rq, struct mv *args, char ***out, size_t *n)
 {
-	struct host_rec	*hosts;
-	size_t		 nh, nn = 0, i, k;
-	char		 group[GROUP_NAME_MAX + 1] = "", name[HOST_NAME_MAX_TUG + 1];
-	char		**v;
-	int		 all = 0, g, found;
+	struct host_sel	 hs;
+	char		 err[MSG_ERRLEN];
+	int		 r;
 
 	*out = NULL;
 	*n = 0;
-	if (mv_arr(args, "hosts", &nn, TARGETS_MAX, 0) == -1 ||
-	    mv_str(args, "group", group, sizeof group, 0) == -1 ||
-	    mv_bool(args, "all", &all, 0) == -1) {
-		req_fail(rq, E_BAD_ARGS, "%s", args->err);
+	if ((r = host_select(args, &hs, err, sizeof err)) != 0) {
+		req_fail(rq, r == -1 ? E_BAD_ARGS : r == -2 ? E_NOT_FOUND :
+		    E_INTERNAL, "%s", err);
+		host_sel_free(&hs);
 		return -1;
 	}
-	if (hosts_load(&hosts, &nh) == -1) {
-		req_fail(rq, E_INTERNAL, "cannot read hosts");
-		return -1;
-	}
-	v = xcalloc(nh + 1, sizeof *v);
-	for (i = 0; i < nn; i++) {
-		if (mv_arr_str(args, "hosts", i, name, sizeof name) == -1) {
-			req_fail(rq, E_BAD_ARGS, "%s", args->err);
-			goto fail;
-		}
-		for (found = 0, k = 0; k < nh; k++)
-			if (strcmp(hosts[k].name, name) == 0)
-				found = 1;
-		if (!found) {
-			char e[128];
-
-			req_fail(rq, E_NOT_FOUND, "no host '%s'",
-			    esc(e, sizeof e, name));
-			goto fail;
-		}
-		for (k = 0; k < *n; k++)
-			if (strcmp(v[k], name) == 0)
-				break;
-		if (k == *n)
-			v[(*n)++] = xstrdup(name);
-	}
-	for (k = 0; nn == 0 && k < nh; k++) {
-		int take = all || group[0] == '\0';
-
-		for (g = 0; !take && g < hosts[k].ngroups; g++)
-			take = strcmp(hosts[k].groups[g], group) == 0;
-		if (take)
-			v[(*n)++] = xstrdup(hosts[k].name);
-	}
-	hosts_free(hosts, nh);
-	if (*n == 0 && group[0] != '\0') {
-		req_fail(rq, E_NOT_FOUND, "no host in group '%s'", group);
-		free(v);
-		return -1;
-	}
-	*out = v;
+	*out = hs.names;
+	*n = hs.n;
 	return 0;
-fail:
-	for (k = 0; k < *n; k++)
-		free(v[k]);
-	free(v);
-	hosts_free(hosts, nh);
-	*n = 0;
-	return -1;
 }
 
 /* Facts of a host (from its agent's HELLO) as fields of a check row. */

@@ -39,6 +39,7 @@ cmd_init(struct req *rq, struct mv *args)
 	}
 	req_result_begin(rq, &e);
 	enc_kstr(&e, "admin", rq->user);
+	enc_kstr(&e, "controller", controller_id());
 	enc_kstr(&e, "database", paths.db);
 	enc_kstr(&e, "socket", paths.sock);
 	req_ok(rq, &e);
@@ -56,6 +57,7 @@ cmd_status(struct req *rq, struct mv *args)
 		hosts_free(hosts, n);
 	req_result_begin(rq, &e);
 	enc_kstr(&e, "version", TUG_VERSION);
+	enc_kstr(&e, "controller", controller_id());
 	enc_ku64(&e, "pid", (uint64_t)getpid());
 	enc_kstr(&e, "home", paths.home);
 	enc_kstr(&e, "socket", paths.sock);

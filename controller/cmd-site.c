@@ -17,9 +17,22 @@
 
 #define SITE_OP_TIMEOUT_MS	60000
 
+/* Does spec s lack kv, or hold another value for its key? */
+static int
+env_changed(const struct site_spec *s, const struct kv *kv)
+{
+	size_t	i;
+
+	for (i = 0; i < s->nenv; i++)
+		if (strcmp(s->env[i].key, kv->key) == 0)
+			return strcmp(s->env[i].val, kv->val) != 0;
+	return 1;
+}
+
 /* A spec as comparable lines: what dry-run diffs and status shows. */
 static void
-spec_lines(const struct site_spec *s, struct buf *b)
+spec_lines(const struct site_spec *s, struct buf *b, int masked,
+    const struct site_spec *prev)
 {
 	size_t	i;
 
@@ -36,7 +49,12 @@ spec_lines(const struct site_spec *s, struct buf *b)
 	for (i = 0; i < s->ndomains; i++)
 		buf_addf(b, "domain: %s\n", s->domains[i]);
 	for (i = 0; i < s->nenv; i++)
-		buf_addf(b, "env %s: %s\n", s->env[i].key, s->env[i].val);
+		if (!masked)
+			buf_addf(b, "env %s: %s\n", s->env[i].key, s->env[i].val);
+		else
+			buf_addf(b, "env %s: ********%s\n", s->env[i].key,
+			    prev != NULL && env_changed(prev, &s->env[i]) ?
+			    " (changed)" : "");
 	for (i = 0; i < s->nsecrets; i++)
 		buf_addf(b, "secret: %s\n", s->secrets[i]);
 	for (i = 0; i < s->nvolumes; i++)
@@ -106,8 +124,8 @@ cmd_site_apply(struct req *rq, struct mv *args)
 	struct buf		 now = BUF_INIT, was = BUF_INIT;
 	struct enc		 e;
 	char			*text = NULL, file[256] = "site.yml", err[600];
-	char			 hash[65];
-	int			 dry = 0, had = 0, created;
+	char			 hash[65], scope[SITE_NAME_MAX + 8];
+	int			 dry = 0, had = 0, created, masked, r;
 	size_t			 i;
 
 	if (mv_strdup(args, "text", &text, SPEC_MAX_BYTES, MV_REQ) != 1 ||
@@ -126,9 +144,8 @@ cmd_site_apply(struct req *rq, struct mv *args)
 	/* Hosts named by the spec must exist now. */
 	for (i = 0; i < s.nhosts; i++) {
 		struct host_rec	h;
-		int		r = host_load(s.hosts[i], &h);
 
-		if (r == 1)
+		if ((r = host_load(s.hosts[i], &h)) == 1)
 			host_rec_free(&h);
 		else {
 			req_fail(rq, "spec", "%s: host '%s' is not known "
@@ -136,14 +153,26 @@ cmd_site_apply(struct req *rq, struct mv *args)
 			goto out;
 		}
 	}
+	if ((r = site_domain_clash(&s, err, sizeof err)) != 0) {
+		if (r == 1)
+			req_fail(rq, "conflict", "%s: %s", file, err);
+		else
+			req_fail(rq, E_INTERNAL, "cannot read the other sites");
+		goto out;
+	}
 	sha256_hex(text, strlen(text), hash);
-	spec_lines(&s, &now);
+	/* Values of env only for who may see them (view_env). */
+	snprintf(scope, sizeof scope, "site:%s", s.site);
+	masked = !rbac_allowed(rq->user, "view_env", scope);
+	memset(&old, 0, sizeof old);
 	if ((had = site_load(s.site, &rec)) == 1) {
 		if (spec_parse(rec.file, rec.spec, strlen(rec.spec), &old, err,
 		    sizeof err) == 0)
-			spec_lines(&old, &was);
-		spec_free(&old);
+			spec_lines(&old, &was, masked, NULL);
 	}
+	/* Masked, a value that changed still shows that it did. */
+	spec_lines(&s, &now, masked, &old);
+	spec_free(&old);
 	req_result_begin(rq, &e);
 	enc_kstr(&e, "site", s.site);
 	enc_kbool(&e, "dry_run", dry);

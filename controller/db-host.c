@@ -9,6 +9,7 @@
 
 #include "common/clock.h"
 #include "common/log.h"
+#include "common/validate.h"
 #include "common/xmalloc.h"
 #include "controller/tug.h"
 
@@ -110,7 +111,25 @@ fail:
 int
 host_delete(const char *name)
 {
-	return db_run("DELETE FROM hosts WHERE name = ?", "t", name);
+	int	r;
+
+	/* Its grants go with it: a new host of that name starts clean. */
+	db_lock();
+	if (db_exec("BEGIN IMMEDIATE") == -1) {
+		db_unlock();
+		return -1;
+	}
+	if ((r = db_run_locked("DELETE FROM hosts WHERE name = ?", "t",
+	    name)) == -1 || (r > 0 && db_run_locked("DELETE FROM grants WHERE scope = "
+	    "'host:' || ?", "t", name) == -1)) {
+		db_exec("ROLLBACK");
+		db_unlock();
+		return -1;
+	}
+	if (db_exec("COMMIT") == -1)
+		r = -1;
+	db_unlock();
+	return r;
 }
 
 int
@@ -146,4 +165,125 @@ user_is_admin(const char *name)
 	db_row("SELECT admin FROM users WHERE name = ?", db_int64, &admin, "t",
 	    name);
 	return admin != 0;
+}
+
+/* The names of the hosts in group ("": every host), by name; 0 or -1. */
+int
+hosts_of_group(const char *group, char ***out, size_t *n)
+{
+	struct host_rec	*hosts;
+	size_t		 nh, k;
+	char		**v;
+	int		 g, take;
+
+	*out = NULL;
+	*n = 0;
+	if (hosts_load(&hosts, &nh) == -1)
+		return -1;
+	v = xcalloc(nh + 1, sizeof *v);
+	for (k = 0; k < nh; k++) {
+		take = group[0] == '\0';
+		for (g = 0; !take && g < hosts[k].ngroups; g++)
+			take = strcmp(hosts[k].groups[g], group) == 0;
+		if (take)
+			v[(*n)++] = xstrdup(hosts[k].name);
+	}
+	hosts_free(hosts, nh);
+	*out = v;
+	return 0;
+}
+
+void
+free_names(char **v, size_t n)
+{
+	size_t	i;
+
+	for (i = 0; i < n; i++)
+		free(v[i]);
+	free(v);
+}
+
+void
+host_sel_free(struct host_sel *hs)
+{
+	free_names(hs->names, hs->n);
+	hs->names = NULL;
+	hs->n = 0;
+}
+
+/*
+ * The hosts a fleet op targets: args.hosts (names, each known), or the
+ * members of args.group, or every host (args.all, or nothing named). Two
+ * of those at once is a contradiction, refused: a scope is computed from
+ * the hosts an op really touches. 0; -1 bad args, -2 an unknown host or
+ * an empty group, -3 the database; err says which.
+ */
+int
+host_select(struct mv *args, struct host_sel *hs, char *err, size_t errsz)
+{
+	char		 name[HOST_NAME_MAX_TUG + 1], e[128];
+	const char	*why;
+	size_t		 nn = 0, i, k;
+	int		 all = 0, r;
+	struct host_rec	 h;
+
+	memset(hs, 0, sizeof *hs);
+	if (mv_arr(args, "hosts", &nn, HOST_SELECT_MAX, 0) == -1 ||
+	    mv_str(args, "group", hs->group, sizeof hs->group, 0) == -1 ||
+	    mv_bool(args, "all", &all, 0) == -1) {
+		snprintf(err, errsz, "%s", args->err);
+		return -1;
+	}
+	if ((nn > 0) + (hs->group[0] != '\0') + all > 1) {
+		snprintf(err, errsz, "name hosts, a --group or --all, not "
+		    "more than one of them");
+		return -1;
+	}
+	if (hs->group[0] != '\0' && (why = check_group_name(hs->group))) {
+		snprintf(err, errsz, "invalid group name '%s': %s",
+		    log_escape(e, sizeof e, hs->group, strlen(hs->group)), why);
+		return -1;
+	}
+	if (nn == 0) {
+		if (hosts_of_group(hs->group, &hs->names, &hs->n) == -1) {
+			snprintf(err, errsz, "cannot read hosts");
+			return -3;
+		}
+		if (hs->n == 0 && hs->group[0] != '\0') {
+			snprintf(err, errsz, "no host in group '%s'", hs->group);
+			return -2;
+		}
+		return 0;
+	}
+	hs->named = 1;
+	hs->names = xcalloc(nn + 1, sizeof *hs->names);
+	for (i = 0; i < nn; i++) {
+		if (mv_arr_str(args, "hosts", i, name, sizeof name) != 1) {
+			snprintf(err, errsz, "%s", args->err);
+			return -1;
+		}
+		if ((why = check_host_name(name)) != NULL) {
+			snprintf(err, errsz, "invalid host name '%s': %s",
+			    log_escape(e, sizeof e, name, strlen(name)), why);
+			return -1;
+		}
+		for (k = 0; k < hs->n; k++)
+			if (strcmp(hs->names[k], name) == 0)
+				break;
+		if (k < hs->n)
+			continue;
+		hs->names[hs->n++] = xstrdup(name);
+	}
+	for (i = 0; i < hs->n; i++) {
+		if ((r = host_load(hs->names[i], &h)) == -1) {
+			snprintf(err, errsz, "cannot read hosts");
+			return -3;
+		}
+		if (r == 0) {
+			snprintf(err, errsz, "no host '%s'", hs->names[i]);
+			return -2;
+		}
+		host_rec_free(&h);
+	}
+	return 0;
 }

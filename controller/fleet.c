@@ -287,6 +287,7 @@ send_hello(struct sshc *sc)
 	enc_ku64(&e, "proto", PROTO_VERSION);
 	enc_kstr(&e, "version", TUG_VERSION);
 	enc_kstr(&e, "role", "controller");
+	enc_kstr(&e, "controller", controller_id());
 	enc_karr(&e, "caps");
 	enc_str(&e, "zlib");
 	enc_close(&e);

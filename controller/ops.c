@@ -4,6 +4,7 @@
  * ask rbac_allowed() about each (the one place that decides), run the op,
  * and audit the outcome, allowed or denied (the one place that audits).
  */
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -161,6 +162,83 @@ arg_hosts(struct mv *args, struct authz_list *l, char *err, size_t errsz)
 	return n > 0;
 }
 
+/*
+ * host: each host the op will really touch (host_select: the named ones,
+ * a group's members, or all). An unknown host or an empty group leaves
+ * the scope named (host:H, group:G): the op itself says what is missing.
+ */
+static int
+arg_host_select(struct mv *args, struct authz_list *l, char *err,
+    size_t errsz)
+{
+	struct host_sel	hs;
+	size_t		i;
+	int		r;
+
+	if ((r = host_select(args, &hs, err, errsz)) == -1 || r == -3) {
+		host_sel_free(&hs);
+		return -1;
+	}
+	if (r == 0 || hs.named)
+		for (i = 0; i < hs.n; i++)
+			authz_add(l, "host", hs.names[i]);
+	if (l->n == 0)
+		authz_add(l, hs.group[0] != '\0' ? "group" : "global",
+		    hs.group[0] != '\0' ? hs.group : NULL);
+	host_sel_free(&hs);
+	return 0;
+}
+
+/* Is name among v[0..n)? */
+static int
+among(char **v, size_t n, const char *name)
+{
+	size_t	i;
+
+	for (i = 0; i < n; i++)
+		if (strcmp(v[i], name) == 0)
+			return 1;
+	return 0;
+}
+
+/*
+ * Placement is permission too (DESIGN §5): deploy on every host the spec
+ * puts the site on that its stored spec does not already.
+ */
+static int
+arg_placement(const struct site_spec *sp, struct authz_list *l, char *err,
+    size_t errsz)
+{
+	struct site_rec		 rec;
+	struct site_spec	 old;
+	char			**now = NULL, **was = NULL, perr[600];
+	size_t			 nnow = 0, nwas = 0, i;
+	int			 r;
+
+	memset(&old, 0, sizeof old);
+	if ((r = site_load(sp->site, &rec)) == -1) {
+		snprintf(err, errsz, "cannot read site '%s'", sp->site);
+		return -1;
+	}
+	if (r == 1) {
+		if (spec_parse(rec.file, rec.spec, strlen(rec.spec), &old, perr,
+		    sizeof perr) == 0 && site_hosts(&old, &was, &nwas) == -1)
+			r = -1;
+		site_rec_free(&rec);
+	}
+	if (r == -1 || site_hosts(sp, &now, &nnow) == -1) {
+		snprintf(err, errsz, "cannot read hosts");
+		r = -1;
+	} else
+		for (i = 0; i < nnow; i++)
+			if (!among(was, nwas, now[i]))
+				authz_add(l, "host", now[i])->action = "deploy";
+	spec_free(&old);
+	free_names(now, nnow);
+	free_names(was, nwas);
+	return r == -1 ? -1 : 0;
+}
+
 /* The site a submitted spec names, judged as stored and as it would be. */
 static int
 arg_spec(struct mv *args, struct authz_list *l, char *err, size_t errsz)
@@ -198,8 +276,9 @@ arg_spec(struct mv *args, struct authz_list *l, char *err, size_t errsz)
 	/* tugd reads a static site's root on the controller: admins only. */
 	if (sp.kind == KIND_STATIC)
 		authz_add(l, "global", NULL)->action = "admin";
+	r = arg_placement(&sp, l, err, errsz);
 	spec_free(&sp);
-	return 0;
+	return r;
 }
 
 /* The scopes op s acts on for these args; -1 with err: bad args. */
@@ -241,13 +320,7 @@ scopes_of(struct req *rq, const struct sop *s, struct mv *args,
 		authz_add(l, "host", name);
 		return 0;
 	case SC_HOSTS:
-		if ((r = arg_hosts(args, l, err, errsz)) != 0)
-			return r == -1 ? -1 : 0;
-		if ((r = arg_name(args, "group", "group", check_group_name,
-		    name, sizeof name, err, errsz)) == -1)
-			return -1;
-		authz_add(l, r == 1 ? "group" : "global", r == 1 ? name : NULL);
-		return 0;
+		return arg_host_select(args, l, err, errsz);
 	case SC_PUSH:
 		if ((r = arg_name(args, "site", "site", check_site_name, name,
 		    sizeof name, err, errsz)) == -1)
@@ -323,6 +396,67 @@ authz_target(const struct authz_list *l, struct buf *out)
 }
 
 /*
+ * Fair shares: requests running at once, per user and in all. A request
+ * over either limit is refused at once, saying which limit it hit.
+ */
+struct running {
+	char	user[64];
+	int	n;
+};
+static pthread_mutex_t	 running_lock = PTHREAD_MUTEX_INITIALIZER;
+static struct running	 running[OPS_RUNNING_MAX];
+static int		 running_all;
+
+/* 0 counted in, or -1 with the limit hit said in err. */
+static int
+running_enter(const char *user, char *err, size_t errsz)
+{
+	int	i, free_at = -1, r = -1;
+
+	pthread_mutex_lock(&running_lock);
+	for (i = 0; i < OPS_RUNNING_MAX; i++) {
+		if (running[i].n > 0 && strcmp(running[i].user, user) == 0)
+			break;
+		if (running[i].n == 0 && free_at == -1)
+			free_at = i;
+	}
+	if (running_all >= OPS_RUNNING_MAX)
+		snprintf(err, errsz, "tugd is running %d requests, its limit: "
+		    "try again when some have finished", OPS_RUNNING_MAX);
+	else if (i < OPS_RUNNING_MAX && running[i].n >= OPS_USER_MAX)
+		snprintf(err, errsz, "%s is running %d requests, the limit "
+		    "per user: try again when some have finished", user,
+		    OPS_USER_MAX);
+	else {
+		if (i == OPS_RUNNING_MAX) {
+			i = free_at;	/* there is one: running_all < max */
+			snprintf(running[i].user, sizeof running[i].user, "%s",
+			    user);
+		}
+		running[i].n++;
+		running_all++;
+		r = 0;
+	}
+	pthread_mutex_unlock(&running_lock);
+	return r;
+}
+
+static void
+running_leave(const char *user)
+{
+	int	i;
+
+	pthread_mutex_lock(&running_lock);
+	for (i = 0; i < OPS_RUNNING_MAX; i++)
+		if (running[i].n > 0 && strcmp(running[i].user, user) == 0) {
+			running[i].n--;
+			running_all--;
+			break;
+		}
+	pthread_mutex_unlock(&running_lock);
+}
+
+/*
  * Run the request in body ({op, args, as}) for rq, which the transport
  * has identified; may_act_as: the peer may name another user with "as"
  * (the SSH forced command, from tugd's own uid). Answers rq exactly once.
@@ -386,7 +520,14 @@ ops_run(struct req *rq, struct mv *body, int may_act_as)
 		req_refuse(rq, "permission_denied", err);
 		goto out;
 	}
+	if (running_enter(rq->user, err, sizeof err) == -1) {
+		audit_add(rq->user, rq->peer, op, buf_str(&target),
+		    buf_str(&argj), 0, err);
+		req_refuse(rq, E_BUSY, err);
+		goto out;
+	}
 	s->fn(rq, &args);
+	running_leave(rq->user);
 	if (!rq->done)
 		req_fail(rq, E_INTERNAL, "op '%s' gave no result", op);
 	audit_add(rq->user, rq->peer, op, buf_str(&target), buf_str(&argj), 1,

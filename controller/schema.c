@@ -3,9 +3,15 @@
  * moved forward by the migrations below, in order, each in its own
  * transaction; a migration may have a C step run inside it.
  */
+#include <fcntl.h>
+#include <pthread.h>
 #include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
 
 #include "common/log.h"
+#include "common/xmalloc.h"
 #include "controller/tug.h"
 
 /* Forward only: never edit a landed migration, append a new one. */
@@ -142,8 +148,96 @@ static const char *migrations[] = {
 	"CREATE TRIGGER audit_no_delete BEFORE DELETE ON audit BEGIN"
 	"  SELECT RAISE(ABORT, 'the audit log is append-only');"
 	"END;",
+
+	/*
+	 * 6: this controller's id, on every Docker object its agents make;
+	 * the named volumes of sites made before volumes were the site's
+	 * own (tug-SITE_NAME), which keep their names on the hosts; grants
+	 * on sites and hosts that are gone.
+	 */
+	"CREATE TABLE meta ("
+	"  key TEXT PRIMARY KEY,"
+	"  value TEXT NOT NULL);"
+	"CREATE TABLE legacy_volumes ("
+	"  site_id INTEGER NOT NULL REFERENCES sites(id) ON DELETE CASCADE,"
+	"  name TEXT NOT NULL,"
+	"  PRIMARY KEY (site_id, name));"
+	"DELETE FROM grants WHERE"
+	"  (scope LIKE 'site:%' AND substr(scope, 6) NOT IN"
+	"    (SELECT name FROM sites)) OR"
+	"  (scope LIKE 'host:%' AND substr(scope, 6) NOT IN"
+	"    (SELECT name FROM hosts));",
 };
 #define SCHEMA_VERSION	((int)(sizeof migrations / sizeof migrations[0]))
+
+/* Migration 6: a random id for this controller, made once. */
+static int
+meta_controller_id(void)
+{
+	unsigned char	 b[16];
+	char		 id[CONTROLLER_ID_LEN + 1];
+	size_t		 i;
+	int		 fd;
+	ssize_t		 n;
+
+	if ((fd = open("/dev/urandom", O_RDONLY | O_CLOEXEC)) == -1)
+		return -1;
+	n = read(fd, b, sizeof b);
+	close(fd);
+	if (n != (ssize_t)sizeof b)
+		return -1;
+	for (i = 0; i < sizeof b; i++)
+		snprintf(id + 2 * i, 3, "%02x", b[i]);
+	return db_run_locked("INSERT INTO meta (key, value) VALUES "
+	    "('controller_id', ?)", "t", id) == 1 ? 0 : -1;
+}
+
+struct legacy_site {
+	int64_t	 id;
+	char	*file;
+	char	*spec;
+};
+
+static void
+row_to_legacy(sqlite3_stmt *st, void *p)
+{
+	struct legacy_site	*l = p;
+
+	l->id = sqlite3_column_int64(st, 0);
+	l->file = xstrdup(db_col(st, 1));
+	l->spec = xstrdup(db_col(st, 2));
+}
+
+/* Migration 6: the named volumes existing specs use keep their names. */
+static int
+legacy_volumes_existing(void)
+{
+	struct legacy_site	 l;
+	struct site_spec	 s;
+	struct volume_spec	 v;
+	char			 err[600];
+	int64_t			 after = 0;
+	size_t			 i;
+	int			 r, bad = 0;
+
+	while (!bad && (r = db_row_locked("SELECT id, file, spec FROM sites "
+	    "WHERE id > ? ORDER BY id LIMIT 1", row_to_legacy, &l, "i",
+	    after)) == 1) {
+		after = l.id;
+		if (spec_parse(l.file, l.spec, strlen(l.spec), &s, err,
+		    sizeof err) == 0)
+			for (i = 0; !bad && i < s.nvolumes; i++)
+				if (parse_volume_spec(s.volumes[i], &v) == NULL &&
+				    !v.bind && db_run_locked("INSERT OR IGNORE "
+				    "INTO legacy_volumes (site_id, name) VALUES "
+				    "(?, ?)", "it", l.id, v.source) == -1)
+					bad = 1;
+		spec_free(&s);
+		free(l.file);
+		free(l.spec);
+	}
+	return bad ? -1 : r;
+}
 
 /* C steps of a migration, run after its SQL in the same transaction. */
 static const struct {
@@ -151,6 +245,8 @@ static const struct {
 	int	(*fn)(void);
 } migration_steps[] = {
 	{ 4, audit_chain_existing },
+	{ 6, meta_controller_id },
+	{ 6, legacy_volumes_existing },
 };
 
 static int
@@ -202,4 +298,29 @@ fail:
 	    sqlite3_errmsg(db.h));
 	db_unlock();
 	return -1;
+}
+
+static char		ctl_id[CONTROLLER_ID_LEN + 1];
+static pthread_once_t	ctl_once = PTHREAD_ONCE_INIT;
+
+static void
+row_to_id(sqlite3_stmt *st, void *p)
+{
+	db_copy(st, 0, p, CONTROLLER_ID_LEN + 1);
+}
+
+static void
+controller_id_load(void)
+{
+	if (db_row("SELECT value FROM meta WHERE key = 'controller_id'",
+	    row_to_id, ctl_id, "") != 1)
+		log_warnx("cannot read this controller's id");
+}
+
+/* This controller's id (migration 6), read once; "" if it cannot be. */
+const char *
+controller_id(void)
+{
+	pthread_once(&ctl_once, controller_id_load);
+	return ctl_id;
 }

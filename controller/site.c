@@ -7,6 +7,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <time.h>
 
 #include "common/log.h"
@@ -74,14 +75,21 @@ fail:
 	return -1;
 }
 
-void
-free_names(char **v, size_t n)
+/* The hosts a spec puts its site on: its list, or its group's members. */
+int
+site_hosts(const struct site_spec *s, char ***out, size_t *n)
 {
-	size_t	i;
+	char	**v;
+	size_t	  i;
 
-	for (i = 0; i < n; i++)
-		free(v[i]);
-	free(v);
+	if (s->group[0] != '\0' && s->nhosts == 0)
+		return hosts_of_group(s->group, out, n);
+	v = xcalloc(s->nhosts + 1, sizeof *v);
+	for (i = 0; i < s->nhosts; i++)
+		v[i] = xstrdup(s->hosts[i]);
+	*out = v;
+	*n = s->nhosts;
+	return 0;
 }
 
 /* Load a site and parse its stored spec; -1 answered the client. */
@@ -229,3 +237,70 @@ kv_free(struct kv *v, size_t n)
 	free(v);
 }
 
+
+/* Is name under wildcard w ("*.x"): a.x, b.a.x, *.a.x, and *.x itself. */
+static int
+wild_covers(const char *w, const char *name)
+{
+	size_t	wl, nl;
+
+	if (strncmp(w, "*.", 2) != 0)
+		return 0;
+	if (strcasecmp(w, name) == 0)
+		return 1;
+	w += 1;				/* ".x" */
+	wl = strlen(w);
+	nl = strlen(name);
+	return nl > wl && strcasecmp(name + nl - wl, w) == 0;
+}
+
+/*
+ * The one domain registry: a name, or any name under another site's "*."
+ * wildcard, belongs to one site. 1 with the clash said in msg, 0 none,
+ * -1 the sites could not be read.
+ */
+int
+site_domain_clash(const struct site_spec *s, char *msg, size_t msgsz)
+{
+	struct site_rec		*v;
+	struct site_spec	 o;
+	char			 err[600];
+	size_t			 n, i, a, b;
+	int			 clash = 0;
+
+	if (sites_load(&v, &n) == -1)
+		return -1;
+	for (i = 0; i < n; i++) {
+		memset(&o, 0, sizeof o);
+		if (!clash && strcmp(v[i].name, s->site) != 0 &&
+		    spec_parse(v[i].file, v[i].spec, strlen(v[i].spec), &o,
+		    err, sizeof err) == 0) {
+			for (a = 0; !clash && a < s->ndomains; a++)
+				for (b = 0; !clash && b < o.ndomains; b++) {
+					const char *mine = s->domains[a];
+					const char *its = o.domains[b];
+
+					if (strcasecmp(mine, its) == 0)
+						snprintf(msg, msgsz, "domain "
+						    "'%s' belongs to site '%s'",
+						    mine, o.site);
+					else if (wild_covers(its, mine))
+						snprintf(msg, msgsz, "domain "
+						    "'%s' is covered by '%s' of "
+						    "site '%s'", mine, its,
+						    o.site);
+					else if (wild_covers(mine, its))
+						snprintf(msg, msgsz, "domain "
+						    "'%s' covers '%s' of site "
+						    "'%s'", mine, its, o.site);
+					else
+						continue;
+					clash = 1;
+				}
+		}
+		spec_free(&o);
+		site_rec_free(&v[i]);
+	}
+	free(v);
+	return clash;
+}

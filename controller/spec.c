@@ -844,6 +844,20 @@ f_group(struct sp *p, const struct node *k, const struct node *v)
 	    p->s->group, sizeof p->s->group);
 }
 
+/* Is path a file directly in a directory called site? */
+static int
+in_site_dir(const char *path, const char *site)
+{
+	const char	*slash = strrchr(path, '/'), *dir;
+	size_t		 n = strlen(site);
+
+	if (slash == NULL || slash == path)
+		return 0;
+	for (dir = slash - 1; dir > path && dir[-1] != '/'; dir--)
+		;
+	return (size_t)(slash - dir) == n && strncmp(dir, site, n) == 0;
+}
+
 static int
 f_domains(struct sp *p, const struct node *k, const struct node *v)
 {
@@ -862,6 +876,12 @@ f_domains(struct sp *p, const struct node *k, const struct node *v)
 			return -1;
 	if ((d = list_dup(v)) != NULL)
 		return nfail(p, d, "duplicate domain '%s'", esc(e, d));
+	for (i = 0; i < v->nkids; i++)
+		if (strncasecmp(v->kids[i]->val, PROBE_LABEL ".",
+		    sizeof PROBE_LABEL) == 0)
+			return nfail(p, v->kids[i], "domain '%s' is reserved: "
+			    "tug confirms proxy switches with the name "
+			    PROBE_LABEL ".DOMAIN", esc(e, v->kids[i]));
 	p->s->domains = list_dup_strv(v);
 	p->s->ndomains = v->nkids;
 	return 0;
@@ -1384,6 +1404,12 @@ check_whole(struct sp *p, const struct node *top)
 		return nfail(p, top, "missing key 'domains'");
 	if (s->kind == KIND_CONTAINER && s->port == 0)
 		return nfail(p, top, "missing key 'port'");
+	if (s->tls_cert[0] != '\0' && (!in_site_dir(s->tls_cert, s->site) ||
+	    !in_site_dir(s->tls_key, s->site)))
+		return nfail(p, top, "tls.cert and tls.key must be files in a "
+		    "directory named after the site (e.g. /etc/tug/tls/%s/"
+		    "cert.pem): a site serves only its own certificate",
+		    s->site);
 	if (p->secrets == NULL)
 		return 0;
 	for (i = 0; i < p->secrets->nkids; i++) {

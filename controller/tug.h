@@ -77,7 +77,9 @@ int	 db_rows(const char *sql, size_t elemsz,
 	    void *out, size_t *n, const char *types, ...);	/* 0, -1 */
 
 /* schema.c: the tables, moved forward by migrations. */
+#define CONTROLLER_ID_LEN	32	/* hex */
 int	 schema_migrate(char *err, size_t errsz);
+const char *controller_id(void);	/* labels tug.controller on hosts */
 
 /* db-host.c: host records, as stored */
 struct host_rec {
@@ -102,6 +104,18 @@ int	 host_seen(const char *name, const char *facts_json,
 	    const char *agent_hash);
 void	 host_rec_free(struct host_rec *);
 void	 hosts_free(struct host_rec *, size_t n);	/* and the array */
+int	 hosts_of_group(const char *group, char ***names, size_t *n);
+#define HOST_SELECT_MAX		4096
+struct host_sel {
+	char		**names;
+	size_t		  n;
+	int		  named;		/* args.hosts, not a group */
+	char		  group[GROUP_NAME_MAX + 1];
+};
+int	 host_select(struct mv *args, struct host_sel *, char *err,
+	    size_t errsz);	/* 0; -1 bad args, -2 not found, -3 db */
+void	 host_sel_free(struct host_sel *);
+void	 free_names(char **, size_t);	/* and the array */
 int	 user_count(void);
 int	 user_add(const char *name, int admin);
 int	 user_is_admin(const char *name);	/* 1, 0 (no such user: 0) */
@@ -374,11 +388,14 @@ int	 local_image_save(const char *ref, int (*fn)(void *, const void *,
 void	 client_start(int fd);
 
 /* ops.c: the op table; authorises, runs and audits each request. */
+#define OPS_RUNNING_MAX		128	/* requests running at once */
+#define OPS_USER_MAX		16	/* ... of them for one user */
 void	 ops_run(struct req *, struct mv *body, int may_act_as);
 void	 ops_list(FILE *);		/* tugd --list-ops */
 
 /* spec.c: site specs in YAML (libyaml), parsed and validated whole. */
 #define SPEC_MAX_BYTES	(256 * 1024)
+#define PROBE_LABEL	"tug-probe"	/* reserved: the switch confirmation's */
 enum site_kind { KIND_CONTAINER, KIND_STATIC };
 struct kv {
 	char	*key;
@@ -438,7 +455,9 @@ int	 site_open(struct req *, struct mv *args, struct site_rec *,
 	    struct site_spec *);
 int	 site_targets(struct req *, const struct site_spec *, char ***,
 	    size_t *);
-void	 free_names(char **, size_t);
+int	 site_hosts(const struct site_spec *, char ***, size_t *);	/* 0, -1 */
+/* Does a domain of the spec clash with another site's? 1 (msg), 0, -1. */
+int	 site_domain_clash(const struct site_spec *, char *msg, size_t);
 /* Take the site's lease for this request (holder in who), or answer. */
 int	 site_lease(struct req *, const char *site, char *who, size_t);
 /* The env a release runs with: the spec's, then tug env set's. */

@@ -41,13 +41,19 @@ static int
 listen_socket(const char *path)
 {
 	struct sockaddr_un	 sun;
+	struct stat		 st;
 	int			 fd, probe;
 	char			 dir[PATH_MAX_TUG], *slash;
 
 	snprintf(dir, sizeof dir, "%s", path);
+	/*
+	 * A directory made for the socket is one its group can traverse
+	 * (0750): the socket (0660) is how group members reach tugd.
+	 */
 	if ((slash = strrchr(dir, '/')) != NULL && slash != dir) {
 		*slash = '\0';
-		if (fs_mkdirs(dir, 0755) == -1)
+		if (stat(dir, &st) == -1 && errno == ENOENT &&
+		    (fs_mkdirs(dir, 0750) == -1 || chmod(dir, 0750) == -1))
 			fatal("cannot create '%s'", dir);
 	}
 	memset(&sun, 0, sizeof sun);
@@ -69,6 +75,21 @@ listen_socket(const char *path)
 	if (listen(fd, 64) == -1)
 		fatal("listen");
 	return fd;
+}
+
+/* The database and its WAL and shared-memory files: 0600, tugd's own. */
+static void
+db_private(const char *path)
+{
+	static const char *const sfx[] = { "", "-wal", "-shm" };
+	char	p[PATH_MAX_TUG + 8];
+	size_t	i;
+
+	for (i = 0; i < sizeof sfx / sizeof sfx[0]; i++) {
+		snprintf(p, sizeof p, "%s%s", path, sfx[i]);
+		if (chmod(p, 0600) == -1 && errno != ENOENT)
+			log_warn("chmod '%s'", p);
+	}
 }
 
 static void
@@ -158,7 +179,7 @@ main(int argc, char **argv)
 		return 2;
 	}
 	log_init("tugd", verbose);
-	umask(007);
+	umask(077);		/* the state is tugd's alone; the socket is 0660 */
 	if (paths_init(&paths, home, sock) == -1)
 		fatalx("state directory or socket path unusable (too long?)");
 	nhandshakes = handshakes();	/* before the fork: errors reach tug */
@@ -194,6 +215,7 @@ main(int argc, char **argv)
 	if (db_open(paths.db, err, sizeof err) == -1 ||
 	    schema_migrate(err, sizeof err) == -1)
 		fatalx("%s", err);
+	db_private(paths.db);	/* 0600, also for a database made before */
 	locks_clear();		/* held by a tugd that is gone */
 	ssh_init();
 	if (ssh_key_ensure(paths.key, pub, sizeof pub, err, sizeof err) == -1)

@@ -6,14 +6,18 @@
  */
 #include <errno.h>
 #include <limits.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <termios.h>
 #include <unistd.h>
 
 #include "common/fs.h"
 #include "common/xmalloc.h"
 #include "controller/cli/cli.h"
+
+#define VAR_VALUE_MAX	32768	/* as tugd takes (cmd-env.c) */
 
 #define TARGET_FLAGS \
 	{ "group", "group", F_STR, "hosts of this group" }, \
@@ -116,9 +120,12 @@ static const struct cli_cmd cmds[] = {
 		{ "stats", "stats", F_BOOL,
 		  "print line and byte counts per host on stderr at the end" },
 		{ NULL } }, render_logs, CMD_STREAM },
-	{ "env set", "env.set", "SITE KEY=VALUE... [--secret] [--no-deploy]",
-	  "set env values (a change redeploys the serving release)",
-	  2, -1, { "site", "*vars" }, {
+	{ "env set", "env.set", "SITE KEY=VALUE... | SITE KEY [--secret] "
+	  "[--no-deploy]",
+	  "set env values (a change redeploys the serving release); a KEY "
+	  "without =VALUE reads its value from stdin, or asks for it on a "
+	  "terminal without echo, so that it never shows in ps",
+	  2, -1, { "site", "~vars" }, {
 		{ "secret", "secret", F_BOOL, "encrypt at rest, never show" },
 		{ "no-deploy", "no_deploy", F_BOOL, "apply at the next deploy" },
 		{ NULL } }, render_env_set },
@@ -308,6 +315,95 @@ read_stdin_value(const struct cli_cmd *c, const struct cli_flag *fl,
 	return 0;
 }
 
+static struct termios	 tty_saved;
+static volatile sig_atomic_t tty_changed;
+
+static void
+tty_restore(int sig)
+{
+	if (tty_changed)
+		tcsetattr(STDIN_FILENO, TCSAFLUSH, &tty_saved);
+	if (sig != 0) {
+		signal(sig, SIG_DFL);
+		raise(sig);
+	}
+}
+
+/*
+ * The value of KEY, for env set: typed at a prompt without echo when stdin
+ * is a terminal, else stdin's one line. It goes out as "KEY=value" and
+ * never through argv, so no ps shows it.
+ */
+static int
+read_var_value(const struct cli_cmd *c, const char *key, struct enc *e)
+{
+	char	*v = xmalloc(VAR_VALUE_MAX + 2);
+	size_t	 n = 0;
+	ssize_t	 r;
+	int	 tty = isatty(STDIN_FILENO), rc = -1;
+
+	if (tty) {
+		struct termios	t;
+
+		if (tcgetattr(STDIN_FILENO, &tty_saved) == -1) {
+			fprintf(stderr, "tug %s: cannot read the terminal: %s\n",
+			    c->words, strerror(errno));
+			goto out;
+		}
+		t = tty_saved;
+		t.c_lflag &= ~(tcflag_t)ECHO;
+		signal(SIGINT, tty_restore);
+		signal(SIGTERM, tty_restore);
+		tty_changed = 1;
+		tcsetattr(STDIN_FILENO, TCSAFLUSH, &t);
+		fprintf(stderr, "value of %s: ", key);
+	}
+	while (n < VAR_VALUE_MAX + 1 && (r = read(STDIN_FILENO, v + n,
+	    VAR_VALUE_MAX + 1 - n)) != 0) {
+		if (r == -1 && errno == EINTR)
+			continue;
+		if (r == -1) {
+			fprintf(stderr, "%stug %s: cannot read the value of %s: "
+			    "%s\n", tty ? "\n" : "", c->words, key,
+			    strerror(errno));
+			goto out;
+		}
+		n += (size_t)r;
+		if (tty && memchr(v, '\n', n) != NULL)
+			break;
+	}
+	if (tty) {
+		tty_restore(0);
+		tty_changed = 0;
+		signal(SIGINT, SIG_DFL);
+		signal(SIGTERM, SIG_DFL);
+		fprintf(stderr, "\n");
+	}
+	if (n > 0 && v[n - 1] == '\n')
+		n--;
+	if (n > 0 && v[n - 1] == '\r')
+		n--;
+	if (n > VAR_VALUE_MAX || memchr(v, '\n', n) != NULL) {
+		fprintf(stderr, "tug %s: the value of %s must be one line of at "
+		    "most %d bytes\n", c->words, key, VAR_VALUE_MAX);
+		goto out;
+	}
+	{
+		struct buf	kv = BUF_INIT;
+
+		buf_addf(&kv, "%s=", key);
+		buf_add(&kv, v, n);
+		enc_strn(e, kv.ptr, kv.len);
+		explicit_bzero(kv.ptr, kv.len);
+		buf_release(&kv);
+	}
+	rc = 0;
+out:
+	explicit_bzero(v, VAR_VALUE_MAX + 2);
+	free(v);
+	return rc;
+}
+
 /* A file argument given as '-': stdin, at most 256 KiB, named "stdin". */
 static int
 read_stdin_file(const struct cli_cmd *c, const char *key, struct enc *e)
@@ -442,10 +538,29 @@ flag:
 	for (p = 0, i = 0; i < npos && c->pos[p] != NULL; i++) {
 		const char *key = c->pos[p];
 
-		if (key[0] == '*') {
+		if (key[0] == '*' || key[0] == '~') {
+			int	asked = 0;
+
 			enc_karr(e, key + 1);
-			for (; i < npos; i++)
+			for (; i < npos; i++) {
+				if (key[0] == '~' && strchr(pos[i], '=') ==
+				    NULL) {
+					if (asked++ > 0 || read_var_value(c,
+					    pos[i], e) == -1) {
+						if (asked > 1)
+							fprintf(stderr, "tug "
+							    "%s: one KEY "
+							    "without =VALUE "
+							    "at a time: its "
+							    "value comes from "
+							    "stdin\n",
+							    c->words);
+						return -1;
+					}
+					continue;
+				}
 				enc_str(e, pos[i]);
+			}
 			enc_close(e);
 			break;
 		}

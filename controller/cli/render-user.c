@@ -128,6 +128,60 @@ render_effective(struct mv *row)
 	printf("%s\n", n == 0 ? " none" : "");
 }
 
+/* What each action lets a user do, in plain words (docs/security.md). */
+static const struct {
+	const char	*action;
+	const char	*means;
+} meanings[] = {
+	{ "view",	"see the site or host: status, releases, host facts" },
+	{ "view_logs",	"read the site's container logs" },
+	{ "view_env",	"read the site's env values (secrets stay masked)" },
+	{ "edit_env",	"set and unset env values and secrets; a change "
+			"redeploys the site" },
+	{ "edit_config", "change the site's spec: image, domains, volumes; "
+			"new hosts also need deploy on them" },
+	{ "deploy",	"roll releases out and back, start, stop, restart: "
+			"the site runs code of their choice, with its env "
+			"and secrets" },
+	{ "manage",	"remove the site, and with --volumes its data" },
+	{ "admin",	"everything on the scope; on global also users, "
+			"grants, hosts and registry logins" },
+};
+
+/* The meaning of every action held somewhere, once each. */
+static void
+render_meanings(struct mv *v)
+{
+	char	a[32];
+	size_t	n, i, k, m, na;
+	int	held[sizeof meanings / sizeof meanings[0]] = { 0 }, any = 0;
+
+	mv_arr(v, "effective", &n, 4096, 0);
+	for (i = 0; i < n; i++) {
+		struct mv	row, act;
+
+		if (mv_arr_map(v, "effective", i, &row) != 1)
+			continue;
+		mv_arr(&row, "actions", &na, 64, 0);
+		for (k = 0; k < na; k++) {
+			if (mv_arr_map(&row, "actions", k, &act) != 1)
+				continue;
+			s_(&act, "action", a, sizeof a);
+			for (m = 0; m < sizeof meanings / sizeof meanings[0];
+			    m++)
+				if (strcmp(meanings[m].action, a) == 0)
+					any = held[m] = 1;
+		}
+	}
+	if (!any)
+		return;
+	printf("which lets them:\n");
+	for (m = 0; m < sizeof meanings / sizeof meanings[0]; m++)
+		if (held[m])
+			printf("  %-12s %s\n", meanings[m].action,
+			    meanings[m].means);
+}
+
 void
 render_user_show(struct mv *v)
 {
@@ -174,6 +228,7 @@ render_user_show(struct mv *v)
 		if (mv_arr_map(v, "effective", i, &row) == 1)
 			render_effective(&row);
 	}
+	render_meanings(v);
 }
 
 void

@@ -225,7 +225,7 @@ EOS
 step 'a config nginx rejects: that deploy fails quoting nginx, every other site serves' '
 	"$TUG" site apply $T/tlsbad.yml >/dev/null && "$TUG" deploy tlsbad >/dev/null 2>&1 &&
 	test "$(get tlsbad.test)" = "tlsbad 1" &&
-	printf "tls: {cert: /nonexistent/t15.crt, key: /nonexistent/t15.key}\n" >>$T/tlsbad.yml &&
+	printf "tls: {cert: /nonexistent/tlsbad/t15.crt, key: /nonexistent/tlsbad/t15.key}\n" >>$T/tlsbad.yml &&
 	"$TUG" site apply $T/tlsbad.yml >/dev/null &&
 	! "$TUG" deploy tlsbad >$T/out 2>$T/err &&
 	grep -q "nginx -t rejected the config: \[emerg\] cannot load certificate" $T/err &&

@@ -178,11 +178,29 @@ step 'a command on several hosts needs every one of them' '
 	! "$TUG" --as fleet host check web1 web2 2>$T/err &&
 	grep -qx "tug: permission denied: fleet may not view host:web2" $T/err &&
 	! "$TUG" --as fleet host check --group web 2>$T/err &&
-	grep -qx "tug: permission denied: fleet may not view group:web" $T/err &&
+	grep -qx "tug: permission denied: fleet may not view host:web2" $T/err &&
 	! "$TUG" --as fleet host check 2>$T/err &&
-	grep -qx "tug: permission denied: fleet may not view global" $T/err &&
+	grep -qx "tug: permission denied: fleet may not view host:db1" $T/err &&
 	"$TUG" --as fleet host check web1 2>$T/err >$T/out;
 	! grep -q "permission denied" $T/err && grep -q "^web1 *no" $T/out
+'
+
+step 'the scope of a fleet op is the hosts it touches: no flag widens it' '
+	"$TUG" user add grouper >/dev/null && "$TUG" grant grouper admin group:db >/dev/null &&
+	! "$TUG" --as grouper host check --group db >$T/out 2>$T/err &&
+	! grep -q "permission denied" $T/err &&
+	grep -q "^db1 " $T/out && ! grep -q "^web" $T/out &&
+	for f in "--group db --all" "db1 --group db" "db1 --all"; do
+		! "$TUG" --as grouper host check $f 2>$T/err &&
+		grep -qx "tug: name hosts, a --group or --all, not more than one of them" $T/err &&
+		! "$TUG" --as grouper host bootstrap $f 2>$T/err &&
+		grep -qx "tug: name hosts, a --group or --all, not more than one of them" $T/err ||
+		exit 1
+	done &&
+	! "$TUG" --as grouper host check --all 2>$T/err &&
+	grep -qx "tug: permission denied: grouper may not view host:web1" $T/err &&
+	! "$TUG" --as grouper host bootstrap --all 2>$T/err &&
+	grep -qx "tug: permission denied: grouper may not admin host:web1" $T/err
 '
 
 step 'lists show only what the user may view' '
@@ -209,8 +227,26 @@ step 'inheritance: deploy gives view, not view_env; edit_env gives view_env' '
 	"$TUG" --as dev env list blog >/dev/null
 '
 
+step 'placement is permission too: a spec needs deploy on every host it adds' '
+	"$TUG" user add placer >/dev/null &&
+	"$TUG" grant placer edit_config site:news >/dev/null &&
+	spec news "group: web" >$T/news.yml &&
+	! "$TUG" --as placer site apply $T/news.yml 2>$T/err &&
+	grep -qx "tug: permission denied: placer may not deploy host:web1" $T/err &&
+	"$TUG" grant placer deploy host:web1 >/dev/null &&
+	! "$TUG" --as placer site apply $T/news.yml 2>$T/err &&
+	grep -qx "tug: permission denied: placer may not deploy host:web2" $T/err &&
+	spec news "hosts: [web1]" >$T/news1.yml &&
+	"$TUG" --as placer site apply $T/news1.yml >/dev/null &&
+	! "$TUG" --as placer site apply $T/news.yml 2>$T/err &&
+	grep -qx "tug: permission denied: placer may not deploy host:web2" $T/err &&
+	"$TUG" site apply $T/news.yml >/dev/null &&
+	"$TUG" --as placer site apply --dry-run $T/news.yml >/dev/null
+'
+
 step 'a group grant covers the sites whose spec targets it, judged as stored and as submitted' '
 	"$TUG" user add grp >/dev/null && "$TUG" grant grp edit_config group:web >/dev/null &&
+	"$TUG" grant grp deploy group:web >/dev/null &&
 	"$TUG" --as grp site apply $T/blog.yml >/dev/null &&
 	spec news "group: web" >$T/news.yml &&
 	"$TUG" --as grp site apply $T/news.yml >/dev/null &&

@@ -90,7 +90,7 @@ static const char full_spec[] =
     "  start_period: 1m\n"
     "  cmd: [curl, -fsS, \"http://localhost:8080/up\"]\n"
     "deploy: {batch: 2, max_failures: 1, drain: 10s, keep: 5}\n"
-    "tls: {cert: /etc/tug/blog.crt, key: /etc/tug/blog.key}\n"		/* 30 */
+    "tls: {cert: /etc/tug/blog/blog.crt, key: /etc/tug/blog/blog.key}\n"		/* 30 */
     "client_max_body_size: 10M\n"
     "restart: always\n"
     "read_only: true\n"
@@ -140,8 +140,8 @@ test_full(void)
 	    strcmp(s.health_cmd[2], "http://localhost:8080/up") == 0);
 	CHECK(s.batch == 2 && s.max_failures == 1 && s.drain_ms == 10000 &&
 	    s.keep == 5);
-	CHECK(strcmp(s.tls_cert, "/etc/tug/blog.crt") == 0 &&
-	    strcmp(s.tls_key, "/etc/tug/blog.key") == 0);
+	CHECK(strcmp(s.tls_cert, "/etc/tug/blog/blog.crt") == 0 &&
+	    strcmp(s.tls_key, "/etc/tug/blog/blog.key") == 0);
 	CHECK(s.max_body == 10ULL << 20);
 	CHECK(strcmp(s.restart, "always") == 0);
 	CHECK(s.read_only == 1);
@@ -233,7 +233,7 @@ test_static(void)
 
 	if (GOOD("site: docs\nkind: static\nroot: ./public\ngroup: web\n"
 	    "domains: [docs.test]\ndeploy: {keep: 10}\n"
-	    "tls: {cert: /etc/tug/docs.crt, key: /etc/tug/docs.key}\n"
+	    "tls: {cert: /etc/tug/docs/docs.crt, key: /etc/tug/docs/docs.key}\n"
 	    "client_max_body_size: 1M\n", &s) == -1)
 		return;
 	CHECK(s.kind == KIND_STATIC);
@@ -516,6 +516,22 @@ test_values(void)
 	BAD(HEAD DOM "tls: {cert: /a.crt, key: /etc/../k}\n",
 	    "site.yml:6:26: invalid tls.key path '/etc/../k': '..' component "
 	    "not allowed");
+	/* a site serves only its own certificate (tenancy) */
+	BAD(HEAD DOM "tls: {cert: /etc/tug/shop/c.pem, key: /etc/tug/shop/k.pem}\n",
+	    "site.yml:1:1: tls.cert and tls.key must be files in a directory "
+	    "named after the site (e.g. /etc/tug/tls/blog/cert.pem): a site "
+	    "serves only its own certificate");
+	BAD(HEAD DOM "tls: {cert: /etc/tug/blog/c.pem, key: /etc/tug/k.pem}\n",
+	    "site.yml:1:1: tls.cert and tls.key must be files in a directory "
+	    "named after the site (e.g. /etc/tug/tls/blog/cert.pem): a site "
+	    "serves only its own certificate");
+	BAD(HEAD DOM "tls: {cert: /etc/tug/xblog/c.pem, key: /etc/tug/xblog/k.pem}\n",
+	    "site.yml:1:1: tls.cert and tls.key must be files in a directory "
+	    "named after the site (e.g. /etc/tug/tls/blog/cert.pem): a site "
+	    "serves only its own certificate");
+	BAD(HEAD "domains: [blog.test, tug-probe.blog.test]\n",
+	    "site.yml:5:22: domain 'tug-probe.blog.test' is reserved: tug "
+	    "confirms proxy switches with the name tug-probe.DOMAIN");
 	BAD(HEAD DOM "client_max_body_size: 10X\n",
 	    "site.yml:6:23: invalid client_max_body_size '10X': expected bytes "
 	    "or a size such as 512K, 256M or 2G");
@@ -893,9 +909,9 @@ test_apply_args(void)
 	CHECK(mv_arr_str(&px, "domains", 1, str, sizeof str) == 1 &&
 	    strcmp(str, "*.blog.example.test") == 0);
 	CHECK(mv_str(&px, "tls_cert", str, sizeof str, MV_REQ) == 1 &&
-	    strcmp(str, "/etc/tug/blog.crt") == 0);
+	    strcmp(str, "/etc/tug/blog/blog.crt") == 0);
 	CHECK(mv_str(&px, "tls_key", str, sizeof str, MV_REQ) == 1 &&
-	    strcmp(str, "/etc/tug/blog.key") == 0);
+	    strcmp(str, "/etc/tug/blog/blog.key") == 0);
 	CHECK(mv_u64(&px, "max_body", &u, MV_REQ) == 1 && u == 10ULL << 20);
 	/* Nothing else: the agent hashes every key. */
 	CHECK(mv_count(&a) == 16);
