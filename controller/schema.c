@@ -170,16 +170,25 @@ static const char *migrations[] = {
 };
 #define SCHEMA_VERSION	((int)(sizeof migrations / sizeof migrations[0]))
 
-/* Migration 6: a random id for this controller, made once. */
+/*
+ * Migration 6: this controller's id, made once: $TUG_CONTROLLER_ID if it
+ * is 32 lowercase hex digits, else random.
+ */
 static int
 meta_controller_id(void)
 {
 	unsigned char	 b[16];
 	char		 id[CONTROLLER_ID_LEN + 1];
+	const char	*env = getenv("TUG_CONTROLLER_ID");
 	size_t		 i;
 	int		 fd;
 	ssize_t		 n;
 
+	/* A given id (tests; a controller rebuilt for the same hosts). */
+	if (env != NULL && strlen(env) == CONTROLLER_ID_LEN &&
+	    strspn(env, "0123456789abcdef") == CONTROLLER_ID_LEN)
+		return db_run_locked("INSERT INTO meta (key, value) VALUES "
+		    "('controller_id', ?)", "t", env) == 1 ? 0 : -1;
 	if ((fd = open("/dev/urandom", O_RDONLY | O_CLOEXEC)) == -1)
 		return -1;
 	n = read(fd, b, sizeof b);

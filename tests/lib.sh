@@ -79,17 +79,27 @@ hasnt() {
 	}
 }
 
-# Containers of a site, any state.
+# The controller id of every tugd and agentctl the tests start, so that
+# the tests find, and clean up, only what they made themselves.
+export TUG_CONTROLLER_ID=7e57c0de00000000000000000000000a
+
+# Containers of a site, any state, made by the tests' controller.
 site_containers() {
-	$DOCKER ps -aq --filter "label=tug.site=$1"
+	$DOCKER ps -aq --filter "label=tug.site=$1" \
+	    --filter "label=tug.controller=$TUG_CONTROLLER_ID"
 }
 
-# Remove a site's containers left by an earlier run.
+# Remove a site's containers, network and volumes that a test left; never
+# a real site's (another controller's, or none's).
 site_purge() {
-	local ids
+	local ids f="--filter label=tug.site=$1 --filter label=tug.controller=$TUG_CONTROLLER_ID"
 
 	ids=$(site_containers "$1")
 	[ -z "$ids" ] || $DOCKER rm -f $ids >/dev/null
+	ids=$($DOCKER network ls -q $f)
+	[ -z "$ids" ] || $DOCKER network rm $ids >/dev/null
+	ids=$($DOCKER volume ls -q $f)
+	[ -z "$ids" ] || $DOCKER volume rm -f $ids >/dev/null
 }
 
 # The host port published for a container's port 8080.
