@@ -121,8 +121,10 @@ bench: all
 	@for b in tests/bench/*.sh; do TUG_BUILD=$(abspath $(B)) bash $$b || exit 1; done
 
 install: all
-	install -d $(DESTDIR)$(PREFIX)/bin
+	install -d $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(PREFIX)/share/doc/tug
 	install -s -m 755 $(B)/tug $(B)/tugd $(B)/tug-agent $(DESTDIR)$(PREFIX)/bin/
+	install -m 644 README.md docs/*.md deploy/tugd.service \
+	    $(DESTDIR)$(PREFIX)/share/doc/tug/
 
 clean:
 	rm -rf build build-san build-fuzz

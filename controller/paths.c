@@ -2,7 +2,9 @@
  * paths.c: where the controller lives on disk, and the grammars of the names
  * it stores for hosts. One state directory holds the database, tugd's SSH
  * key and its log; the socket sits in it unless this is the system service
- * (root without TUG_HOME), which listens on /run/tug/tugd.sock.
+ * (the service account 'tug', or root, without TUG_HOME): state in
+ * /var/lib/tug, socket /run/tug/tugd.sock. A member of group tug whose
+ * CLI names no socket talks to the system one when it is there.
  */
 #include <pwd.h>
 #include <stdio.h>
@@ -27,17 +29,21 @@ paths_init(struct paths *p, const char *home, const char *sock)
 	const char	*env_sock = getenv("TUG_SOCKET");
 	const char	*h;
 	struct passwd	*pw;
-	int		 system = 0;
+	int		 system = 0, client, home_given;
 
+	client = p->client;
 	memset(p, 0, sizeof *p);
+	p->client = client;
 	if (home == NULL)
 		home = env_home != NULL && *env_home != '\0' ? env_home : NULL;
+	home_given = home != NULL;
 	if (home != NULL) {
 		if (set(p->home, sizeof p->home, home, "") == -1)
 			return -1;
-	} else if (getuid() == 0) {
+	} else if (getuid() == 0 || ((pw = getpwuid(getuid())) != NULL &&
+	    strcmp(pw->pw_name, TUG_ACCOUNT) == 0)) {
 		system = 1;
-		set(p->home, sizeof p->home, "/var/lib/tug", "");
+		set(p->home, sizeof p->home, TUG_SYSTEM_HOME, "");
 	} else {
 		if ((h = getenv("HOME")) == NULL || *h != '/') {
 			if ((pw = getpwuid(getuid())) == NULL)
@@ -52,9 +58,11 @@ paths_init(struct paths *p, const char *home, const char *sock)
 	if (sock != NULL) {
 		if (set(p->sock, sizeof p->sock, sock, "") == -1)
 			return -1;
-	} else if (system)
-		set(p->sock, sizeof p->sock, "/run/tug/tugd.sock", "");
-	else if (set(p->sock, sizeof p->sock, p->home, "/tugd.sock") == -1)
+	} else if (system || (!home_given && p->client &&
+	    access(TUG_SYSTEM_SOCK, F_OK) == 0)) {
+		set(p->sock, sizeof p->sock, TUG_SYSTEM_SOCK, "");
+		p->system = 1;
+	} else if (set(p->sock, sizeof p->sock, p->home, "/tugd.sock") == -1)
 		return -1;
 	if (set(p->db, sizeof p->db, p->home, "/tug.db") == -1 ||
 	    set(p->key, sizeof p->key, p->home, "/id_ed25519") == -1 ||

@@ -35,7 +35,12 @@ struct paths {
 	char	db[PATH_MAX_TUG];
 	char	key[PATH_MAX_TUG];	/* tugd's own SSH private key */
 	char	log[PATH_MAX_TUG];
+	int	client;			/* set by tug before paths_init */
+	int	system;			/* the system service's socket */
 };
+#define TUG_ACCOUNT		"tug"	/* the system service's account */
+#define TUG_SYSTEM_HOME		"/var/lib/tug"
+#define TUG_SYSTEM_SOCK		"/run/tug/tugd.sock"
 extern struct paths	 paths;	/* this process's */
 int	 paths_init(struct paths *, const char *home, const char *sock);
 const char *check_host_name(const char *);

@@ -1,9 +1,11 @@
 #!/bin/bash
 # quickstart.sh - tug for real on one Debian 12 machine, as root: installs
 # what tug needs, builds it, starts Docker and sshd if they are not running,
-# makes a deploy user, sets up the controller (SQLite state in $TUG_HOME,
-# default /var/lib/tug), bootstraps this machine as a host over SSH with its
-# own nginx, deploys deploy/examples/hello.yml and prints the URL.
+# makes a deploy user, sets up the controller (tugd runs as the system
+# account 'tug': SQLite state in /var/lib/tug, socket /run/tug/tugd.sock, as
+# deploy/tugd.service has it; or as root in $TUG_HOME when that is set),
+# bootstraps this machine as a host over SSH with its own nginx, deploys
+# deploy/examples/hello.yml and prints the URL.
 #
 #   bash deploy/quickstart.sh
 #
@@ -16,8 +18,6 @@ ROOT=$PWD
 SSH_PORT=${QS_SSH_PORT:-22}
 PROXY_PORT=${QS_PROXY_PORT:-8080}
 DUSER=${QS_USER:-tug-deploy}
-export TUG_HOME=${TUG_HOME:-/var/lib/tug}
-export TUG_SOCKET=${TUG_SOCKET:-$TUG_HOME/tugd.sock}
 
 say() { printf '\033[1m==> %s\033[0m\n' "$*" >&2; }
 
@@ -44,9 +44,19 @@ if ! (exec 3<>"/dev/tcp/127.0.0.1/$SSH_PORT") 2>/dev/null; then
 fi
 bed_user "$DUSER"
 
-say "setting up the controller in $TUG_HOME"
+# tugd's own account: tug, as root, starts tugd as tug (deploy/tugd.service
+# does the same under systemd), so it holds no root and its SSH users'
+# forced commands live in tug's authorized_keys.
+if [ -z "${TUG_HOME:-}" ] && ! getent passwd tug >/dev/null; then
+	say "making the system account tug (home /var/lib/tug)"
+	adduser --quiet --system --group --home /var/lib/tug --shell /bin/sh tug
+	usermod -p '*' tug
+fi
+
+say "setting up the controller in ${TUG_HOME:-/var/lib/tug}"
 "$TUG" status >/dev/null
-"$TUG" init >/dev/null 2>&1 || true
+# The first run makes root tug's first admin; later runs find it done.
+"$TUG" init >/dev/null 2>&1 || "$TUG" user list >/dev/null
 HOME_DIR=$(getent passwd "$DUSER" | cut -d: -f6)
 install -d -o "$DUSER" -m 700 "$HOME_DIR/.ssh"
 touch "$HOME_DIR/.ssh/authorized_keys"
@@ -63,7 +73,9 @@ fi
 "$TUG" host bootstrap local --proxy nginx --proxy-port "$PROXY_PORT"
 
 say "building the example image tug-example/hello:1"
-bash tests/fixtures/build-images.sh "$TUG_HOME/fixtures" >/dev/null
+FIX=$(mktemp -d)
+bash tests/fixtures/build-images.sh "$FIX" >/dev/null
+rm -rf "$FIX"
 $DOCKER tag tug-test/app:1 tug-example/hello:1
 
 say "deploying deploy/examples/hello.yml"

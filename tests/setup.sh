@@ -8,7 +8,7 @@ PKGS=(
 	libssh-dev libcurl4-openssl-dev libmsgpack-dev libsqlite3-dev
 	libyaml-dev zlib1g-dev libjansson-dev libssl-dev sqlite3
 	docker.io openssh-server openssh-client nginx-light busybox-static
-	iproute2 curl procps psmisc docker-registry apache2-utils tmux
+	iproute2 curl procps psmisc docker-registry apache2-utils tmux bubblewrap
 )
 
 if [ "$(id -u)" -ne 0 ]; then

@@ -69,6 +69,7 @@ main(int argc, char **argv)
 		usage_all(stderr);
 		return 2;
 	}
+	paths.client = 1;
 	if (paths_init(&paths, home, sock) == -1) {
 		fprintf(stderr, "tug: state directory or socket path unusable\n");
 		return 2;
