@@ -96,7 +96,7 @@ proxy_load(struct proxy_conf *pc, char *err)
 	char		 path[PATH_MAX_TUG + 32];
 	struct buf	 b = BUF_INIT;
 	json_t		*j;
-	const char	*kind, *addr, *bin;
+	const char	*kind, *addr, *bin, *pool = NULL;
 	json_int_t	 listen, tls = 0;
 
 	memset(pc, 0, sizeof *pc);
@@ -111,12 +111,15 @@ proxy_load(struct proxy_conf *pc, char *err)
 	j = json_loadb(b.ptr, b.len, 0, NULL);
 	buf_release(&b);
 	/* Written by proxy.setup, but read as any input: check it all. */
-	if (j == NULL || json_unpack(j, "{s:s, s:I, s:s, s:s, s?:I}", "kind",
-	    &kind, "listen", &listen, "address", &addr, "binary", &bin,
-	    "tls_listen", &tls) == -1 || proxy_backend(kind) == NULL ||
+	if (j == NULL || json_unpack(j, "{s:s, s:I, s:s, s:s, s?:I, s?:s}",
+	    "kind", &kind, "listen", &listen, "address", &addr, "binary", &bin,
+	    "tls_listen", &tls, "subnet_pool", &pool) == -1 ||
+	    proxy_backend(kind) == NULL ||
 	    !port_ok((uint64_t)listen) || (tls != 0 &&
 	    !port_ok((uint64_t)tls)) || canon_ipv4(addr, pc->address,
-	    sizeof pc->address) == -1 || check_abs_path(bin) != NULL) {
+	    sizeof pc->address) == -1 || check_abs_path(bin) != NULL ||
+	    (pool != NULL && net_pool_check(pool, pc->subnet_pool,
+	    sizeof pc->subnet_pool) != NULL)) {
 		json_decref(j);
 		return snprintf(err, PROXY_ERRLEN, "%s is damaged: run "
 		    "proxy.setup again", path), -1;
@@ -141,6 +144,9 @@ proxy_save(const struct proxy_conf *pc, char *err)
 	    "listen", (json_int_t)pc->listen, "tls_listen",
 	    (json_int_t)pc->tls_listen, "address", pc->address, "binary",
 	    pc->binary);
+	if (j != NULL && pc->subnet_pool[0] != '\0')
+		json_object_set_new(j, "subnet_pool",
+		    json_string(pc->subnet_pool));
 	if (j == NULL || (text = json_dumps(j, JSON_COMPACT)) == NULL) {
 		json_decref(j);
 		return snprintf(err, PROXY_ERRLEN, "out of memory"), -1;
@@ -304,7 +310,8 @@ static int
 proxy_setup_check(struct job *j)
 {
 	struct proxy_conf	*pc = xcalloc(1, sizeof *pc);
-	char			 addr[64], e[128];
+	char			 addr[64], e[128], pool[64] = "";
+	const char		*why;
 
 	j->priv = pc;
 	snprintf(pc->kind, sizeof pc->kind, "nginx");
@@ -312,8 +319,13 @@ proxy_setup_check(struct job *j)
 	if (mv_str(&j->args, "kind", pc->kind, sizeof pc->kind, 0) == -1 ||
 	    mv_u64(&j->args, "listen", &pc->listen, MV_REQ) == -1 ||
 	    mv_u64(&j->args, "tls_listen", &pc->tls_listen, 0) == -1 ||
-	    mv_str(&j->args, "address", addr, sizeof addr, 0) == -1)
+	    mv_str(&j->args, "address", addr, sizeof addr, 0) == -1 ||
+	    mv_str(&j->args, "subnet_pool", pool, sizeof pool, 0) == -1)
 		return -1;
+	if (mv_present(&j->args, "subnet_pool") && (why = net_pool_check(pool,
+	    pc->subnet_pool, sizeof pc->subnet_pool)) != NULL)
+		return job_bad(j, "invalid subnet_pool '%s': %s",
+		    log_escape(e, sizeof e, pool, strlen(pool)), why);
 	if (proxy_backend(pc->kind) == NULL)
 		return job_bad(j, "unsupported proxy kind '%s': only nginx for now",
 		    log_escape(e, sizeof e, pc->kind, strlen(pc->kind)));
@@ -344,6 +356,7 @@ proxy_setup_run(struct job *j)
 	struct proxy_conf		*pc = j->priv;
 	const struct proxy_backend	*be = proxy_backend(pc->kind);
 	struct proxy_state		 st;
+	struct proxy_conf		 old;
 	struct enc			 e;
 	char				 err[PROXY_ERRLEN];
 	int				 lock;
@@ -353,6 +366,10 @@ proxy_setup_run(struct job *j)
 		job_fail(j, E_IO, "cannot lock the proxy: %s", strerror(errno));
 		return;
 	}
+	/* Without subnet_pool, the pool recorded before stays. */
+	if (pc->subnet_pool[0] == '\0' && proxy_load(&old, err) == 1)
+		snprintf(pc->subnet_pool, sizeof pc->subnet_pool, "%s",
+		    old.subnet_pool);
 	job_progress(j, "proxy", "setting up %s on %s:%llu", pc->kind,
 	    pc->address, (unsigned long long)pc->listen);
 	if (be->setup(pc, &st, err) == -1 || proxy_save(pc, err) == -1) {
@@ -371,6 +388,8 @@ proxy_setup_run(struct job *j)
 	enc_kstr(&e, "binary", pc->binary);
 	enc_kbool(&e, "started", st.started);
 	enc_kbool(&e, "reloaded", st.reloaded);
+	enc_kstr(&e, "subnet_pool", pc->subnet_pool[0] != '\0' ?
+	    pc->subnet_pool : NET_POOL_DEFAULT);
 	enc_ku64(&e, "elapsed_ms", clock_ms() - t0);
 	job_ok(j, &e);
 out:
@@ -416,6 +435,8 @@ proxy_status_run(struct job *j)
 	enc_kstr(&e, "address", pc.address);
 	enc_kstr(&e, "version", st.version);
 	enc_kstr(&e, "prefix", st.prefix);
+	enc_kstr(&e, "subnet_pool", pc.subnet_pool[0] != '\0' ?
+	    pc.subnet_pool : NET_POOL_DEFAULT);
 	enc_karr(&e, "sites");
 	for (i = 0; i < n; i++) {
 		enc_str(&e, names[i]);

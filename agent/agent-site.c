@@ -53,6 +53,8 @@ struct site_args {
 	int			 init;
 	char			**cap_drop;
 	size_t			 ncap;
+	int			 net_raw;	/* keep NET_RAW */
+	char			 network[SITE_NAME_MAX + 8];	/* tug-<site> */
 	char			 user[65];
 	uint64_t		 stop_timeout;	/* seconds */
 	uint64_t		 drain_ms;
@@ -298,6 +300,7 @@ security_check(struct job *j, struct site_args *a)
 	if (mv_bool(&j->args, "read_only", &a->read_only, 0) == -1 ||
 	    mv_bool(&j->args, "no_new_privileges", &a->no_new_privs, 0) == -1 ||
 	    mv_bool(&j->args, "init", &a->init, 0) == -1 ||
+	    mv_bool(&j->args, "net_raw", &a->net_raw, 0) == -1 ||
 	    mv_str(&j->args, "user", a->user, sizeof a->user, 0) == -1 ||
 	    mv_arr(&j->args, "cap_drop", &a->ncap, CAPS_MAX, 0) == -1)
 		return -1;
@@ -322,8 +325,13 @@ security_check(struct job *j, struct site_args *a)
 
 /*
  * A short stable hash of the args, stored as a label to spot changes. The
- * proxy args are left out: they change the proxy, not the container.
+ * proxy args are left out: they change the proxy, not the container. The
+ * layout of the containers this agent makes goes in first, so one made by
+ * an older agent (on the default bridge, without tug.controller) is
+ * replaced rather than reused.
  */
+#define SPEC_LAYOUT	"tug container layout 2\n"
+
 static void
 spec_hash(struct job *j, char out[17])
 {
@@ -332,6 +340,10 @@ spec_hash(struct job *j, char out[17])
 	uint64_t		 h = 1469598103934665603ULL;
 	size_t			 i;
 
+	for (i = 0; SPEC_LAYOUT[i] != '\0'; i++) {
+		h ^= (unsigned char)SPEC_LAYOUT[i];
+		h *= 1099511628211ULL;
+	}
 	enc_begin(&e, MSG_REQUEST, 0);
 	enc_str(&e, "args");
 	for (i = 0; i < o->via.map.size; i++) {
@@ -410,6 +422,7 @@ site_apply_check(struct job *j)
 	spec_hash(j, a->hash);
 	snprintf(a->name, sizeof a->name, "tug-%s-r%llu", a->site,
 	    (unsigned long long)a->release);
+	snprintf(a->network, sizeof a->network, "tug-%s", a->site);
 	return 0;
 }
 
@@ -561,7 +574,7 @@ pick_port(void)
 static char *
 create_body(const struct site_args *a)
 {
-	json_t	*body, *hc, *labels, *mounts;
+	json_t	*body, *hc, *labels, *mounts, *caps;
 	char	 portkey[32], rel[24], hostport[8] = "", *text;
 	size_t	 i;
 	unsigned hp;
@@ -623,10 +636,19 @@ create_body(const struct site_args *a)
 	if (a->no_new_privs)
 		json_object_set_new(hc, "SecurityOpt",
 		    json_pack("[s]", "no-new-privileges"));
-	if (a->ncap > 0)
-		json_object_set_new(hc, "CapDrop",
-		    str_array(a->cap_drop, a->ncap));
+	/* Raw sockets forge packets on the site's network: off by default. */
+	caps = str_array(a->cap_drop, a->ncap);
+	for (i = 0; i < a->ncap; i++)
+		if (strcmp(a->cap_drop[i], "NET_RAW") == 0)
+			break;
+	if (!a->net_raw && i == a->ncap)
+		json_array_append_new(caps, json_string("NET_RAW"));
+	json_object_set_new(hc, "CapDrop", caps);
+	/* The site's own network: never the default bridge. */
+	json_object_set_new(hc, "NetworkMode", json_string(a->network));
 	json_object_set_new(body, "HostConfig", hc);
+	json_object_set_new(body, "NetworkingConfig", json_pack("{s:{s:{}}}",
+	    "EndpointsConfig", a->network));
 	text = json_dumps(body, JSON_COMPACT);
 	json_decref(body);
 	return text;
@@ -894,6 +916,7 @@ site_apply_run(struct job *j)
 	struct proxy_timing	 tm;
 	char			 id[80] = "", err[MSG_ERRLEN];
 	char			 why[MSG_ERRLEN * 2], perr[PROXY_ERRLEN];
+	char			 net[SITE_NAME_MAX + 8], subnet[32];
 	int			 lock, n, i, reuse = 0, proxy, serving;
 	uint64_t		 port = 0, t0 = clock_ms();
 	const char		*code = E_HEALTH;
@@ -905,8 +928,11 @@ site_apply_run(struct job *j)
 	if (a->has_proxy) {
 		if ((proxy = proxy_require(j, &a->proxy, &pc)) == -1)
 			goto out;
-	} else
-		proxy = proxy_load(&pc, perr);
+	} else if ((proxy = proxy_load(&pc, perr)) == -1) {
+		/* It holds the subnet pool as well. */
+		job_fail(j, E_PROXY, "%s", perr);
+		goto out;
+	}
 	if (proxy == 1)
 		proxy_site_recover(j, &pc, &jr);
 	if (image_present(j, a) == -1)
@@ -961,8 +987,11 @@ site_apply_run(struct job *j)
 	}
 	if (!reuse) {
 		serving = 0;
-		job_progress(j, "create", "creating %s from %s", a->name,
-		    a->image);
+		if (net_ensure(j, a->site, proxy == 1 ? pc.subnet_pool : "",
+		    net, sizeof net, subnet, sizeof subnet) == -1)
+			goto out;
+		job_progress(j, "create", "creating %s from %s on %s (%s)",
+		    a->name, a->image, net, subnet);
 		if (container_create(j, a, id, sizeof id) == -1)
 			goto out;
 		snprintf(jr.container, sizeof jr.container, "%s", id);
@@ -1136,7 +1165,7 @@ site_each(struct job *j, const char *verb)
 	struct proxy_conf	 pc;
 	char			 err[MSG_ERRLEN], perr[PROXY_ERRLEN];
 	int			 n = 0, i, lock, plock, failed = 0, proxied = 0;
-	int			 is_static;
+	int			 is_static, netgone = 0;
 	uint64_t		 newest = 0, *rels = NULL;
 	size_t			 nrels = 0, k;
 
@@ -1226,6 +1255,13 @@ site_each(struct job *j, const char *verb)
 		for (k = 0; k < nrels; k++)
 			enc_u64(&e, rels[k]);
 		enc_close(&e);
+		/* Its containers are gone: so can its network be. */
+		if (!is_static && net_remove(a->site, &netgone, err) == -1) {
+			enc_release(&e);
+			job_fail(j, E_DOCKER, "%s", err);
+			goto out;
+		}
+		enc_kbool(&e, "network_removed", netgone);
 		if (volumes_remove(j, &e, err) == -1) {
 			enc_release(&e);
 			job_fail(j, E_DOCKER, "%s", err);

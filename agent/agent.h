@@ -157,6 +157,24 @@ int	 static_remove(const char *site, uint64_t **rels, size_t *n);
 /* agent-logs.c */
 extern const struct op op_logs;
 
+/* network.c */
+#define NET_POOL_DEFAULT	"10.213.0.0/16"
+#define NET_POOL_MAX		18	/* "255.255.255.255/24" */
+#define NET_POOL_BITS_MIN	8
+#define NET_POOL_BITS_MAX	24
+#define NET_SUBNET_BITS		27	/* each site's network: 32 addresses */
+/* NULL and the pool in canonical form, or why "A.B.C.D/N" is refused. */
+const char *net_pool_check(const char *, char *canon, size_t canonsz);
+/*
+ * The site's network tug-<site>, made now when it is not there, with a
+ * subnet from pool ("": the default). 0 and its name and subnet, or -1
+ * answered (not_owner when a network of that name is not the site's).
+ */
+int	 net_ensure(struct job *, const char *site, const char *pool,
+	    char *name, size_t namesz, char *subnet, size_t subsz);
+/* Remove the site's own network if it is there: 0 (removed set), -1 err. */
+int	 net_remove(const char *site, int *removed, char *err);
+
 /* agent-proxy.c */
 #define PROXY_DOMAINS_MAX	32
 #define PROXY_ERRLEN		512
@@ -169,6 +187,7 @@ struct proxy_conf {
 	uint64_t	 tls_listen;		/* 0: no TLS port */
 	char		 address[16];		/* IPv4, canonical form */
 	char		 binary[PATH_MAX_TUG];	/* the proxy's executable */
+	char		 subnet_pool[NET_POOL_MAX + 1];	/* "": the default */
 };
 
 /*

@@ -52,7 +52,7 @@ agent_flow() {
 		port=$(field $T/r1 port) && test -n "$port" &&
 		$DOCKER port tug-$S-r1 8080/tcp | grep -qx "127.0.0.1:$port" &&
 		test "$(curl -fsS http://127.0.0.1:$port/)" = "$S v1" &&
-		test "$($DOCKER inspect -f "{{.State.Health.Status}} {{.HostConfig.Init}} {{index .Config.Labels \"tug.site\"}} {{index .Config.Labels \"tug.release\"}} {{index .Config.Labels \"tug.controller\"}}" tug-$S-r1)" = "healthy true $S 1 00000000000000000000000000000001"
+		test "$($DOCKER inspect -f "{{.State.Health.Status}} {{.HostConfig.Init}} {{index .Config.Labels \"tug.site\"}} {{index .Config.Labels \"tug.release\"}} {{index .Config.Labels \"tug.controller\"}}" tug-$S-r1)" = "healthy true $S 1 $TUG_CONTROLLER_ID"
 	'
 
 	step 'site.apply r2 replaces r1 and serves the new version' '

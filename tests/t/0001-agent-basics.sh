@@ -72,7 +72,7 @@ step 'state dir is created private' '
 '
 
 # One controller per state dir: the first HELLO's id is recorded.
-ID1=00000000000000000000000000000001
+ID1=$TUG_CONTROLLER_ID	# lib.sh: every test's controller
 ID2=0123456789abcdef0123456789abcdef
 step 'the first HELLO records the controller id in the state dir, 0600' '
 	test "$(cat "$STATE/controller")" = $ID1 &&

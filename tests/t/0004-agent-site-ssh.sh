@@ -20,11 +20,9 @@ at_exit "bed_sshd_stop $SSHD_DIR"
 
 # The agent goes where bootstrap will put it: the SSH user's home.
 HOME_=$(getent passwd $USER_ | cut -d: -f6)
-# The state dir belongs to the first controller that greets it (0010 and
-# 0017 drive this user's agent from a tugd of their own): this test's
-# agentctl is a controller of its own.
+# The state dir belongs to the first controller that greets it: forget
+# one that a run with another controller id left.
 rm -f "$HOME_/.tug-agent/controller"
-at_exit "rm -f $HOME_/.tug-agent/controller"
 install -d -o $USER_ -m 700 "$HOME_/.tug" &&
 install -o $USER_ -m 755 "$AGENT" "$HOME_/.tug/tug-agent-test" ||
 	bail "cannot install the agent"

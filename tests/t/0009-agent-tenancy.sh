@@ -9,11 +9,20 @@ bed_dockerd || bail "no dockerd"
 bed_images "$T/fixtures" >/dev/null || bail "cannot build the test images"
 STATE=$T/state
 RUN=("$AGENT" serve --state-dir "$STATE")
-ME=00000000000000000000000000000001
+ME=$TUG_CONTROLLER_ID
 OTHER=ffffffffffffffffffffffffffffffff
 S=t9own
-site_purge $S
-at_exit "site_purge $S"
+# The containers this test makes by hand carry no tug.controller, or
+# another one: site_purge would not see them.
+test_purge() {
+	local ids
+
+	site_purge $S
+	ids=$($DOCKER ps -aq --filter label=tug-test=0009)
+	[ -z "$ids" ] || $DOCKER rm -f $ids >/dev/null
+}
+test_purge
+at_exit test_purge
 
 req() {
 	"$AGENTCTL" -t 120 -r "$2" "$3" -- "${RUN[@]}" >"$1" 2>"$1.err"
@@ -21,9 +30,9 @@ req() {
 
 step 'a container of another controller is not this site'"'"'s; one without the label is adopted' '
 	$DOCKER run -d --name tug-$S-r1 --label tug.site=$S --label tug.release=1 \
-	    tug-test/app:1 >/dev/null &&
+	    --label tug-test=0009 tug-test/app:1 >/dev/null &&
 	$DOCKER run -d --name $S-other --label tug.site=$S --label tug.release=7 \
-	    --label tug.controller=$OTHER tug-test/app:1 >/dev/null &&
+	    --label tug.controller=$OTHER --label tug-test=0009 tug-test/app:1 >/dev/null &&
 	req $T/st site.status "{\"site\":\"$S\"}" &&
 	has $T/st "\"name\":\"tug-$S-r1\"" &&
 	hasnt $T/st "$S-other" &&
