@@ -24,7 +24,8 @@
 #include "controller/tug.h"
 
 #define LOGS_MEM_MAX		(256u << 20)	/* line bytes held, all hosts */
-#define LOGS_QUEUE_MAX		(8u << 20)	/* follow: waiting for the client */
+#define LOGS_HOLD_MAX		(16u << 20)	/* held per request, all hosts */
+#define LOGS_SHARE_MIN		(1u << 20)	/* ... at least this much a host */
 #define LOGS_EVENT_BYTES	(64u << 10)	/* one EVENT to the client */
 #define LOGS_TS_MAX		40		/* Docker's timestamp and a space */
 #define LOGS_RETRY_MIN_MS	500
@@ -96,6 +97,13 @@ struct lhost {
 	uint64_t	 backoff;
 	int		 tries;
 	int		 ended;		/* no request runs or will */
+	/*
+	 * Back-pressure: a host holding more than its share of LOGS_HOLD_MAX
+	 * drops what comes (full), its request is cancelled (cancelled), and
+	 * it is asked again from its last line once it holds half as much.
+	 */
+	int		 full;
+	int		 cancelled;
 	int		 told;		/* the client heard of its trouble */
 	char		 err[512];
 };
@@ -359,6 +367,21 @@ line_add(struct lhost *lh, int stream, const char *p, size_t n,
 	l->held += n;
 }
 
+/* Bytes of lines a host holds; l->lock held. */
+static size_t
+host_held(const struct lhost *lh)
+{
+	return lh->text.len - lh->dead;
+}
+
+static size_t
+host_share(const struct logs *l)
+{
+	size_t	share = LOGS_HOLD_MAX / (l->n > 0 ? l->n : 1);
+
+	return share < LOGS_SHARE_MIN ? LOGS_SHARE_MIN : share;
+}
+
 /* EVENT {kind:"log", stream, seq, lines:[bin...]} from one agent. */
 static void
 logs_event(void *arg, struct host *h, struct msg *m)
@@ -394,9 +417,19 @@ logs_event(void *arg, struct host *h, struct msg *m)
 	lh->seq[s] = seq + n;
 
 	pthread_mutex_lock(&l->lock);
-	/* A follower waits for the client rather than hold without bound. */
-	while (l->follow && l->held > LOGS_QUEUE_MAX && !l->gone)
-		pthread_cond_wait(&l->room, &l->lock);
+	/*
+	 * Back-pressure that stalls neither this host's thread nor its other
+	 * requests: past its share the host is full and drops all it gets
+	 * until it is asked again, from the last line it kept.
+	 */
+	if (!lh->full && host_held(lh) > host_share(l))
+		lh->full = 1;
+	if (lh->full) {
+		pthread_mutex_unlock(&l->lock);
+		if (write(l->wake[1], &c, 1) == -1 && errno != EAGAIN)
+			log_warn("logs wake");
+		return;
+	}
 	if (s == S_OUT)
 		mark_safe(lh);
 	for (i = 0; i < n && !l->gone; i++)
@@ -505,6 +538,10 @@ host_ended(struct logs *l, struct lhost *lh)
 	lh->wire += hreq_wire_bytes(lh->r);
 	hreq_free(lh->r);
 	lh->r = NULL;
+	if (lh->cancelled) {		/* full: asked again once it has room */
+		msg_release(&m);
+		return;
+	}
 	lost = r == -1;
 	if (r == 0)
 		ok = result_ok(lh, &m, err, sizeof err);
@@ -909,6 +946,40 @@ next_wait(struct logs *l, uint64_t deadline)
 	return until > now ? (int)(until - now) : 0;
 }
 
+/*
+ * A full host's request is cancelled; once the host holds half its share
+ * it is asked again, from its last line on (host_ask), as after a lost
+ * connection: nothing is lost, nothing comes twice.
+ */
+static void
+host_room(struct logs *l, struct lhost *lh)
+{
+	size_t	held;
+	int	full;
+
+	pthread_mutex_lock(&l->lock);
+	full = lh->full;
+	held = host_held(lh);
+	pthread_mutex_unlock(&l->lock);
+	if (!full)
+		return;
+	if (lh->r != NULL && !lh->cancelled) {
+		log_info("%s: logs of %s: %zu bytes wait for the client; "
+		    "pausing this host", lh->name, l->site, held);
+		hreq_cancel(lh->r);
+		lh->cancelled = 1;
+		return;
+	}
+	if (lh->r == NULL && held <= host_share(l) / 2) {
+		pthread_mutex_lock(&l->lock);
+		lh->full = 0;
+		pthread_mutex_unlock(&l->lock);
+		lh->cancelled = 0;
+		lh->tries = 0;
+		host_ask(l, lh);
+	}
+}
+
 /* Every host's request to its end, the client's side watched meanwhile. */
 static void
 logs_loop(struct logs *l)
@@ -939,6 +1010,7 @@ logs_loop(struct logs *l)
 		for (i = live = 0; i < l->n; i++) {
 			struct lhost *lh = &l->hosts[i];
 
+			host_room(l, lh);
 			if (lh->r != NULL && hreq_done(lh->r))
 				host_ended(l, lh);
 			if (lh->r == NULL && lh->retry_at != 0 &&

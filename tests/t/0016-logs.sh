@@ -195,6 +195,29 @@ step 'a stdout that goes away ends a follow' '
 	until_true 5 idle
 '
 
+# tugd's resident memory, in KiB.
+tugd_rss() {
+	awk '/^VmRSS:/ { print $2 }' /proc/$(tugd_pid)/status
+}
+
+step 'a client that stops reading: tugd holds a bounded amount, then delivers every line once' '
+	for n in 1 2 3; do say $n big 150000 & done; wait &&
+	before=$(tugd_rss) &&
+	mkfifo $T/slow &&
+	{ "$TUG" logs logs --tail all >$T/slow 2>$T/slow.err & } && pid=$! &&
+	exec 7<$T/slow &&
+	sleep 6 &&
+	held=$(( $(tugd_rss) - before )) &&
+	echo "tugd grew by $held KiB while the client did not read" &&
+	test $held -lt 40960 &&
+	cat <&7 >$T/slow.out && exec 7<&- &&
+	wait $pid &&
+	for n in 1 2 3; do
+		test "$(grep -c "^h$n | .*tag=big n=" $T/slow.out)" = 150000 || exit 1
+	done &&
+	test "$(grep "tag=big n=" $T/slow.out | sort | uniq -d | wc -l)" = 0
+'
+
 step 'bad input is refused with its reason' '
 	! "$TUG" logs "bad;name" 2>$T/err &&
 	grep -q "invalid site name .bad;name.: only lowercase letters" $T/err &&
