@@ -413,6 +413,7 @@ struct proxy_args {
 	const char	*kind;
 	uint64_t	 port;
 	uint64_t	 tls_port;	/* 0: no TLS listener */
+	const char	*subnet_pool;	/* "": the agent's */
 };
 
 static void
@@ -424,6 +425,8 @@ args_proxy(struct enc *e, void *arg)
 	enc_ku64(e, "listen", pa->port);
 	if (pa->tls_port != 0)
 		enc_ku64(e, "tls_listen", pa->tls_port);
+	if (pa->subnet_pool[0] != '\0')
+		enc_kstr(e, "subnet_pool", pa->subnet_pool);
 }
 
 void
@@ -434,11 +437,12 @@ cmd_host_bootstrap(struct req *rq, struct mv *args)
 	struct enc	  e;
 	struct buf	  errs = BUF_INIT;
 	int		  deps = 0;
-	char		  proxy[16] = "";
+	char		  proxy[16] = "", pool[64] = "";
 	uint64_t	  port = 8080, tls_port = 0;
 
 	if (mv_bool(args, "install_deps", &deps, 0) == -1 ||
 	    mv_str(args, "proxy", proxy, sizeof proxy, 0) == -1 ||
+	    mv_str(args, "subnet_pool", pool, sizeof pool, 0) == -1 ||
 	    mv_u64(args, "proxy_port", &port, 0) == -1 ||
 	    mv_u64(args, "proxy_tls_port", &tls_port, 0) == -1) {
 		req_fail(rq, E_BAD_ARGS, "%s", args->err);
@@ -447,6 +451,11 @@ cmd_host_bootstrap(struct req *rq, struct mv *args)
 	if (proxy[0] != '\0' && strcmp(proxy, "nginx") != 0) {
 		req_fail(rq, E_BAD_ARGS, "unknown proxy '%.16s' (nginx is "
 		    "the one there is)", proxy);
+		return;
+	}
+	if (pool[0] != '\0' && proxy[0] == '\0') {
+		req_fail(rq, E_BAD_ARGS, "--subnet-pool goes with --proxy: "
+		    "the agent records it with its proxy");
 		return;
 	}
 	if (port < 1024 || port > 65535) {
@@ -511,7 +520,7 @@ cmd_host_bootstrap(struct req *rq, struct mv *args)
 	}
 	enc_close(&e);
 	if (good == n && proxy[0] != '\0') {
-		struct proxy_args	 pa = { proxy, port, tls_port };
+		struct proxy_args	 pa = { proxy, port, tls_port, pool };
 		struct fan_result	*res = xcalloc(n + 1, sizeof *res);
 
 		fleet_run(rq, names, n, "proxy.setup", args_proxy, &pa, 60000,

@@ -57,7 +57,8 @@ static const struct cli_cmd cmds[] = {
 		{ NULL } }, render_host_check },
 	{ "host bootstrap", "host.bootstrap",
 	  "[NAME...] [--group G] [--all] [--install-deps] [--proxy nginx]\n"
-	  "          [--proxy-port PORT] [--proxy-tls-port PORT]",
+	  "          [--proxy-port PORT] [--proxy-tls-port PORT] "
+	  "[--subnet-pool CIDR]",
 	  "install or update the agent (and a proxy) on hosts",
 	  0, -1, { "*hosts" }, { TARGET_FLAGS,
 		{ "install-deps", "install_deps", F_BOOL,
@@ -67,6 +68,9 @@ static const struct cli_cmd cmds[] = {
 		  "the proxy's port (default 8080)" },
 		{ "proxy-tls-port", "proxy_tls_port", F_U64,
 		  "also serve TLS sites on this port" },
+		{ "subnet-pool", "subnet_pool", F_STR,
+		  "sites' networks take /27s from this range (default "
+		  "10.213.0.0/16)" },
 		{ NULL } }, render_host_bootstrap },
 	{ "site apply", "site.apply", "FILE [--dry-run]",
 	  "check a site spec whole and store it (--dry-run: show the changes)",
