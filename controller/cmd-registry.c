@@ -28,13 +28,22 @@ void
 cmd_registry_login(struct req *rq, struct mv *args)
 {
 	char		 server[REGISTRY_SERVER_MAX + 1], user[REG_USER_MAX + 1];
-	char		 ad[REGISTRY_SERVER_MAX + 16];
+	char		 ad[REGISTRY_SERVER_MAX + 16], scope[SCOPE_MAX + 1] = "";
 	char		*pass = NULL;
 	const char	*why;
 	struct buf	 sealed = BUF_INIT;
 	struct enc	 e;
 	size_t		 plen = 0;
 
+	if (mv_str(args, "for", scope, sizeof scope, 0) == -1 ||
+	    (scope[0] != '\0' && (check_scope(scope) != NULL ||
+	    strncmp(scope, "host:", 5) == 0))) {
+		req_fail(rq, E_BAD_ARGS, "--for takes the sites that may use "
+		    "the login: site:NAME, group:NAME or global");
+		return;
+	}
+	if (scope[0] == '\0')
+		snprintf(scope, sizeof scope, "global");
 	if (mv_str(args, "server", server, sizeof server, MV_REQ) != 1 ||
 	    mv_str(args, "username", user, sizeof user, MV_REQ) != 1) {
 		req_fail(rq, E_BAD_ARGS, "registry login needs SERVER and "
@@ -65,17 +74,19 @@ cmd_registry_login(struct req *rq, struct mv *args)
 		goto out;
 	}
 	if (db_run("INSERT INTO registries (server, username, password, who, "
-	    "created_at) VALUES (?, ?, ?, ?, ?) ON CONFLICT (server) DO UPDATE "
-	    "SET username = excluded.username, password = excluded.password, "
-	    "who = excluded.who, created_at = excluded.created_at", "ttbti",
+	    "created_at, scope) VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (server) "
+	    "DO UPDATE SET username = excluded.username, password = "
+	    "excluded.password, who = excluded.who, created_at = "
+	    "excluded.created_at, scope = excluded.scope", "ttbtit",
 	    server, user, sealed.ptr, sealed.len, rq->user,
-	    (int64_t)(wall_ms() / 1000)) == -1) {
+	    (int64_t)(wall_ms() / 1000), scope) == -1) {
 		req_fail(rq, E_INTERNAL, "cannot store the login");
 		goto out;
 	}
 	req_result_begin(rq, &e);
 	enc_kstr(&e, "server", server);
 	enc_kstr(&e, "username", user);
+	enc_kstr(&e, "for", scope);
 	req_ok(rq, &e);
 out:
 	if (pass != NULL) {
@@ -122,8 +133,8 @@ cmd_registry_list(struct req *rq, struct mv *args)
 	req_result_begin(rq, &e);
 	enc_karr(&e, "registries");
 	db_lock();
-	if ((st = db_prepare("SELECT server, username, who, created_at FROM "
-	    "registries ORDER BY server", "")) != NULL) {
+	if ((st = db_prepare("SELECT server, username, who, created_at, scope "
+	    "FROM registries ORDER BY server", "")) != NULL) {
 		while (sqlite3_step(st) == SQLITE_ROW) {
 			enc_map_open(&e);
 			enc_kstr(&e, "server", db_col(st, 0));
@@ -131,6 +142,7 @@ cmd_registry_list(struct req *rq, struct mv *args)
 			enc_kstr(&e, "who", db_col(st, 2));
 			enc_ku64(&e, "created_at",
 			    (uint64_t)sqlite3_column_int64(st, 3));
+			enc_kstr(&e, "for", db_col(st, 4));
 			enc_close(&e);
 		}
 		sqlite3_finalize(st);

@@ -131,8 +131,8 @@ host_in_group(const char *host, const char *group)
  * scope covers itself; group:G covers the hosts in G and the sites whose
  * spec targets G (sgroup: the group of the site in s, "" for none).
  */
-static int
-covers(const char *g, const char *s, const char *sgroup)
+int
+scope_covers(const char *g, const char *s, const char *sgroup)
 {
 	if (strcmp(g, "global") == 0 || strcmp(g, s) == 0)
 		return 1;
@@ -165,7 +165,7 @@ decide(const char *user, const char *action, const char *scope,
 		return 0;
 	for (i = 0; i < n && !ok; i++)
 		ok = action_implies(g[i].action, action) && (scope == NULL ||
-		    covers(g[i].scope, scope, sgroup));
+		    scope_covers(g[i].scope, scope, sgroup));
 	free(g);
 	return ok;
 }

@@ -75,6 +75,7 @@ struct login {
 	char		*user;
 	size_t		 usersz;
 	struct buf	 sealed;
+	char		 scope[SCOPE_MAX + 1];
 };
 
 static void
@@ -85,19 +86,29 @@ row_to_login(sqlite3_stmt *st, void *p)
 	snprintf(l->user, l->usersz, "%s", db_col(st, 0));
 	buf_add(&l->sealed, sqlite3_column_blob(st, 1),
 	    (size_t)sqlite3_column_bytes(st, 1));
+	db_copy(st, 2, l->scope, sizeof l->scope);
 }
 
-/* The login for server: 1 found (password filled, wipe it), 0 none, -1. */
+/*
+ * The login for server, as a deploy of site (whose spec targets group)
+ * may use it: 1 found (password filled, wipe it), 0 none, 2 one that is
+ * for other sites (its scope in scope), -1.
+ */
 int
-registry_auth(const char *server, char *user, size_t usersz,
-    struct buf *password)
+registry_auth(const char *server, const char *site, const char *group,
+    char *user, size_t usersz, struct buf *password, char *scope,
+    size_t scopesz)
 {
-	struct login	 l = { user, usersz, BUF_INIT };
-	char		 ad[REGISTRY_SERVER_MAX + 16];
+	struct login	 l = { user, usersz, BUF_INIT, "" };
+	char		 ad[REGISTRY_SERVER_MAX + 16], want[SITE_NAME_MAX + 8];
 	int		 r;
 
-	r = db_row("SELECT username, password FROM registries WHERE "
+	r = db_row("SELECT username, password, scope FROM registries WHERE "
 	    "server = ?", row_to_login, &l, "t", server);
+	snprintf(scope, scopesz, "%s", l.scope);
+	snprintf(want, sizeof want, "site:%s", site);
+	if (r == 1 && !scope_covers(l.scope, want, group))
+		r = 2;
 	if (r == 1) {
 		registry_ad(ad, sizeof ad, server);
 		if (secret_open(ad, l.sealed.ptr, l.sealed.len, password) == -1)
@@ -111,9 +122,12 @@ registry_auth(const char *server, char *user, size_t usersz,
 void
 registry_audit_args(struct mv *args, struct buf *out)
 {
-	char	server[REGISTRY_SERVER_MAX + 1] = "";
+	char	server[REGISTRY_SERVER_MAX + 1] = "", scope[SCOPE_MAX + 1] = "";
 
 	mv_str(args, "server", server, sizeof server, 0);
-	buf_addf(out, "{\"server\":\"%s\",\"password\":\"(not recorded)\"}",
-	    check_registry_server(server) == NULL ? server : "?");
+	mv_str(args, "for", scope, sizeof scope, 0);
+	buf_addf(out, "{\"server\":\"%s\",\"for\":\"%s\",\"password\":"
+	    "\"(not recorded)\"}", check_registry_server(server) == NULL ?
+	    server : "?", scope[0] == '\0' ? "global" :
+	    check_scope(scope) == NULL ? scope : "?");
 }

@@ -61,14 +61,15 @@ args_apply(struct enc *e, void *arg)
  * it, with the login tugd holds for that registry, if any. -1: answered.
  */
 static int
-apply_pull(struct req *rq, struct apply_args *a)
+apply_pull(struct req *rq, const struct site_spec *s, struct apply_args *a)
 {
+	char	scope[SCOPE_MAX + 1];
 	int	r;
 
 	if (!(a->pull = registry_of(a->image, a->server, sizeof a->server)))
 		return 0;
-	if ((r = registry_auth(a->server, a->user, sizeof a->user,
-	    &a->password)) == -1) {
+	if ((r = registry_auth(a->server, s->site, s->group, a->user,
+	    sizeof a->user, &a->password, scope, sizeof scope)) == -1) {
 		req_fail(rq, E_INTERNAL, "cannot open the login for registry "
 		    "'%s' (wrong key file?)", a->server);
 		return -1;
@@ -76,6 +77,12 @@ apply_pull(struct req *rq, struct apply_args *a)
 	if (r == 1)
 		req_progress(rq, NULL, "pull", "hosts without %s pull it "
 		    "from %s as %s", a->image, a->server, a->user);
+	if (r == 2) {
+		a->user[0] = '\0';
+		req_progress(rq, NULL, "pull", "the login for %s is for %s, "
+		    "not site %s: hosts pull %s without it", a->server, scope,
+		    s->site, a->image);
+	}
 	return 0;
 }
 
@@ -277,7 +284,7 @@ roll(struct req *rq, struct site_rec *rec, const struct rollout_plan *p,
 	ro.apply.image = image;
 	if (site_env(rq, rec->id, s, &ro.apply.env, &ro.apply.nenv) == -1)
 		return;
-	if ((s->kind == KIND_CONTAINER && apply_pull(rq, &ro.apply) == -1) ||
+	if ((s->kind == KIND_CONTAINER && apply_pull(rq, s, &ro.apply) == -1) ||
 	    site_targets(rq, s, &ro.hosts, &ro.n) == -1) {
 		apply_args_free(&ro.apply);
 		return;

@@ -167,6 +167,9 @@ static const char *migrations[] = {
 	"    (SELECT name FROM sites)) OR"
 	"  (scope LIKE 'host:%' AND substr(scope, 6) NOT IN"
 	"    (SELECT name FROM hosts));",
+
+	/* 7: a registry login may be for some sites only (a group, a site). */
+	"ALTER TABLE registries ADD COLUMN scope TEXT NOT NULL DEFAULT 'global';",
 };
 #define SCHEMA_VERSION	((int)(sizeof migrations / sizeof migrations[0]))
 

@@ -269,6 +269,8 @@ const char *check_scope(const char *);
 int	 action_implies(const char *held, const char *wanted);
 int	 site_group(const char *site, char *group, size_t);	/* 1, 0, -1 */
 int	 rbac_allowed(const char *user, const char *action, const char *scope);
+/* Does a grant (or login) on scope g cover scope s (a site's: in sgroup)? */
+int	 scope_covers(const char *g, const char *s, const char *sgroup);
 int	 rbac_allowed_spec(const char *user, const char *action,
 	    const char *site, const char *group);
 int	 rbac_allowed_somewhere(const char *user, const char *action);
@@ -578,8 +580,9 @@ void	 static_forget(const char *site);
 #define REGISTRY_SERVER_MAX	259	/* host (253) ':' port (5) */
 const char *check_registry_server(const char *);
 int	 registry_of(const char *ref, char *server, size_t);
-int	 registry_auth(const char *server, char *user, size_t,
-	    struct buf *password);	/* 1 found, 0 none, -1 */
+int	 registry_auth(const char *server, const char *site,
+	    const char *group, char *user, size_t, struct buf *password,
+	    char *scope, size_t);	/* 1 found, 0 none, 2 not for it, -1 */
 void	 registry_audit_args(struct mv *args, struct buf *out);
 void	 registry_ad(char *, size_t, const char *server);
 

@@ -149,10 +149,12 @@ static const struct cli_cmd cmds[] = {
 		{ "file", "file", F_STR, "a docker-save tarball instead" },
 		{ NULL } }, render_image_push },
 	{ "registry login", "registry.login",
-	  "SERVER[:PORT] --username USER --password-stdin",
+	  "SERVER[:PORT] --username USER --password-stdin [--for SCOPE]",
 	  "store a registry login; deploys pull from it with these credentials",
 	  1, 1, { "server" }, {
 		{ "username", "username", F_STR, "the registry user" },
+		{ "for", "for", F_STR, "only sites of this scope use it: "
+		  "site:S, group:G or global (the default)" },
 		{ "password-stdin", "password", F_STDIN,
 		  "read the password from stdin" },
 		{ NULL } }, render_registry },

@@ -14,7 +14,7 @@ render_registry(struct mv *v)
 {
 	struct table	t = { .rows = 0 };
 	size_t		n, i;
-	char		srv[300], user[300], who[64], when[32];
+	char		srv[300], user[300], who[64], when[32], sc[80];
 
 	if (mv_str(v, "removed", srv, sizeof srv, 0) == 1) {
 		printf("forgot the login for %s\n", srv);
@@ -22,12 +22,14 @@ render_registry(struct mv *v)
 	}
 	if (mv_str(v, "server", srv, sizeof srv, 0) == 1) {
 		printf("login for %s stored (user %s); deploys of images from "
-		    "it pull with it\n", srv, s_(v, "username", user,
-		    sizeof user));
+		    "it pull with it%s%s\n", srv, s_(v, "username", user,
+		    sizeof user), strcmp(s_(v, "for", sc, sizeof sc),
+		    "global") == 0 ? "" : ", for ", strcmp(sc, "global") == 0 ?
+		    "" : sc);
 		return;
 	}
 	mv_arr(v, "registries", &n, 4096, 0);
-	table_add(&t, "SERVER", "USERNAME", "BY", "SINCE", NULL);
+	table_add(&t, "SERVER", "USERNAME", "BY", "SINCE", "FOR", NULL);
 	for (i = 0; i < n; i++) {
 		struct mv	row;
 		time_t		at;
@@ -40,7 +42,8 @@ render_registry(struct mv *v)
 		strftime(when, sizeof when, "%Y-%m-%d %H:%M", &tm);
 		table_add(&t, s_(&row, "server", srv, sizeof srv),
 		    s_(&row, "username", user, sizeof user),
-		    s_(&row, "who", who, sizeof who), when, NULL);
+		    s_(&row, "who", who, sizeof who), when, s_(&row, "for", sc,
+		    sizeof sc), NULL);
 	}
 	table_print(&t);
 }

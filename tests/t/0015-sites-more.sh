@@ -173,6 +173,23 @@ step 'registry login: stored sealed, listed without the password, used by the pu
 	sqlite3 "$TUG_HOME/tug.db" "SELECT args FROM audit WHERE op = '\''registry.login'\''" | grep -q "(not recorded)"
 '
 
+step 'a login for some sites only: another site pulls without it' '
+	printf "%s\n" "$PASS_OK" | "$TUG" registry login $REG --username $USER_OK --password-stdin --for site:docs >$T/out &&
+	grep -q "login for $REG stored (user $USER_OK); deploys of images from it pull with it, for site:docs" $T/out &&
+	"$TUG" registry list | grep -q "^$REG *$USER_OK *root .* site:docs$" &&
+	"$TUG" site rm pulled >/dev/null && $DOCKER rmi "$IMG" >/dev/null &&
+	"$TUG" site apply $T/pulled.yml >/dev/null &&
+	! "$TUG" deploy pulled >$T/out 2>$T/err &&
+	grep -q "the login for $REG is for site:docs, not site pulled: hosts pull $IMG without it" $T/err &&
+	grep -q "docker could not pull .$IMG." $T/err &&
+	! $DOCKER image inspect "$IMG" >/dev/null 2>&1 &&
+	! printf "x\n" | "$TUG" registry login $REG --username u --password-stdin --for host:local 2>$T/err &&
+	grep -q "tug: --for takes the sites that may use the login: site:NAME, group:NAME or global" $T/err &&
+	printf "%s\n" "$PASS_OK" | "$TUG" registry login $REG --username $USER_OK --password-stdin --for site:pulled >/dev/null &&
+	"$TUG" deploy pulled >/dev/null 2>$T/err &&
+	test "$(get pulled.test)" = "pulled 1"
+'
+
 step 'registry login and logout refuse bad input' '
 	! printf "x\n" | "$TUG" registry login "bad;host" --username u --password-stdin 2>$T/err &&
 	grep -q "bad registry .bad;host." $T/err &&
