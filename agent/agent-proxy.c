@@ -52,7 +52,12 @@ proxy_switch(struct job *j, const struct proxy_conf *pc,
 	proxy_unlock(lock);
 	if (r == -1)
 		return snprintf(why, whysz, "%s", err), -1;
-	if (tm->changed)
+	if (ps->stopped)
+		job_progress(j, "proxy", "%s %s 503 for %s itself: release "
+		    "%llu is stopped", pc->kind, tm->changed ? "answers" :
+		    "already answers", ps->domains[0],
+		    (unsigned long long)release);
+	else if (tm->changed)
 		job_progress(j, "proxy", "%s answers for %s from release %llu: "
 		    "test %llu ms, reload %llu ms, confirmed after %llu ms",
 		    pc->kind, ps->domains[0], (unsigned long long)release,
@@ -262,6 +267,80 @@ proxy_require(struct job *j, const struct proxy_site *ps,
 		return job_failed(j, E_PROXY, "the proxy on this host has no "
 		    "TLS port: run proxy.setup with tls_listen");
 	return 1;
+}
+
+int
+proxy_check_path(const char *p)
+{
+	size_t	i;
+
+	if (p[0] != '/')
+		return -1;
+	for (i = 0; p[i] != '\0'; i++) {
+		unsigned char c = (unsigned char)p[i];
+
+		if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
+		    (c >= '0' && c <= '9') || strchr("/._~-?=&%+", c)))
+			return -1;
+	}
+	return 0;
+}
+
+json_t *
+proxy_site_json(const struct proxy_site *ps)
+{
+	json_t	*j, *d;
+	size_t	 i;
+
+	d = json_array();
+	for (i = 0; i < ps->ndomains; i++)
+		json_array_append_new(d, json_string(ps->domains[i]));
+	j = json_pack("{s:o, s:I, s:I, s:I, s:s}", "domains", d, "release",
+	    (json_int_t)ps->release, "port", (json_int_t)ps->port,
+	    "max_body", (json_int_t)ps->max_body, "path", ps->path);
+	if (j != NULL && ps->tls_cert[0] != '\0') {
+		json_object_set_new(j, "tls_cert", json_string(ps->tls_cert));
+		json_object_set_new(j, "tls_key", json_string(ps->tls_key));
+	}
+	return j;
+}
+
+int
+proxy_site_unjson(json_t *j, const char *site, struct proxy_site *ps)
+{
+	json_t		*d, *it;
+	json_int_t	 rel = 0, port = 0, maxb = 0;
+	const char	*path = "/", *cert = NULL, *key = NULL, *s;
+	size_t		 i;
+
+	memset(ps, 0, sizeof *ps);
+	if (json_unpack(j, "{s:o, s?:I, s?:I, s?:I, s?:s, s?:s, s?:s}",
+	    "domains", &d, "release", &rel, "port", &port, "max_body", &maxb,
+	    "path", &path, "tls_cert", &cert, "tls_key", &key) == -1 ||
+	    !json_is_array(d) || json_array_size(d) == 0 ||
+	    json_array_size(d) > PROXY_DOMAINS_MAX || rel < 0 || port < 0 ||
+	    port > 65535 || maxb < 0 || (uint64_t)maxb > PROXY_MAX_BODY_MAX ||
+	    proxy_check_path(path) == -1 || strlen(path) >= sizeof ps->path ||
+	    (cert == NULL) != (key == NULL) || (cert != NULL &&
+	    (check_abs_path(cert) != NULL || check_abs_path(key) != NULL)))
+		return -1;
+	json_array_foreach(d, i, it) {
+		if ((s = json_string_value(it)) == NULL ||
+		    check_domain(s) != NULL)
+			return -1;
+		snprintf(ps->domains[ps->ndomains++], sizeof ps->domains[0],
+		    "%s", s);
+	}
+	snprintf(ps->site, sizeof ps->site, "%s", site);
+	ps->release = (uint64_t)rel;
+	ps->port = (uint64_t)port;
+	ps->max_body = (uint64_t)maxb;
+	snprintf(ps->path, sizeof ps->path, "%s", path);
+	if (cert != NULL) {
+		snprintf(ps->tls_cert, sizeof ps->tls_cert, "%s", cert);
+		snprintf(ps->tls_key, sizeof ps->tls_key, "%s", key);
+	}
+	return 0;
 }
 
 /* Killed inside a switch (the journal stopped at "proxy"): put it back. */

@@ -111,6 +111,34 @@ site_name_check(struct job *j)
 	return job_check_name(j, "site", a->site, sizeof a->site);
 }
 
+/* site.stop: the name, and the domains when the controller gives them. */
+static int
+site_stop_check(struct job *j)
+{
+	struct site_args	*a;
+	int			 r;
+
+	if (site_name_check(j) == -1)
+		return -1;
+	a = j->priv;
+	if ((r = proxy_site_check(j, &a->proxy)) == -1)
+		return -1;
+	a->has_proxy = r == 1;
+	snprintf(a->proxy.site, sizeof a->proxy.site, "%s", a->site);
+	return 0;
+}
+
+static int	health_check(struct job *, struct site_args *);
+
+/* site.start: as site.stop, and how to tell it is healthy again. */
+static int
+site_start_check(struct job *j)
+{
+	if (site_stop_check(j) == -1)
+		return -1;
+	return health_check(j, j->priv);
+}
+
 /* site.remove: the name, and the named volumes to delete with it. */
 static int
 site_remove_check(struct job *j)
@@ -171,23 +199,6 @@ volumes_remove(struct job *j, struct enc *e, char *err)
 }
 
 static int
-check_health_path(const char *p)
-{
-	size_t	i;
-
-	if (p[0] != '/')
-		return -1;
-	for (i = 0; p[i] != '\0'; i++) {
-		unsigned char c = (unsigned char)p[i];
-
-		if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
-		    (c >= '0' && c <= '9') || strchr("/._~-?=&%+", c)))
-			return -1;
-	}
-	return 0;
-}
-
-static int
 health_check(struct job *j, struct site_args *a)
 {
 	struct mv	h;
@@ -208,7 +219,7 @@ health_check(struct job *j, struct site_args *a)
 	    mv_u64(&h, "start_period_ms", &a->start_ms, 0) == -1 ||
 	    mv_arr(&h, "cmd", &a->nhcmd, HEALTH_CMD_MAX, 0) == -1)
 		return -1;
-	if (a->hpath[0] != '\0' && check_health_path(a->hpath) == -1)
+	if (a->hpath[0] != '\0' && proxy_check_path(a->hpath) == -1)
 		return job_bad(j, "invalid health path '%s': must start with '/' "
 		    "and hold only URL characters", a->hpath);
 	if (a->interval_ms < 100 || a->interval_ms > 3600000 ||
@@ -689,6 +700,7 @@ struct cstate {
 	int		exit_code;
 	char		health[32];	/* "" when no health check */
 	uint64_t	port;		/* published host port */
+	uint64_t	cport;		/* its container port */
 	char		started[40];
 	char		image[80];
 };
@@ -721,14 +733,26 @@ container_inspect(struct job *j, const char *id, uint64_t cport,
 	if ((h = json_object_get(s, "Health")) != NULL)
 		snprintf(st->health, sizeof st->health, "%s",
 		    json_string_value(json_object_get(h, "Status")) ?: "");
+	ports = json_object_get(json_object_get(r, "NetworkSettings"),
+	    "Ports");
+	if (cport == 0) {
+		/* Not told: the first TCP port published, as apply makes it. */
+		const char	*k;
+		json_t		*v;
+
+		json_object_foreach(ports, k, v)
+			if (json_array_size(v) > 0 && strstr(k, "/tcp") != NULL) {
+				cport = strtoull(k, NULL, 10);
+				break;
+			}
+	}
 	if (cport != 0) {
 		snprintf(key, sizeof key, "%llu/tcp",
 		    (unsigned long long)cport);
-		ports = json_object_get(json_object_get(r, "NetworkSettings"),
-		    "Ports");
 		b = json_array_get(json_object_get(ports, key), 0);
 		hp = json_string_value(json_object_get(b, "HostPort"));
 		st->port = hp != NULL ? strtoull(hp, NULL, 10) : 0;
+		st->cport = st->port != 0 ? cport : 0;
 	}
 	json_decref(r);
 	dcall_release(&c);
@@ -1030,6 +1054,12 @@ site_apply_run(struct job *j)
 		}
 	} else if (proxy == 1)
 		site_proxy_forget(j, &pc, a->site);
+	/* What site.stop and site.start switch with from now on. */
+	if (a->has_proxy)
+		jr.proxy = a->proxy;
+	else
+		memset(&jr.proxy, 0, sizeof jr.proxy);
+	jr.stopped = 0;
 	jr.current = a->release;
 	journal_step(&jr, "switched");
 
@@ -1150,8 +1180,166 @@ site_status_run(struct job *j)
 		enc_close(&e);
 	}
 	enc_close(&e);
+	if (had)
+		enc_kbool(&e, "stopped", jr.stopped);
 	job_ok(j, &e);
 	free(cs);
+}
+
+/*
+ * The proxy args a stop or start switches with: the request's, else those
+ * the journal kept from the serving release's switch. 1 and ps, 0 none.
+ */
+static int
+site_proxy_args(const struct site_args *a, const struct journal *jr,
+    struct proxy_site *ps)
+{
+	if (a->has_proxy)
+		*ps = a->proxy;
+	else if (jr->proxy.ndomains > 0)
+		*ps = jr->proxy;
+	else
+		return 0;
+	snprintf(ps->site, sizeof ps->site, "%s", a->site);
+	ps->stopped = 0;
+	return 1;
+}
+
+/*
+ * site.stop, before a container stops: the site's proxy entry answers 503
+ * itself and names no port any more, so nothing a local user binds on the
+ * freed port ever gets the site's traffic. 0, or -1 answered.
+ */
+static int
+site_proxy_park(struct job *j, const struct site_args *a,
+    struct journal *jr, uint64_t release, struct enc *e)
+{
+	struct proxy_conf	 pc;
+	struct proxy_site	*ps = xcalloc(1, sizeof *ps);
+	struct proxy_timing	 tm;
+	char			 perr[PROXY_ERRLEN], why[MSG_ERRLEN * 2];
+	int			 r, lock, done = 0;
+
+	if ((r = proxy_load(&pc, perr)) == -1) {
+		free(ps);
+		return job_failed(j, E_PROXY, "%s", perr);
+	}
+	if (r == 0) {
+		free(ps);
+		return 0;
+	}
+	if (!site_proxy_args(a, jr, ps)) {
+		/*
+		 * Deployed by an agent that kept no record of its domains:
+		 * unhook them (404) rather than leave a dead upstream.
+		 */
+		free(ps);
+		if ((lock = proxy_lock(&j->cancelled)) == -1)
+			return job_failed(j, E_IO, "cannot lock the proxy: %s",
+			    strerror(errno));
+		r = proxy_backend(pc.kind)->site_remove(&pc, a->site, &done,
+		    perr);
+		proxy_unlock(lock);
+		if (r == -1)
+			return job_failed(j, E_PROXY, "site '%s' was not "
+			    "stopped: %s; it keeps serving", a->site, perr);
+		if (done)
+			job_progress(j, "proxy", "removed the %s config of "
+			    "'%s': its domains were not recorded; give "
+			    "site.stop and site.start the proxy args, or "
+			    "deploy again", pc.kind, a->site);
+		return 0;
+	}
+	ps->stopped = 1;
+	ps->release = release;
+	job_progress(j, "proxy", "switching %s for %s to a 503 answer: site "
+	    "'%s' is stopping", pc.kind, ps->domains[0], a->site);
+	if (proxy_switch(j, &pc, ps, release, &tm, why, sizeof why) == -1) {
+		free(ps);
+		return job_failed(j, E_PROXY, "site '%s' was not stopped: %s; "
+		    "it keeps serving", a->site, why);
+	}
+	proxy_encode(e, &pc, ps, &tm);
+	/* Domains the controller gave are what site.start switches back. */
+	if (a->has_proxy) {
+		ps->stopped = 0;
+		ps->port = jr->proxy.port;
+		snprintf(ps->path, sizeof ps->path, "%s", jr->proxy.ndomains > 0 ?
+		    jr->proxy.path : "/");
+		jr->proxy = *ps;
+	}
+	jr->stopped = 1;
+	if (journal_write(jr) == -1)
+		log_warn("journal %s", a->site);
+	free(ps);
+	return 0;
+}
+
+/*
+ * site.start, once the serving release's container is started: wait until
+ * it is healthy as site.apply does, then point the proxy back at it. 0, or
+ * -1 answered (the container stays started; the proxy keeps its 503).
+ */
+static int
+site_serve_again(struct job *j, struct site_args *a, struct journal *jr,
+    const struct ctr *c, struct enc *e)
+{
+	struct proxy_conf	 pc;
+	struct proxy_site	*ps = xcalloc(1, sizeof *ps);
+	struct proxy_timing	 tm;
+	struct cstate		 st;
+	char			 perr[PROXY_ERRLEN], why[MSG_ERRLEN * 2];
+	int			 r, have;
+	uint64_t		 port = 0;
+
+	if ((r = proxy_load(&pc, perr)) == -1) {
+		free(ps);
+		return job_failed(j, E_PROXY, "%s", perr);
+	}
+	have = r == 1 && site_proxy_args(a, jr, ps);
+	if (a->hpath[0] == '\0' && have && !a->has_proxy)
+		snprintf(a->hpath, sizeof a->hpath, "%s", ps->path);
+	if (container_inspect(j, c->id, 0, &st, why) != 1) {
+		free(ps);
+		return job_failed(j, E_DOCKER, "%s", why);
+	}
+	a->port = st.cport;
+	snprintf(a->name, sizeof a->name, "%s", c->name);
+	job_progress(j, "health", "waiting for %s to become healthy",
+	    c->name);
+	if (wait_healthy(j, a, c->id, &port, why) == -1) {
+		free(ps);
+		return job_failed(j, E_HEALTH, "release %llu was started but "
+		    "did not become healthy: %s; %s", (unsigned long long)
+		    c->release, why, have ? "the proxy keeps answering 503" :
+		    "it is left running");
+	}
+	job_progress(j, "healthy", "%s is healthy on 127.0.0.1:%llu",
+	    c->name, (unsigned long long)port);
+	if (have && port != 0) {
+		ps->port = port;
+		ps->release = c->release;
+		snprintf(ps->path, sizeof ps->path, "%s", a->hpath[0] != '\0' ?
+		    a->hpath : "/");
+		job_progress(j, "proxy", "switching %s for %s back to %s on "
+		    "127.0.0.1:%llu", pc.kind, ps->domains[0], c->name,
+		    (unsigned long long)port);
+		if (proxy_switch(j, &pc, ps, c->release, &tm, why,
+		    sizeof why) == -1) {
+			free(ps);
+			return job_failed(j, E_PROXY, "release %llu was "
+			    "started but the proxy was not switched back to "
+			    "it: %s; it keeps answering 503",
+			    (unsigned long long)c->release, why);
+		}
+		proxy_encode(e, &pc, ps, &tm);
+		jr->proxy = *ps;
+	}
+	jr->stopped = 0;
+	if (journal_write(jr) == -1)
+		log_warn("journal %s", a->site);
+	free(ps);
+	return 0;
 }
 
 /* stop, start and remove share a loop over the site's containers. */
@@ -1166,8 +1354,10 @@ site_each(struct job *j, const char *verb)
 	char			 err[MSG_ERRLEN], perr[PROXY_ERRLEN];
 	int			 n = 0, i, lock, plock, failed = 0, proxied = 0;
 	int			 is_static, netgone = 0;
+	int			 start = strcmp(verb, "start") == 0;
 	uint64_t		 newest = 0, *rels = NULL;
 	size_t			 nrels = 0, k;
+	const struct ctr	*serving = NULL;
 
 	if ((lock = journal_lock(a->site, &j->cancelled)) == -1) {
 		job_fail(j, E_IO, "cannot lock site '%s': %s", a->site,
@@ -1175,8 +1365,11 @@ site_each(struct job *j, const char *verb)
 		return;
 	}
 	/* A static site needs no Docker: it is not asked. */
-	is_static = journal_read(a->site, &jr) == 1 &&
-	    strcmp(jr.kind, "static") == 0;
+	if (journal_read(a->site, &jr) != 1) {
+		memset(&jr, 0, sizeof jr);
+		snprintf(jr.site, sizeof jr.site, "%s", a->site);
+	}
+	is_static = strcmp(jr.kind, "static") == 0;
 	cs = NULL;
 	if (!is_static && (n = site_containers(j, a->site, &cs)) == -1) {
 		journal_unlock(lock);
@@ -1215,15 +1408,22 @@ site_each(struct job *j, const char *verb)
 		}
 	}
 	job_result_begin(j, &e);
+	/* First the proxy, on its own: then no request meets a dead port. */
+	if (strcmp(verb, "stop") == 0 && site_proxy_park(j, a, &jr, newest,
+	    &e) == -1) {
+		enc_release(&e);
+		goto out;
+	}
 	enc_karr(&e, strcmp(verb, "stop") == 0 ? "stopped" :
-	    strcmp(verb, "start") == 0 ? "started" : "removed");
+	    start ? "started" : "removed");
 	for (i = 0; i < n; i++) {
 		int r;
 
-		if (strcmp(verb, "start") == 0) {
+		if (start) {
 			if (cs[i].release != newest)
 				continue;
 			r = container_verb(j, cs[i].id, "start", 0, err);
+			serving = &cs[i];
 		} else if (strcmp(verb, "stop") == 0) {
 			if (strcmp(cs[i].state, "running") != 0)
 				continue;
@@ -1241,6 +1441,11 @@ site_each(struct job *j, const char *verb)
 	if (failed) {
 		enc_release(&e);
 		job_fail(j, E_DOCKER, "%s", err);
+		goto out;
+	}
+	if (start && serving != NULL && site_serve_again(j, a, &jr, serving,
+	    &e) == -1) {
+		enc_release(&e);
 		goto out;
 	}
 	if (strcmp(verb, "remove") == 0) {
@@ -1298,9 +1503,9 @@ const struct op op_site_apply = { "site.apply", 0, site_apply_check,
     site_apply_run, site_args_free };
 const struct op op_site_status = { "site.status", 0, site_name_check,
     site_status_run, site_args_free };
-const struct op op_site_stop = { "site.stop", 0, site_name_check,
+const struct op op_site_stop = { "site.stop", 0, site_stop_check,
     site_stop_run, site_args_free };
-const struct op op_site_start = { "site.start", 0, site_name_check,
+const struct op op_site_start = { "site.start", 0, site_start_check,
     site_start_run, site_args_free };
 const struct op op_site_remove = { "site.remove", 0, site_remove_check,
     site_remove_run, site_args_free };

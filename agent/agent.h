@@ -208,6 +208,8 @@ struct proxy_site {
 	char		 tls_cert[PATH_MAX_TUG];
 	char		 tls_key[PATH_MAX_TUG];
 	uint64_t	 max_body;		/* bytes, 0: no limit */
+	/* Stopped: the proxy answers 503 itself; no upstream, no port. */
+	int		 stopped;
 };
 
 /* How a switch went, for events and results. */
@@ -258,6 +260,11 @@ struct proxy_backend {
 
 /* Parse and validate site.apply's "proxy" map: 1 present, 0 absent, -1. */
 int	 proxy_site_check(struct job *, struct proxy_site *);
+/* A confirmation or health path: '/' and URL characters only; 0 or -1. */
+int	 proxy_check_path(const char *);
+/* A container site's proxy args as the journal keeps them, and back. */
+json_t	*proxy_site_json(const struct proxy_site *);
+int	 proxy_site_unjson(json_t *, const char *site, struct proxy_site *);
 /* Undo the switch of a site.apply or static.apply killed half-way. */
 void	 proxy_site_recover(struct job *, const struct proxy_conf *,
 	    const struct journal *);
@@ -353,6 +360,13 @@ struct journal {
 	char		container[128];
 	char		kind[16];	/* "static", or "" for containers */
 	uint64_t	updated_ms;
+	/*
+	 * The proxy args the serving release was switched to (ndomains 0:
+	 * none), so that site.stop and site.start can switch it without
+	 * them; stopped: site.stop put it on a 503 answer.
+	 */
+	struct proxy_site proxy;
+	int		stopped;
 };
 int	 journal_read(const char *site, struct journal *);	/* 1, 0 none, -1 */
 int	 journal_write(const struct journal *);

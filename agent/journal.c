@@ -65,6 +65,14 @@ journal_read(const char *site, struct journal *jr)
 		snprintf(jr->kind, sizeof jr->kind, "%s", s);
 	jr->updated_ms = (uint64_t)json_integer_value(json_object_get(j,
 	    "updated_ms"));
+	jr->stopped = json_is_true(json_object_get(j, "stopped"));
+	/* Read as any input: a record that does not check out is none. */
+	if (json_object_get(j, "proxy") != NULL && proxy_site_unjson(
+	    json_object_get(j, "proxy"), site, &jr->proxy) == -1) {
+		log_warnx("journal of '%s': the proxy record is damaged; "
+		    "ignoring it", site);
+		memset(&jr->proxy, 0, sizeof jr->proxy);
+	}
 	json_decref(j);
 	return 1;
 }
@@ -86,6 +94,10 @@ journal_write(const struct journal *jr)
 	/* Container sites leave it out, as before there were static ones. */
 	if (j != NULL && jr->kind[0] != '\0')
 		json_object_set_new(j, "kind", json_string(jr->kind));
+	if (j != NULL && jr->proxy.ndomains > 0)
+		json_object_set_new(j, "proxy", proxy_site_json(&jr->proxy));
+	if (j != NULL && jr->stopped)
+		json_object_set_new(j, "stopped", json_true());
 	if (j == NULL || (text = json_dumps(j, JSON_COMPACT)) == NULL) {
 		json_decref(j);
 		return -1;
@@ -169,6 +181,8 @@ journal_begin(struct job *j, const char *site, const char *kind,
 	}
 	if (strcmp(jr->kind, kind) != 0) {
 		jr->current = 0;
+		memset(&jr->proxy, 0, sizeof jr->proxy);
+		jr->stopped = 0;
 		snprintf(jr->kind, sizeof jr->kind, "%s", kind);
 	}
 	return lock;

@@ -472,6 +472,14 @@ ngx_server_render(struct buf *b, const struct proxy_site *ps, int tls)
 	if (tls)
 		buf_addf(b, "\tssl_certificate %s;\n"
 		    "\tssl_certificate_key %s;\n", ps->tls_cert, ps->tls_key);
+	if (ps->stopped) {
+		/* No upstream at all: nothing a local user could bind. */
+		buf_addf(b,
+		    "\tadd_header X-Tug-Stopped %llu always;\n"
+		    "\treturn 503;\n"
+		    "}\n", (unsigned long long)ps->release);
+		return;
+	}
 	if (ps->root[0] != '\0') {
 		/* A static site: the prefix is <state>/nginx/. */
 		buf_addf(b,
@@ -538,7 +546,11 @@ ngx_site_render(const struct proxy_conf *pc, const struct proxy_site *ps,
 		    why), -1;
 	if (ps->release == 0)
 		return snprintf(err, PROXY_ERRLEN, "no release"), -1;
-	if (ps->root[0] != '\0') {
+	if (ps->stopped) {
+		if (ps->root[0] != '\0')
+			return snprintf(err, PROXY_ERRLEN, "a static site is "
+			    "not stopped"), -1;
+	} else if (ps->root[0] != '\0') {
 		snprintf(e, sizeof e, "/%s", ps->root);
 		if (check_abs_path(e) != NULL ||
 		    strncmp(ps->root, "static/", 7) != 0)
@@ -554,6 +566,12 @@ ngx_site_render(const struct proxy_conf *pc, const struct proxy_site *ps,
 		return snprintf(err, PROXY_ERRLEN, "the proxy on this host has "
 		    "no TLS port: run proxy.setup with tls_listen"), -1;
 
+	if (ps->stopped) {
+		buf_addf(b, "# site %s, release %llu: stopped by tug-agent's "
+		    "site.stop; the proxy answers 503 itself.\n\n", ps->site,
+		    (unsigned long long)ps->release);
+		goto servers;
+	}
 	if (ps->root[0] != '\0') {
 		buf_addf(b, "# static site %s, release %llu: written by "
 		    "tug-agent's static.apply, replaced on every deploy.\n",
@@ -614,14 +632,19 @@ ngx_discard(char *p, size_t size, size_t n, void *arg)
 	return size * n;
 }
 
+#define NGX_ANY		0	/* ngx_confirm: any status */
+#define NGX_2XX3XX	1	/* 200 ... 399 */
+
 /*
  * Ask the proxy (GET path with Host: host, a new connection each time)
- * until its answer carries header: want, with a 2xx/3xx status when ok23
- * is set; for up to ms. 0, or -1 with err describing the last answer.
+ * until its answer carries header: want, with a status that status allows
+ * (NGX_ANY, NGX_2XX3XX, or exactly that one); for up to ms. 0, or -1 with
+ * err describing the last answer.
  */
 static int
 ngx_confirm(const struct proxy_conf *pc, const char *host, const char *path,
-    const char *header, const char *want, int ok23, uint64_t ms, char *err)
+    const char *header, const char *want, long status, uint64_t ms,
+    char *err)
 {
 	CURL			*h;
 	struct curl_slist	*hdrs = NULL;
@@ -659,8 +682,9 @@ ngx_confirm(const struct proxy_conf *pc, const char *host, const char *path,
 		else {
 			curl_easy_getinfo(h, CURLINFO_RESPONSE_CODE,
 			    &a.status);
-			if (strcmp(a.value, want) == 0 && (!ok23 ||
-			    (a.status >= 200 && a.status <= 399))) {
+			if (strcmp(a.value, want) == 0 && (status == NGX_ANY ||
+			    (status == NGX_2XX3XX && a.status >= 200 &&
+			    a.status <= 399) || a.status == status)) {
 				r = 0;
 				break;
 			}
@@ -970,6 +994,10 @@ ngx_site_switch(const struct proxy_conf *pc, const struct proxy_site *ps,
 	struct buf	 text = BUF_INIT, cur = BUF_INIT;
 	char		 conf[NGX_PATH], prev[NGX_PATH], host[DOMAIN_MAX + 16];
 	char		 rel[24], why[400];
+	const char	*hdr = ps->stopped ? "X-Tug-Stopped" : "X-Tug-Release";
+	const char	*path = ps->stopped ? "/" : ps->path;
+	long		 status = ps->stopped ? 503 : ps->any_status ? NGX_ANY :
+			     NGX_2XX3XX;
 	int		 had, r = -1, reloaded = 0, started;
 	uint64_t	 t;
 
@@ -990,8 +1018,8 @@ ngx_site_switch(const struct proxy_conf *pc, const struct proxy_site *ps,
 	if (had && cur.len == text.len && memcmp(cur.ptr, text.ptr,
 	    text.len) == 0 && ngx_pid() > 0) {
 		t = clock_ms();
-		if (ngx_confirm(pc, host, ps->path, "X-Tug-Release", rel,
-		    !ps->any_status, 500, why) == 0) {
+		if (ngx_confirm(pc, host, path, hdr, rel, status, 500,
+		    why) == 0) {
 			tm->confirm_ms = clock_ms() - t;
 			r = 0;
 			goto out;
@@ -1026,12 +1054,13 @@ ngx_site_switch(const struct proxy_conf *pc, const struct proxy_site *ps,
 	reloaded = 1;
 	/* Old workers may answer for a while after the reload. */
 	t = clock_ms();
-	r = ngx_confirm(pc, host, ps->path, "X-Tug-Release", rel,
-	    !ps->any_status, NGX_CONFIRM_MS, why);
+	r = ngx_confirm(pc, host, path, hdr, rel, status, NGX_CONFIRM_MS,
+	    why);
 	tm->confirm_ms = clock_ms() - t;
 	if (r == -1) {
 		snprintf(err, PROXY_ERRLEN, "nginx does not answer for %s "
-		    "from release %s after %llu ms (%s)", host, rel,
+		    "%s release %s after %llu ms (%s)", host, ps->stopped ?
+		    "with 503 for the stopped" : "from", rel,
 		    (unsigned long long)tm->confirm_ms, why);
 		goto undo;
 	}
@@ -1190,7 +1219,7 @@ ngx_setup(struct proxy_conf *pc, struct proxy_state *st, char *err)
 			same = 0;
 	}
 	if (same && ngx_pid() > 0 && ngx_confirm(pc, NGX_PROBE_HOST, "/",
-	    "X-Tug-Config", token, 0, 500, why) == 0) {
+	    "X-Tug-Config", token, NGX_ANY, 500, why) == 0) {
 		r = 0;
 		goto done;
 	}
@@ -1210,8 +1239,8 @@ ngx_setup(struct proxy_conf *pc, struct proxy_state *st, char *err)
 	if (ngx_reload(pc, &started, err) == -1)
 		goto undo;
 	reloaded = !started;
-	if (ngx_confirm(pc, NGX_PROBE_HOST, "/", "X-Tug-Config", token, 0,
-	    NGX_CONFIRM_MS, why) == -1) {
+	if (ngx_confirm(pc, NGX_PROBE_HOST, "/", "X-Tug-Config", token,
+	    NGX_ANY, NGX_CONFIRM_MS, why) == -1) {
 		snprintf(err, PROXY_ERRLEN, "nginx does not answer on %s:%llu "
 		    "(%s)", pc->address, (unsigned long long)pc->listen, why);
 		goto undo;

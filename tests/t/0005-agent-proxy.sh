@@ -227,6 +227,84 @@ step 'proxy.status lists the site' '
 	has $T/st2 "\"running\":true,.*\"sites\":\[\"$S\"\]"
 '
 
+# A stopped site's entry answers 503 from nginx itself and names no
+# loopback port: a local user who binds the freed port gets nothing.
+step 'site.stop: the proxy answers 503 itself, and its config names no port' '
+	old=$($DOCKER inspect -f "{{(index (index .HostConfig.PortBindings \"8080/tcp\") 0).HostPort}}" tug-$S-r5) &&
+	test -n "$old" &&
+	req $T/stop site.stop "{\"site\":\"$S\"}" &&
+	has $T/stop "\"step\":\"proxy\",\"message\":\"nginx answers 503 for a.test itself: release 5 is stopped" &&
+	has $T/stop "\"stopped\":\[\"tug-$S-r5\"\]" &&
+	test "$($DOCKER inspect -f "{{.State.Running}}" tug-$S-r5)" = false &&
+	via a.test && has $T/via.h "^HTTP/1.1 503" && has $T/via.h "^X-Tug-Stopped: 5" &&
+	hasnt $T/via.h "X-Tug-Release" &&
+	code=$(curl -s -o /dev/null -w "%{http_code}" -m 5 --cacert $T/cert.pem --resolve a.test:$TLSPORT:127.0.0.1 https://a.test:$TLSPORT/) &&
+	test "$code" = 503 &&
+	hasnt $STATE/nginx/sites/$S.conf "proxy_pass" &&
+	hasnt $STATE/nginx/sites/$S.conf "upstream" &&
+	hasnt $STATE/nginx/sites/$S.conf "127\.0\.0\.1" &&
+	hasnt $STATE/nginx/sites/$S.conf ":$old" &&
+	has $STATE/nginx/sites/$S.conf "server_name a.test www.a.test;" &&
+	has $STATE/journal/$S.json "\"stopped\":true" &&
+	req $T/stop2 site.stop "{\"site\":\"$S\"}" &&
+	has $T/stop2 "nginx already answers 503 for a.test itself" &&
+	has $T/stop2 "\"stopped\":\[\]"
+'
+
+step 'a listener on the stopped release'"'"'s port gets none of the site'"'"'s traffic' '
+	old=$($DOCKER inspect -f "{{(index (index .HostConfig.PortBindings \"8080/tcp\") 0).HostPort}}" tug-$S-r5) &&
+	rm -f $T/listening $T/accepted &&
+	{ python3 -c "
+import socket
+s = socket.socket()
+s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+s.bind((\"127.0.0.1\", $old)); s.listen(16); s.settimeout(3)
+open(\"$T/listening\", \"w\").close()
+n = 0
+try:
+    while True:
+        c, _ = s.accept(); n += 1; c.close()
+except socket.timeout:
+    pass
+open(\"$T/accepted\", \"w\").write(str(n))
+" & } &&
+	for i in $(seq 50); do test -e $T/listening && break; sleep 0.1; done &&
+	for i in 1 2 3 4 5; do
+		curl -s -o /dev/null -w "%{http_code}\n" -m 5 -H "Host: a.test" http://127.0.0.1:$PORT/
+	done >$T/codes;
+	curl -s -m 2 http://127.0.0.1:$old/ >/dev/null;
+	wait &&
+	echo "connections the listener took: $(cat $T/accepted) (1: our own check)" &&
+	test "$(cat $T/accepted)" = 1 &&
+	test "$(sort -u $T/codes)" = 503
+'
+
+step 'site.start: healthy again, then the proxy serves it' '
+	req $T/start site.start "{\"site\":\"$S\"}" &&
+	has $T/start "\"started\":\[\"tug-$S-r5\"\]" &&
+	has $T/start "\"step\":\"healthy\"" &&
+	has $T/start "switching nginx for a.test back to tug-$S-r5" &&
+	via a.test && test "$(cat $T/via)" = "$S v5" && has $T/via.h "^X-Tug-Release: 5" &&
+	has $STATE/nginx/sites/$S.conf "proxy_pass" &&
+	hasnt $STATE/journal/$S.json "\"stopped\":true"
+'
+
+step 'deployed by an older agent (no domains on record): site.stop drops the entry, or parks it given them' '
+	python3 -c "import json; p=\"$STATE/journal/$S.json\"; j=json.load(open(p)); del j[\"proxy\"]; json.dump(j, open(p, \"w\"))" &&
+	req $T/ostop site.stop "{\"site\":\"$S\"}" &&
+	has $T/ostop "removed the nginx config of .$S.: its domains were not recorded" &&
+	! test -e $STATE/nginx/sites/$S.conf &&
+	via a.test && has $T/via.h "^HTTP/1.1 404" &&
+	req $T/ostart site.start "{\"site\":\"$S\",$DOMAINS}" &&
+	has $T/ostart "switching nginx for a.test back to tug-$S-r5" &&
+	via a.test && test "$(cat $T/via)" = "$S v5" &&
+	python3 -c "import json; p=\"$STATE/journal/$S.json\"; j=json.load(open(p)); del j[\"proxy\"]; json.dump(j, open(p, \"w\"))" &&
+	req $T/ostop2 site.stop "{\"site\":\"$S\",$DOMAINS}" &&
+	via a.test && has $T/via.h "^HTTP/1.1 503" &&
+	req $T/ostart2 site.start "{\"site\":\"$S\"}" &&
+	via a.test && test "$(cat $T/via)" = "$S v5"
+'
+
 step 'an agent killed in the middle of the switch: the next apply converges' '
 	"$AGENTCTL" -t 120 -k proxy -r site.apply "{$SPEC,\"release\":6,\"image\":\"tug-test/app:1\",\"env\":{\"SITE\":\"$S\",\"VERSION\":\"v6\"},$DOMAINS}" -- "${RUN[@]}" >$T/r6k 2>&1;
 	test $? -eq 3 &&
