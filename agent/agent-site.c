@@ -24,7 +24,6 @@
 
 #define ENV_MAX		256
 #define ENV_VALUE_MAX	32768
-#define VOLUMES_MAX	32
 #define HEALTH_POLL_MS	20	/* inspect this often while waiting */
 #define CAPS_MAX	64
 #define HEALTH_CMD_MAX	32
@@ -64,8 +63,8 @@ struct site_args {
 	struct proxy_site	 proxy;
 	int			 has_pull;	/* pull the image if missing */
 	struct pull_args	 pull;
-	char			**rmvols;	/* site.remove: named volumes */
-	size_t			 nrmvols;
+	struct vol_list		 legacy;	/* volumes of old sites */
+	int			 rmvols;	/* site.remove: volumes too */
 };
 
 static const char *
@@ -90,9 +89,6 @@ site_args_free(struct job *j)
 		free(a->hcmd[i]);
 	for (i = 0; i < a->ncap; i++)
 		free(a->cap_drop[i]);
-	for (i = 0; i < a->nrmvols; i++)
-		free(a->rmvols[i]);
-	free(a->rmvols);
 	free(a->env);
 	free(a->hcmd);
 	free(a->cap_drop);
@@ -139,63 +135,18 @@ site_start_check(struct job *j)
 	return health_check(j, j->priv);
 }
 
-/* site.remove: the name, and the named volumes to delete with it. */
+/* site.remove: the name; the volumes go too, legacy ones by name. */
 static int
 site_remove_check(struct job *j)
 {
 	struct site_args	*a;
-	char			 v[VOLUME_NAME_MAX + 2], e[128];
-	const char		*why;
-	size_t			 n = 0, i;
 
 	if (site_name_check(j) == -1)
 		return -1;
 	a = j->priv;
-	if (mv_arr(&j->args, "volumes", &n, VOLUMES_MAX, 0) == -1)
-		return job_bad(j, "%s", j->args.err);
-	a->rmvols = xcalloc(n + 1, sizeof *a->rmvols);
-	for (i = 0; i < n; i++) {
-		if (mv_arr_str(&j->args, "volumes", i, v, sizeof v) != 1)
-			return job_bad(j, "args.volumes[%zu]: a volume name of at "
-			    "most %d characters", i, VOLUME_NAME_MAX);
-		if ((why = check_volume_name(v)) != NULL)
-			return job_bad(j, "invalid volume name '%s': %s",
-			    esc(e, sizeof e, v), why);
-		a->rmvols[a->nrmvols++] = xstrdup(v);
-	}
-	return 0;
-}
-
-/* Delete the named volumes (gone already is fine; in use is not). */
-static int
-volumes_remove(struct job *j, struct enc *e, char *err)
-{
-	struct site_args	*a = j->priv;
-	struct dcall		 c;
-	size_t			 i;
-	char			*q;
-	int			 r = 0;
-
-	enc_karr(e, "volumes_removed");
-	for (i = 0; i < a->nrmvols && r == 0; i++) {
-		q = docker_escape(a->rmvols[i]);
-		dcall_init(&c, "DELETE", "/volumes/%s", q);
-		free(q);
-		c.timeout_ms = 60000;
-		if (docker_call(&c) == -1) {
-			snprintf(err, MSG_ERRLEN, "%s", c.err);
-			r = -1;
-		} else if (c.status == 204)
-			enc_str(e, a->rmvols[i]);
-		else if (c.status != 404) {
-			snprintf(err, MSG_ERRLEN, "cannot remove volume '%s': "
-			    "%s", a->rmvols[i], docker_message(&c));
-			r = -1;
-		}
-		dcall_release(&c);
-	}
-	enc_close(e);
-	return r;
+	if (mv_bool(&j->args, "volumes", &a->rmvols, 0) == -1)
+		return -1;
+	return vol_legacy_check(j, &a->legacy, "legacy_volumes");
 }
 
 static int
@@ -274,9 +225,11 @@ volumes_check(struct job *j, struct site_args *a)
 	size_t		 i, k;
 	char		 spec[2 * PATH_MAX_TUG + 8], e[128];
 	const char	*why;
+	char		 whybuf[160];
 	int		 ok;
 
-	if (mv_arr(&j->args, "volumes", &a->nvols, VOLUMES_MAX, 0) == -1)
+	if (vol_legacy_check(j, &a->legacy, "legacy_volumes") == -1 ||
+	    mv_arr(&j->args, "volumes", &a->nvols, VOLUMES_MAX, 0) == -1)
 		return -1;
 	a->vols = xcalloc(a->nvols + 1, sizeof *a->vols);
 	for (i = 0; i < a->nvols; i++) {
@@ -285,8 +238,13 @@ volumes_check(struct job *j, struct site_args *a)
 		if ((why = parse_volume_spec(spec, &a->vols[i])) != NULL)
 			return job_bad(j, "invalid volume '%s': %s",
 			    esc(e, sizeof e, spec), why);
-		if (!a->vols[i].bind)
+		if (!a->vols[i].bind) {
+			if ((why = vol_check_name(a->site, a->vols[i].source,
+			    &a->legacy, whybuf, sizeof whybuf)) != NULL)
+				return job_bad(j, "invalid volume '%s': %s",
+				    esc(e, sizeof e, spec), why);
 			continue;
+		}
 		for (ok = 0, k = 0; k < (size_t)agent.nbind_roots; k++)
 			if (path_is_under(a->vols[i].source,
 			    agent.bind_roots[k]))
@@ -1014,6 +972,10 @@ site_apply_run(struct job *j)
 		if (net_ensure(j, a->site, proxy == 1 ? pc.subnet_pool : "",
 		    net, sizeof net, subnet, sizeof subnet) == -1)
 			goto out;
+		for (i = 0; i < (int)a->nvols; i++)
+			if (!a->vols[i].bind && vol_ensure(j, a->site,
+			    a->vols[i].source, &a->legacy) == -1)
+				goto out;
 		job_progress(j, "create", "creating %s from %s on %s (%s)",
 		    a->name, a->image, net, subnet);
 		if (container_create(j, a, id, sizeof id) == -1)
@@ -1354,6 +1316,7 @@ site_each(struct job *j, const char *verb)
 	char			 err[MSG_ERRLEN], perr[PROXY_ERRLEN];
 	int			 n = 0, i, lock, plock, failed = 0, proxied = 0;
 	int			 is_static, netgone = 0;
+	const char		*code;
 	int			 start = strcmp(verb, "start") == 0;
 	uint64_t		 newest = 0, *rels = NULL;
 	size_t			 nrels = 0, k;
@@ -1467,11 +1430,14 @@ site_each(struct job *j, const char *verb)
 			goto out;
 		}
 		enc_kbool(&e, "network_removed", netgone);
-		if (volumes_remove(j, &e, err) == -1) {
+		enc_karr(&e, "volumes_removed");
+		if (a->rmvols && vol_remove_site(a->site, &a->legacy, &e,
+		    &code, err) == -1) {
 			enc_release(&e);
-			job_fail(j, E_DOCKER, "%s", err);
+			job_fail(j, code, "%s", err);
 			goto out;
 		}
+		enc_close(&e);
 		journal_remove(a->site);
 	}
 	job_ok(j, &e);

@@ -175,6 +175,37 @@ int	 net_ensure(struct job *, const char *site, const char *pool,
 /* Remove the site's own network if it is there: 0 (removed set), -1 err. */
 int	 net_remove(const char *site, int *removed, char *err);
 
+/* volume.c */
+#define VOLUMES_MAX		32	/* mounts; legacy volume names */
+struct vol_list {
+	char		 names[VOLUMES_MAX][VOLUME_NAME_MAX + 1];
+	size_t		 n;
+};
+/* Read the array args[key] of volume names into l; -1 with j->err. */
+int	 vol_legacy_check(struct job *, struct vol_list *l, const char *key);
+int	 vol_listed(const struct vol_list *, const char *name);
+/*
+ * May site mount the named volume name? NULL: it is tug-<site>_NAME or
+ * listed in legacy; else why not (written into why).
+ */
+const char *vol_check_name(const char *site, const char *name,
+	    const struct vol_list *legacy, char *why, size_t whysz);
+/*
+ * Before a container mounts it: tug-<site>_NAME is made with the site's
+ * labels, or must carry them; a legacy one must exist and be used by none
+ * but the site's containers. 0, or -1 answered (not_owner, not_found,
+ * docker).
+ */
+int	 vol_ensure(struct job *, const char *site, const char *name,
+	    const struct vol_list *legacy);
+/*
+ * site.remove with volumes: every volume labelled with the site and this
+ * controller, and each legacy one that passes vol_ensure's check; their
+ * names go into e's open array. 0, or -1 with an error code and err.
+ */
+int	 vol_remove_site(const char *site, const struct vol_list *legacy,
+	    struct enc *e, const char **code, char *err);
+
 /* agent-proxy.c */
 #define PROXY_DOMAINS_MAX	32
 #define PROXY_ERRLEN		512

@@ -141,7 +141,8 @@ step 'bad volume specs are refused' '
 	bad_args "{\"site\":\"ok\",$OK,\"volumes\":[\"data\"]}" "invalid volume .data.: expected" &&
 	bad_args "{\"site\":\"ok\",$OK,\"volumes\":[\"da ta:/x\"]}" "invalid volume" &&
 	bad_args "{\"site\":\"ok\",$OK,\"volumes\":[\"data:/x:rwx\"]}" "invalid volume .data:/x:rwx.: mode must be" &&
-	bad_args "{\"site\":\"ok\",$OK,\"volumes\":[\"data:/\"]}" "invalid volume .data:/.: cannot mount over"
+	bad_args "{\"site\":\"ok\",$OK,\"volumes\":[\"data:/\"]}" "invalid volume .data:/.: cannot mount over" &&
+	bad_args "{\"site\":\"ok\",$OK,\"volumes\":[\"tug-other_data:/x\"]}" "invalid volume .tug-other_data:/x.: a named volume of site .ok. is called tug-ok_NAME"
 '
 
 step 'bad image references are refused' '
