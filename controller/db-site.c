@@ -308,3 +308,24 @@ env_del(int64_t site_id, const char *key)
 	return db_run("DELETE FROM env WHERE site_id = ? AND key = ?", "it",
 	    site_id, key);
 }
+
+static void
+row_to_name(sqlite3_stmt *st, void *p)
+{
+	*(char **)p = xstrdup(db_col(st, 0));
+}
+
+static void
+name_release(void *p)
+{
+	free(*(char **)p);
+}
+
+/* The names of a site's volumes made before they were its own (schema 6). */
+int
+legacy_volumes_load(int64_t site_id, char ***names, size_t *n)
+{
+	return db_rows("SELECT name FROM legacy_volumes WHERE site_id = ? "
+	    "ORDER BY name", sizeof **names, row_to_name, name_release, names,
+	    n, "i", site_id);
+}

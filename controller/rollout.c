@@ -29,6 +29,8 @@ struct apply_args {
 	const char		*image;
 	struct kv		*env;
 	size_t			 nenv;
+	char			**legacy;	/* volume names kept (schema 6) */
+	size_t			 nlegacy;
 	int			 pull;		/* the image names a registry */
 	char			 server[REGISTRY_SERVER_MAX + 1];
 	char			 user[256];	/* its login, if one is held */
@@ -41,7 +43,7 @@ args_apply(struct enc *e, void *arg)
 	const struct apply_args	*a = arg;
 
 	spec_apply_args(a->spec, (uint64_t)a->release, a->image, a->env,
-	    a->nenv, e);
+	    a->nenv, a->legacy, a->nlegacy, e);
 	if (!a->pull)
 		return;
 	enc_kmap(e, "pull");
@@ -93,6 +95,7 @@ apply_args_free(struct apply_args *a)
 		explicit_bzero(a->password.ptr, a->password.alloc);
 	buf_release(&a->password);
 	kv_free(a->env, a->nenv);
+	free_names(a->legacy, a->nlegacy);
 }
 
 /* How long one host may take: its health budget and some slack. */
@@ -284,6 +287,13 @@ roll(struct req *rq, struct site_rec *rec, const struct rollout_plan *p,
 	ro.apply.image = image;
 	if (site_env(rq, rec->id, s, &ro.apply.env, &ro.apply.nenv) == -1)
 		return;
+	if (legacy_volumes_load(rec->id, &ro.apply.legacy,
+	    &ro.apply.nlegacy) == -1) {
+		req_fail(rq, E_INTERNAL, "cannot read the volumes of '%s'",
+		    rec->name);
+		apply_args_free(&ro.apply);
+		return;
+	}
 	if ((s->kind == KIND_CONTAINER && apply_pull(rq, s, &ro.apply) == -1) ||
 	    site_targets(rq, s, &ro.hosts, &ro.n) == -1) {
 		apply_args_free(&ro.apply);
@@ -350,23 +360,29 @@ struct remove_args {
 	const char		*site;
 	const struct site_spec	*spec;
 	int			 volumes;
+	char			**legacy;
+	size_t			 nlegacy;
 };
 
+/*
+ * With volumes, the agent removes every volume labelled as this site's and
+ * this controller's, and the names it kept from before (legacy), checked.
+ */
 static void
 args_remove(struct enc *e, void *arg)
 {
 	const struct remove_args *a = arg;
-	struct volume_spec	 v;
 	size_t			 i;
 
 	enc_kstr(e, "site", a->site);
 	if (!a->volumes)
 		return;
-	enc_karr(e, "volumes");
-	for (i = 0; i < a->spec->nvolumes; i++)
-		if (parse_volume_spec(a->spec->volumes[i], &v) == NULL &&
-		    !v.bind)
-			enc_str(e, v.source);
+	enc_kbool(e, "volumes", 1);
+	if (a->nlegacy == 0)
+		return;
+	enc_karr(e, "legacy_volumes");
+	for (i = 0; i < a->nlegacy; i++)
+		enc_str(e, a->legacy[i]);
 	enc_close(e);
 }
 
@@ -384,7 +400,7 @@ rollout_hosts(struct req *rq, struct mv *args, const char *const *ops,
 	struct enc		 e;
 	char			**hosts, who[160];
 	size_t			 n, i, bad = 0;
-	struct remove_args	 ra = { NULL, NULL, 0 };
+	struct remove_args	 ra = { NULL, NULL, 0, NULL, 0 };
 
 	if (site_open(rq, args, &rec, &s) == -1)
 		return;
@@ -398,6 +414,14 @@ rollout_hosts(struct req *rq, struct mv *args, const char *const *ops,
 	ra.spec = &s;
 	if (mv_bool(args, "volumes", &ra.volumes, 0) == -1)
 		ra.volumes = 0;
+	if (ra.volumes && legacy_volumes_load(rec.id, &ra.legacy,
+	    &ra.nlegacy) == -1) {
+		req_fail(rq, E_INTERNAL, "cannot read the volumes of '%s'",
+		    rec.name);
+		lock_drop(rec.name, who);
+		free_names(hosts, n);
+		goto out;
+	}
 	res = xcalloc(n + 1, sizeof *res);
 	for (; *ops != NULL && bad == 0; ops++) {
 		fan_results_free(res, n);
@@ -428,6 +452,7 @@ rollout_hosts(struct req *rq, struct mv *args, const char *const *ops,
 	fan_results_free(res, n);
 	free(res);
 	free_names(hosts, n);
+	free_names(ra.legacy, ra.nlegacy);
 out:
 	site_rec_free(&rec);
 	spec_free(&s);

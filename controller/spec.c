@@ -1528,6 +1528,66 @@ enc_strv(struct enc *e, const char *key, char **sv, size_t n)
 	enc_close(e);
 }
 
+/* Is name among v[0..n)? */
+static int
+among(char **v, size_t n, const char *name)
+{
+	size_t	i;
+
+	for (i = 0; i < n; i++)
+		if (strcmp(v[i], name) == 0)
+			return 1;
+	return 0;
+}
+
+/* A named volume of the spec as it is called on the hosts. */
+void
+spec_volume_name(const struct site_spec *s, const char *name, char **legacy,
+    size_t nlegacy, char *dst, size_t dstsz)
+{
+	if (among(legacy, nlegacy, name))
+		snprintf(dst, dstsz, "%s", name);
+	else
+		snprintf(dst, dstsz, "tug-%s_%s", s->site, name);
+}
+
+/*
+ * The spec's volumes as the agent gets them: a named volume is the site's
+ * own, tug-SITE_NAME on the hosts, unless it is one of the names a site
+ * made before kept (legacy, sent too so that the agent checks them).
+ */
+static void
+spec_volumes(const struct site_spec *s, char **legacy, size_t nlegacy,
+    struct enc *e)
+{
+	struct volume_spec	v;
+	char			name[PATH_MAX_TUG], out[2 * PATH_MAX_TUG + 8];
+	size_t			i, nl = 0;
+
+	enc_karr(e, "volumes");
+	for (i = 0; i < s->nvolumes; i++) {
+		if (parse_volume_spec(s->volumes[i], &v) != NULL || v.bind) {
+			enc_str(e, s->volumes[i]);
+			continue;
+		}
+		spec_volume_name(s, v.source, legacy, nlegacy, name,
+		    sizeof name);
+		nl += strcmp(name, v.source) == 0;
+		snprintf(out, sizeof out, "%s:%s%s", name, v.target,
+		    v.readonly ? ":ro" : "");
+		enc_str(e, out);
+	}
+	enc_close(e);
+	if (nl == 0)
+		return;
+	enc_karr(e, "legacy_volumes");
+	for (i = 0; i < s->nvolumes; i++)
+		if (parse_volume_spec(s->volumes[i], &v) == NULL && !v.bind &&
+		    among(legacy, nlegacy, v.source))
+			enc_str(e, v.source);
+	enc_close(e);
+}
+
 /*
  * The args of site.apply (docs/protocol.md §6.5), in a fixed order: the
  * agent hashes them to know whether a running container has this spec.
@@ -1536,7 +1596,8 @@ enc_strv(struct enc *e, const char *key, char **sv, size_t n)
  */
 void
 spec_apply_args(const struct site_spec *s, uint64_t release,
-    const char *image, const struct kv *env, size_t nenv, struct enc *e)
+    const char *image, const struct kv *env, size_t nenv, char **legacy,
+    size_t nlegacy, struct enc *e)
 {
 	size_t	i;
 
@@ -1548,7 +1609,7 @@ spec_apply_args(const struct site_spec *s, uint64_t release,
 	for (i = 0; i < nenv; i++)
 		enc_kstr(e, env[i].key, env[i].val != NULL ? env[i].val : "");
 	enc_close(e);
-	enc_strv(e, "volumes", s->volumes, s->nvolumes);
+	spec_volumes(s, legacy, nlegacy, e);
 	enc_kstr(e, "restart", s->restart[0] != '\0' ? s->restart :
 	    "unless-stopped");
 	if (s->cpus > 0) {

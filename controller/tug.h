@@ -234,6 +234,7 @@ int64_t	 release_create(int64_t site_id, const char *image, const char *spec,
 	    int64_t *number);			/* its id, -1 on error */
 int	 release_finish(int64_t id, const char *status);
 int	 release_load(int64_t site_id, int64_t number, struct release_rec *);
+int	 legacy_volumes_load(int64_t site_id, char ***, size_t *);
 int	 releases_load(int64_t site_id, struct release_rec **, size_t *);
 void	 release_rec_free(struct release_rec *);
 int64_t	 deployment_start(int64_t release_id, const char *host);
@@ -454,7 +455,10 @@ int	 spec_parse(const char *file, const char *text, size_t len,
 void	 spec_free(struct site_spec *);
 /* The args of the agent's site.apply for one release, with env final. */
 void	 spec_apply_args(const struct site_spec *, uint64_t release,
-	    const char *image, const struct kv *env, size_t nenv, struct enc *);
+	    const char *image, const struct kv *env, size_t nenv,
+	    char **legacy, size_t nlegacy, struct enc *);
+void	 spec_volume_name(const struct site_spec *, const char *name,
+	    char **legacy, size_t nlegacy, char *dst, size_t);
 void	 spec_proxy_args(const struct site_spec *, struct enc *);
 
 /* site.c: a site as ops and rollouts see it; -1: answered the request. */

@@ -17,8 +17,8 @@ TLS_PORT=${TUG_TEST_0015_TLS_PORT:-18493}
 USER_OK=tug-t15
 PASS_OK="t15-Pa55 \"word\" $RANDOM$RANDOM"
 for s in docs pulled vol keep tlsbad; do site_purge $s; done
-$DOCKER volume rm -f t15-data >/dev/null 2>&1
-at_exit "for s in docs pulled vol keep tlsbad; do site_purge \$s; done; $DOCKER volume rm -f t15-data"
+
+at_exit "for s in docs pulled vol keep tlsbad; do site_purge \$s; done"
 "$TUG" init >/dev/null && "$TUG" key >$T/tugd.pub || bail "tug key"
 bed_user $U || bail "user"
 HOME_U=$(getent passwd $U | cut -d: -f6)
@@ -216,16 +216,22 @@ volumes: ["t15-data:/data"]
 health: {path: /up, interval: 200ms, retries: 25}
 EOS
 
-step 'site rm keeps named volumes; site rm --volumes deletes them' '
+step 'site rm keeps the site'"'"'s own volumes, and forgets its grants; --volumes deletes them' '
 	"$TUG" site apply $T/vol.yml >/dev/null && "$TUG" deploy vol >/dev/null 2>&1 &&
-	$DOCKER volume inspect t15-data >/dev/null &&
+	$DOCKER volume inspect tug-vol_t15-data >/dev/null &&
+	! $DOCKER volume inspect t15-data >/dev/null 2>&1 &&
+	"$TUG" user add t15u >/dev/null && "$TUG" grant t15u deploy site:vol >/dev/null &&
 	"$TUG" site rm vol >/dev/null &&
 	test -z "$(site_containers vol)" &&
-	$DOCKER volume inspect t15-data >/dev/null &&
-	"$TUG" site apply $T/vol.yml >/dev/null && "$TUG" deploy vol >/dev/null 2>&1 &&
+	$DOCKER volume inspect tug-vol_t15-data >/dev/null &&
+	! "$TUG" user show t15u | grep -q "site:vol" &&
+	"$TUG" site apply $T/vol.yml >/dev/null &&
+	! "$TUG" --as t15u deploy vol 2>$T/err &&
+	grep -qx "tug: permission denied: t15u may not deploy site:vol" $T/err &&
+	"$TUG" deploy vol >/dev/null 2>&1 &&
 	"$TUG" site rm vol --volumes >$T/out &&
 	test -z "$(site_containers vol)" &&
-	! $DOCKER volume inspect t15-data >/dev/null 2>&1 &&
+	! $DOCKER volume inspect tug-vol_t15-data >/dev/null 2>&1 &&
 	! "$TUG" site list | grep -q "^vol "
 '
 

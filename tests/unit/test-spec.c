@@ -805,6 +805,9 @@ decode(const struct buf *f, struct msg *m)
 	return msg_decode(m, flags, f->ptr + FRAME_HDR, len, err);
 }
 
+static char	**apply_legacy;		/* volume names kept, for the next frame */
+static size_t	  apply_nlegacy;
+
 static int
 apply_frame(const struct site_spec *s, const char *image,
     const struct kv *env, size_t nenv, struct buf *f)
@@ -814,7 +817,8 @@ apply_frame(const struct site_spec *s, const char *image,
 	enc_begin(&e, MSG_REQUEST, 9);
 	enc_kstr(&e, "op", "site.apply");
 	enc_kmap(&e, "args");
-	spec_apply_args(s, 7, image, env, nenv, &e);
+	spec_apply_args(s, 7, image, env, nenv, apply_legacy, apply_nlegacy,
+	    &e);
 	enc_close(&e);
 	return enc_finish(&e, 0, f, err);
 }
@@ -882,6 +886,10 @@ test_apply_args(void)
 	CHECK(mv_arr(&a, "volumes", &n, 32, MV_REQ) == 1 && n == 2);
 	CHECK(mv_arr_str(&a, "volumes", 1, str, sizeof str) == 1 &&
 	    strcmp(str, "/srv/blog/up:/uploads:ro") == 0);
+	/* a named volume is the site's own on the hosts */
+	CHECK(mv_arr_str(&a, "volumes", 0, str, sizeof str) == 1 &&
+	    strcmp(str, "tug-blog_blog-data:/data") == 0);
+	CHECK(!mv_present(&a, "legacy_volumes"));
 	CHECK(mv_str(&a, "restart", str, sizeof str, MV_REQ) == 1 &&
 	    strcmp(str, "always") == 0);
 	CHECK(mv_num(&a, "cpus", &d, MV_REQ) == 1 && d == 0.5);
@@ -961,6 +969,33 @@ test_apply_args(void)
 	msg_release(&m);
 	buf_release(&f);
 	spec_free(&s);
+
+	/* A volume a site made before volumes were its own keeps its name. */
+	{
+		char	*legacy[] = { "old-data" };
+
+		if (GOOD(HEAD DOM "volumes: [\"old-data:/a\", \"new:/b:ro\"]\n",
+		    &s) == -1)
+			return;
+		apply_legacy = legacy;
+		apply_nlegacy = 1;
+		CHECK(apply_frame(&s, NULL, NULL, 0, &f) == 0);
+		apply_legacy = NULL;
+		apply_nlegacy = 0;
+		CHECK(decode(&f, &m) == 0);
+		msg_body(&m, &v, err, "");
+		CHECK(mv_map(&v, "args", &a, MV_REQ) == 1);
+		CHECK(mv_arr_str(&a, "volumes", 0, str, sizeof str) == 1 &&
+		    strcmp(str, "old-data:/a") == 0);
+		CHECK(mv_arr_str(&a, "volumes", 1, str, sizeof str) == 1 &&
+		    strcmp(str, "tug-blog_new:/b:ro") == 0);
+		CHECK(mv_arr(&a, "legacy_volumes", &n, 32, MV_REQ) == 1 &&
+		    n == 1 && mv_arr_str(&a, "legacy_volumes", 0, str,
+		    sizeof str) == 1 && strcmp(str, "old-data") == 0);
+		msg_release(&m);
+		buf_release(&f);
+		spec_free(&s);
+	}
 }
 
 int
