@@ -16,9 +16,9 @@ PORT=${TUG_TEST_0015_PROXY_PORT:-18092}
 TLS_PORT=${TUG_TEST_0015_TLS_PORT:-18493}
 USER_OK=tug-t15
 PASS_OK="t15-Pa55 \"word\" $RANDOM$RANDOM"
-for s in docs pulled vol keep tlsbad; do site_purge $s; done
+for s in docs pulled vol keep tlsbad old; do site_purge $s; done
 
-at_exit "for s in docs pulled vol keep tlsbad; do site_purge \$s; done"
+at_exit "for s in docs pulled vol keep tlsbad old; do site_purge \$s; done; $DOCKER volume rm -f t15-old"
 "$TUG" init >/dev/null && "$TUG" key >$T/tugd.pub || bail "tug key"
 bed_user $U || bail "user"
 HOME_U=$(getent passwd $U | cut -d: -f6)
@@ -233,6 +233,32 @@ step 'site rm keeps the site'"'"'s own volumes, and forgets its grants; --volume
 	test -z "$(site_containers vol)" &&
 	! $DOCKER volume inspect tug-vol_t15-data >/dev/null 2>&1 &&
 	! "$TUG" site list | grep -q "^vol "
+'
+
+cat >$T/old.yml <<EOS
+site: old
+image: tug-test/app:1
+hosts: [local]
+domains: [old.test]
+port: 8080
+volumes: ["t15-old:/data"]
+health: {cmd: [/bin/busybox, cat, /data/kept], interval: 200ms, retries: 25}
+EOS
+
+step 'a site with a volume from before schema 6 keeps its data: the old name is mapped' '
+	$DOCKER volume create t15-old >/dev/null &&
+	$DOCKER run --rm -v t15-old:/d tug-test/app:1 /bin/busybox sh -c "echo kept-data >/d/kept" &&
+	"$TUG" site apply $T/old.yml >/dev/null &&
+	tugd_stop &&
+	sqlite3 "$TUG_HOME/tug.db" "DROP TABLE legacy_volumes; DROP TABLE meta;
+	    ALTER TABLE registries DROP COLUMN scope; PRAGMA user_version = 5;" &&
+	"$TUG" status >/dev/null &&
+	test "$(sqlite3 "$TUG_HOME/tug.db" "SELECT name FROM legacy_volumes")" = t15-old &&
+	"$TUG" deploy old >$T/out 2>&1 &&
+	test "$($DOCKER inspect -f "{{range .Mounts}}{{.Name}}{{end}}" $(site_containers old))" = t15-old &&
+	test "$($DOCKER run --rm -v t15-old:/d tug-test/app:1 /bin/busybox cat /d/kept)" = kept-data &&
+	"$TUG" site rm old --volumes >/dev/null &&
+	! $DOCKER volume inspect t15-old >/dev/null 2>&1
 '
 
 cat >$T/tlsbad.yml <<EOS
