@@ -340,4 +340,5 @@ logs_run(struct job *j)
 	dcall_release(&c);
 }
 
-const struct op op_logs = { "logs", 0, logs_check, logs_run, logs_free };
+const struct op op_logs = { "logs", OP_STREAM, logs_check, logs_run,
+    logs_free };

@@ -264,6 +264,8 @@ job_reap(struct job *j)
 		}
 	}
 	agent.njobs--;
+	if (j->op->flags & OP_STREAM)
+		agent.nstreams--;
 	memmove(agent.finished + 1, agent.finished,
 	    sizeof agent.finished - sizeof agent.finished[0]);
 	agent.finished[0] = j->id;
@@ -289,6 +291,29 @@ job_main(void *arg)
 	pthread_mutex_unlock(&agent.lock);
 	job_free(j);
 	return NULL;
+}
+
+/* A job refused after its check ran: free what the check made. */
+static void
+job_drop(struct job *j)
+{
+	if (j->op->free != NULL)
+		j->op->free(j);
+	msg_release(&j->req);
+	free(j);
+}
+
+/* Streams of site running now; called with agent.lock held. */
+static int
+site_streams(const char *site)
+{
+	struct job	*j;
+	int		 n = 0;
+
+	for (j = agent.jobs; j != NULL; j = j->next)
+		if ((j->op->flags & OP_STREAM) && strcmp(j->site, site) == 0)
+			n++;
+	return n;
 }
 
 static void
@@ -323,9 +348,16 @@ handle_request(struct msg *m, char *err)
 		msg_release(m);
 		return;
 	}
-	if (agent.njobs >= AGENT_JOBS_MAX) {
+	if ((op->flags & OP_STREAM) ? agent.nstreams >= AGENT_STREAMS_MAX :
+	    agent.njobs - agent.nstreams >= AGENT_CONTROL_MAX) {
 		pthread_mutex_unlock(&agent.lock);
-		send_error(m->id, E_BUSY, "too many jobs running");
+		if (op->flags & OP_STREAM)
+			snprintf(err, MSG_ERRLEN, "too many log streams on this "
+			    "host (%d)", AGENT_STREAMS_MAX);
+		else
+			snprintf(err, MSG_ERRLEN, "too many control jobs "
+			    "running on this host (%d)", AGENT_CONTROL_MAX);
+		send_error(m->id, E_BUSY, err);
 		msg_release(m);
 		return;
 	}
@@ -340,16 +372,26 @@ handle_request(struct msg *m, char *err)
 	if (mv_map(&body, "args", &j->args, MV_REQ) == -1 ||
 	    (op->check != NULL && op->check(j) == -1)) {
 		send_error(j->id, E_BAD_ARGS, j->err);
-		if (op->free != NULL)
-			op->free(j);
-		msg_release(&j->req);
-		free(j);
+		job_drop(j);
 		return;
 	}
+	/* Only this thread adds jobs: the counts cannot grow meanwhile. */
 	pthread_mutex_lock(&agent.lock);
+	if ((op->flags & OP_STREAM) && (mv_str(&j->args, "site", j->site,
+	    sizeof j->site, MV_REQ) != 1 || site_streams(j->site) >=
+	    AGENT_STREAMS_SITE_MAX)) {
+		pthread_mutex_unlock(&agent.lock);
+		snprintf(err, MSG_ERRLEN, "too many log streams for site '%s' "
+		    "on this host (%d)", j->site, AGENT_STREAMS_SITE_MAX);
+		send_error(j->id, E_BUSY, err);
+		job_drop(j);
+		return;
+	}
 	j->next = agent.jobs;
 	agent.jobs = j;
 	agent.njobs++;
+	if (op->flags & OP_STREAM)
+		agent.nstreams++;
 	pthread_mutex_unlock(&agent.lock);
 
 	pthread_attr_init(&attr);

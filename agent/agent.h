@@ -15,7 +15,13 @@
 #include "common/validate.h"
 #include "proto/proto.h"
 
-#define AGENT_JOBS_MAX		16	/* concurrent requests */
+/*
+ * Job slots: streams (logs) can never take the ones of control ops (ping,
+ * deploys, stops), and one site's streams cannot take every stream slot.
+ */
+#define AGENT_CONTROL_MAX	16	/* control ops at once */
+#define AGENT_STREAMS_MAX	12	/* log streams at once */
+#define AGENT_STREAMS_SITE_MAX	4	/* log streams of one site */
 #define AGENT_DATAQ_MAX		2	/* DATA frames queued per job */
 #define AGENT_BIND_ROOTS_MAX	8
 #define CONTROLLER_ID_LEN	32	/* lowercase hex digits */
@@ -28,6 +34,7 @@ struct op {
 	const char	*name;
 	int		 flags;
 #define OP_DATA		0x1		/* takes DATA frames */
+#define OP_STREAM	0x2		/* a stream: a slot of its own kind */
 	/* Parse and validate args on the reader thread; -1 refuses (ERROR). */
 	int		(*check)(struct job *);
 	/* Do the work on the job's thread; ends with job_ok() or job_fail(). */
@@ -45,6 +52,7 @@ struct dataq {
 struct job {
 	uint64_t		 id;
 	const struct op		*op;
+	char			 site[SITE_NAME_MAX + 1];	/* of a stream */
 	struct msg		 req;
 	struct mv		 args;
 	char			 err[MSG_ERRLEN];
@@ -66,6 +74,7 @@ struct agent {
 	pthread_cond_t		 cond;
 	struct job		*jobs;
 	int			 njobs;
+	int			 nstreams;	/* of njobs, OP_STREAM ones */
 	uint64_t		 finished[32];	/* recently ended ids */
 	int			 nfinished;
 	int			 dead;		/* output broken */

@@ -20,6 +20,7 @@ test_purge() {
 
 	site_purge $S
 	site_purge $V
+	for v in 1 2 3 4 5; do site_purge t9s$v; done
 	ids=$($DOCKER ps -aq --filter label=tug-test=0009)
 	[ -z "$ids" ] || $DOCKER rm -f $ids >/dev/null
 	for v in tug-${V}_xy ${V}-legacy ${V}-foreign tug-t9w_data tug-${V}_theirs; do
@@ -141,6 +142,52 @@ step 'site.remove volumes:true removes the site'"'"'s own volumes and its legacy
 	$DOCKER volume inspect ${V}-foreign >/dev/null &&
 	req $T/rm3 site.remove "{\"site\":\"$V\"}" &&
 	has $T/rm3 "\"volumes_removed\":\[\]"
+'
+
+# Fair shares: log streams have slots of their own (12, 4 a site), and
+# control ops 16 that streams never take.
+step 'a fifth log stream of one site is refused; ping and site.status still answer' '
+	for v in 1 2 3 4; do
+		$DOCKER run -d --name tug-t9s$v-r1 --label tug.site=t9s$v --label tug.release=1 \
+		    --label tug.controller=$ME --label tug-test=0009 tug-test/app:1 >/dev/null || return 1
+	done &&
+	F="{\"site\":\"t9s1\",\"tail\":0,\"follow\":true}" &&
+	"$AGENTCTL" -t 60 -E 2000 -r logs "$F" -r logs "$F" -r logs "$F" -r logs "$F" -r logs "$F" \
+	    -r ping "{}" -r site.status "{\"site\":\"t9s1\"}" -- "${RUN[@]}" >$T/five 2>&1;
+	test $? -eq 1 &&
+	has $T/five "\"type\":\"ERROR\",\"id\":5,\"body\":{\"code\":\"busy\",\"message\":\"too many log streams for site .t9s1. on this host (4)\"}" &&
+	has $T/five "\"type\":\"RESULT\",\"id\":6,\"body\":{\"ok\":true,\"value\":{\"time_ms\"" &&
+	has $T/five "\"type\":\"RESULT\",\"id\":7,\"body\":{\"ok\":true,\"value\":{\"site\":\"t9s1\"" &&
+	test "$(grep -c "\"cancelled\":true" $T/five)" -eq 4
+'
+
+step 'a thirteenth log stream on the host is refused; ping and site.status still answer' '
+	set -- &&
+	for v in 1 2 3; do
+		for k in 1 2 3 4; do
+			set -- "$@" -r logs "{\"site\":\"t9s$v\",\"tail\":0,\"follow\":true}"
+		done
+	done &&
+	"$AGENTCTL" -t 60 -E 2000 "$@" -r logs "{\"site\":\"t9s4\",\"tail\":0,\"follow\":true}" \
+	    -r ping "{}" -r site.status "{\"site\":\"t9s4\"}" -- "${RUN[@]}" >$T/thirteen 2>&1;
+	test $? -eq 1 &&
+	has $T/thirteen "\"type\":\"ERROR\",\"id\":13,\"body\":{\"code\":\"busy\",\"message\":\"too many log streams on this host (12)\"}" &&
+	has $T/thirteen "\"type\":\"RESULT\",\"id\":14,\"body\":{\"ok\":true" &&
+	has $T/thirteen "\"type\":\"RESULT\",\"id\":15,\"body\":{\"ok\":true" &&
+	test "$(grep -c "\"cancelled\":true" $T/thirteen)" -eq 12 &&
+	test "$(grep -c "\"code\":\"busy\"" $T/thirteen)" -eq 1
+'
+
+step 'sixteen control jobs at once: the seventeenth is refused, a log stream is not' '
+	set -- -r site.apply "{\"site\":\"t9s5\",\"release\":1,\"image\":\"tug-test/app:1\",\"port\":8080,\"env\":{\"HEALTH\":\"fail\"},\"health\":{\"path\":\"/up\",\"interval_ms\":100,\"retries\":600}}" &&
+	for k in $(seq 15); do set -- "$@" -r site.stop "{\"site\":\"t9s5\"}"; done &&
+	"$AGENTCTL" -t 60 -E 3000 "$@" -r ping "{}" -r logs "{\"site\":\"t9s1\",\"tail\":0,\"follow\":true}" \
+	    -- "${RUN[@]}" >$T/control 2>&1;
+	test $? -eq 1 &&
+	has $T/control "\"type\":\"ERROR\",\"id\":17,\"body\":{\"code\":\"busy\",\"message\":\"too many control jobs running on this host (16)\"}" &&
+	has $T/control "\"type\":\"RESULT\",\"id\":18,\"body\":{\"ok\":true,\"value\":{\"stdout_lines\":0,\"stderr_lines\":0,\"bytes\":0,\"cancelled\":true}" &&
+	test "$(grep -c "\"code\":\"busy\"" $T/control)" -eq 1 &&
+	test -z "$($DOCKER ps -aq --filter label=tug.site=t9s5)"
 '
 
 finish

@@ -4,8 +4,11 @@
  * requests whose args are written as JSON, streams a file as DATA frames,
  * cancels or kills on cue, and prints every frame it receives as JSON.
  *
- *   agentctl [-q] [-t SEC] [-d FILE] [-c TEXT] [-C MS] [-k STEP]
+ *   agentctl [-q] [-t SEC] [-d FILE] [-c TEXT] [-C MS] [-E MS] [-k STEP]
  *            [-P PIDFILE] [-r OP JSON]... [-R RAWFILE] [-B] -- CMD [ARG...]
+ *
+ * -E MS ends the session MS ms after the start: it closes the agent's
+ * stdin, so the agent cancels every job and each still sends its RESULT.
  *
  * -L N cancels once N log lines have arrived and prints "lines= bytes= ms="
  * on stderr (for benchmarks; with -q no frame is rendered as JSON).
@@ -36,7 +39,7 @@
 #include "common/fs.h"
 #include "proto/proto.h"
 
-#define REQ_MAX	16
+#define REQ_MAX	32
 /* The controller id sent in HELLO unless TUG_CONTROLLER_ID says ("": none). */
 #define TEST_CONTROLLER_ID	"00000000000000000000000000000001"
 
@@ -210,20 +213,21 @@ main(int argc, char **argv)
 	const char	*controller;
 	int		 nreq = 0, quiet = 0, raw_before = 0, ch, pending, rc = 0;
 	int		 timeout_s = 120, i, cancelled = 0;
-	long		 cancel_ms = -1;
+	long		 cancel_ms = -1, end_ms = -1;
 	uint64_t	 want_lines = 0, got_lines = 0, got_bytes = 0;
 	uint64_t	 t0, id1 = 1;
 	char		 err[MSG_ERRLEN];
 	struct msg	 m;
 	pthread_t	 dt;
 
-	while ((ch = getopt(argc, argv, "qt:d:c:C:k:P:L:r:R:B")) != -1) {
+	while ((ch = getopt(argc, argv, "qt:d:c:C:E:k:P:L:r:R:B")) != -1) {
 		switch (ch) {
 		case 'q': quiet = 1; break;
 		case 't': timeout_s = (int)number(optarg, 1, 3600); break;
 		case 'd': datafile = optarg; break;
 		case 'c': cancel_text = optarg; break;
 		case 'C': cancel_ms = number(optarg, 0, 3600000); break;
+		case 'E': end_ms = number(optarg, 0, 3600000); break;
 		case 'k': kill_step = optarg; break;
 		case 'P': pidfile = optarg; break;
 		case 'L': want_lines = strtoull(optarg, NULL, 10); break;
@@ -321,6 +325,13 @@ main(int argc, char **argv)
 			enc_begin(&e, MSG_CANCEL, 1);
 			send_enc(&e);
 			cancelled = 1;
+		}
+		if (end_ms >= 0 && c.wfd != -1 &&
+		    now - t0 >= (uint64_t)end_ms) {
+			pthread_mutex_lock(&wlock);
+			close(c.wfd);
+			c.wfd = -1;
+			pthread_mutex_unlock(&wlock);
 		}
 		if (poll(&pfd, 1, wait_ms) <= 0)
 			continue;
