@@ -111,25 +111,8 @@ fail:
 int
 host_delete(const char *name)
 {
-	int	r;
-
-	/* Its grants go with it: a new host of that name starts clean. */
-	db_lock();
-	if (db_exec("BEGIN IMMEDIATE") == -1) {
-		db_unlock();
-		return -1;
-	}
-	if ((r = db_run_locked("DELETE FROM hosts WHERE name = ?", "t",
-	    name)) == -1 || (r > 0 && db_run_locked("DELETE FROM grants WHERE scope = "
-	    "'host:' || ?", "t", name) == -1)) {
-		db_exec("ROLLBACK");
-		db_unlock();
-		return -1;
-	}
-	if (db_exec("COMMIT") == -1)
-		r = -1;
-	db_unlock();
-	return r;
+	return db_delete_scoped("DELETE FROM hosts WHERE name = ?", "host",
+	    name);
 }
 
 int

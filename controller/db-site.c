@@ -81,25 +81,8 @@ site_upsert(const char *name, const char *kind, const char *file,
 int
 site_delete(const char *name)
 {
-	int	r;
-
-	/* Its grants go with it: a new site of that name starts clean. */
-	db_lock();
-	if (db_exec("BEGIN IMMEDIATE") == -1) {
-		db_unlock();
-		return -1;
-	}
-	if ((r = db_run_locked("DELETE FROM sites WHERE name = ?", "t",
-	    name)) == -1 || (r > 0 && db_run_locked("DELETE FROM grants WHERE scope = "
-	    "'site:' || ?", "t", name) == -1)) {
-		db_exec("ROLLBACK");
-		db_unlock();
-		return -1;
-	}
-	if (db_exec("COMMIT") == -1)
-		r = -1;
-	db_unlock();
-	return r;
+	return db_delete_scoped("DELETE FROM sites WHERE name = ?", "site",
+	    name);
 }
 
 int

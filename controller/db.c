@@ -296,3 +296,33 @@ db_close(void)
 		sqlite3_close(db.h);
 	db.h = NULL;
 }
+
+/*
+ * Delete the row sql names (one "t" parameter: name) and, if there was
+ * one, the grants on kind:name with it, in one transaction: a new site or
+ * host of that name starts with no grants. Rows deleted, or -1.
+ */
+int
+db_delete_scoped(const char *sql, const char *kind, const char *name)
+{
+	char	scope[128];
+	int	r;
+
+	snprintf(scope, sizeof scope, "%s:%s", kind, name);
+	db_lock();
+	if (db_exec("BEGIN IMMEDIATE") == -1) {
+		db_unlock();
+		return -1;
+	}
+	if ((r = db_run_locked(sql, "t", name)) == -1 || (r > 0 &&
+	    db_run_locked("DELETE FROM grants WHERE scope = ?", "t",
+	    scope) == -1)) {
+		db_exec("ROLLBACK");
+		db_unlock();
+		return -1;
+	}
+	if (db_exec("COMMIT") == -1)
+		r = -1;
+	db_unlock();
+	return r;
+}

@@ -189,18 +189,6 @@ arg_host_select(struct mv *args, struct authz_list *l, char *err,
 	return 0;
 }
 
-/* Is name among v[0..n)? */
-static int
-among(char **v, size_t n, const char *name)
-{
-	size_t	i;
-
-	for (i = 0; i < n; i++)
-		if (strcmp(v[i], name) == 0)
-			return 1;
-	return 0;
-}
-
 /*
  * Placement is permission too (DESIGN §5): deploy on every host the spec
  * puts the site on that its stored spec does not already.
@@ -231,7 +219,7 @@ arg_placement(const struct site_spec *sp, struct authz_list *l, char *err,
 		r = -1;
 	} else
 		for (i = 0; i < nnow; i++)
-			if (!among(was, nwas, now[i]))
+			if (!strv_has(was, nwas, now[i]))
 				authz_add(l, "host", now[i])->action = "deploy";
 	spec_free(&old);
 	free_names(now, nnow);

@@ -1529,8 +1529,8 @@ enc_strv(struct enc *e, const char *key, char **sv, size_t n)
 }
 
 /* Is name among v[0..n)? */
-static int
-among(char **v, size_t n, const char *name)
+int
+strv_has(char **v, size_t n, const char *name)
 {
 	size_t	i;
 
@@ -1545,7 +1545,7 @@ void
 spec_volume_name(const struct site_spec *s, const char *name, char **legacy,
     size_t nlegacy, char *dst, size_t dstsz)
 {
-	if (among(legacy, nlegacy, name))
+	if (strv_has(legacy, nlegacy, name))
 		snprintf(dst, dstsz, "%s", name);
 	else
 		snprintf(dst, dstsz, "tug-%s_%s", s->site, name);
@@ -1583,7 +1583,7 @@ spec_volumes(const struct site_spec *s, char **legacy, size_t nlegacy,
 	enc_karr(e, "legacy_volumes");
 	for (i = 0; i < s->nvolumes; i++)
 		if (parse_volume_spec(s->volumes[i], &v) == NULL && !v.bind &&
-		    among(legacy, nlegacy, v.source))
+		    strv_has(legacy, nlegacy, v.source))
 			enc_str(e, v.source);
 	enc_close(e);
 }

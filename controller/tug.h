@@ -77,6 +77,7 @@ int	 db_row(const char *sql, void (*)(sqlite3_stmt *, void *), void *,
 	    const char *types, ...);		/* 1, 0 no row, -1 */
 int	 db_row_locked(const char *sql, void (*)(sqlite3_stmt *, void *),
 	    void *, const char *types, ...);
+int	 db_delete_scoped(const char *sql, const char *kind, const char *name);
 int	 db_rows(const char *sql, size_t elemsz,
 	    void (*)(sqlite3_stmt *, void *), void (*release)(void *),
 	    void *out, size_t *n, const char *types, ...);	/* 0, -1 */
@@ -457,6 +458,7 @@ void	 spec_free(struct site_spec *);
 void	 spec_apply_args(const struct site_spec *, uint64_t release,
 	    const char *image, const struct kv *env, size_t nenv,
 	    char **legacy, size_t nlegacy, struct enc *);
+int	 strv_has(char **, size_t, const char *);	/* is it among them */
 void	 spec_volume_name(const struct site_spec *, const char *name,
 	    char **legacy, size_t nlegacy, char *dst, size_t);
 void	 spec_proxy_args(const struct site_spec *, struct enc *);

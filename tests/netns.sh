@@ -14,6 +14,7 @@
 #	ns_regen_hostkey N		new host key, sshd restarted
 #	ns_addr N			print host N's address
 #	ns_docker N ARGS...		docker against host N's engine
+#	ns_purge N [LABEL...]		its tug (and LABEL) objects removed
 #	ns_ssh N KEY CMD...		run CMD on host N over ssh
 #
 # Host N (1..9) is:
@@ -550,6 +551,27 @@ _ns_regen_hostkey() {
 	# bed_sshd makes a key when there is none.
 	rm -f "$key" "$key.pub"
 	_ns_sshd "$1" restart
+}
+
+# ns_purge N [LABEL...]: the containers, networks and volumes on host N's
+# engine (the tests' own) that carry tug.site or any LABEL, removed.
+ns_purge() {
+	local n=$1 l c
+
+	shift
+	for l in tug.site "$@"; do
+		for c in $(ns_docker $n ps -aq --filter label=$l); do
+			ns_docker $n rm -f $c >/dev/null
+		done
+	done
+	for l in tug.site "$@"; do
+		for c in $(ns_docker $n network ls -q --filter label=$l); do
+			ns_docker $n network rm $c >/dev/null
+		done
+		for c in $(ns_docker $n volume ls -q --filter label=$l); do
+			ns_docker $n volume rm -f $c >/dev/null
+		done
+	done
 }
 
 # ns_agent_reset N: host N's SSH user back to a clean slate for a test: the

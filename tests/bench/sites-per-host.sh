@@ -21,20 +21,8 @@ bed_images "$T/fixtures" >/dev/null || bail "images"
 KEY=$TUG_HOME/id_ed25519
 ns_host_up $N $T/tugd.pub || bail "host $N"
 ns_agent_reset $N
-purge() {
-	local c
-
-	for c in $(ns_docker $N ps -aq --filter label=tug.site) \
-	    $(ns_docker $N ps -aq --filter label=bench.peer); do
-		ns_docker $N rm -f $c >/dev/null
-	done
-	for c in $(ns_docker $N network ls -q --filter label=tug.site) \
-	    $(ns_docker $N network ls -q --filter label=bench.peer); do
-		ns_docker $N network rm $c >/dev/null
-	done
-}
-purge
-at_exit "purge; ns_agent_reset $N; ns_host_down $N"
+ns_purge $N bench.peer
+at_exit "ns_purge $N bench.peer; ns_agent_reset $N; ns_host_down $N"
 $DOCKER save tug-test/app:1 | ns_docker $N load >/dev/null || bail "image load"
 "$TUG" -q host add h$N tughost$N@$(ns_addr $N) --accept-new-hostkey >/dev/null ||
 	bail "host add"

@@ -16,18 +16,8 @@ POOL=10.77.192.0/18	# inside the test host's own 10.77.0.0/16
 ns_host_up $N $T/tugd.pub || bail "host $N"
 ns_agent_reset $N
 # The host's engine is this test's own: clear what an earlier run left.
-purge() {
-	local c
-
-	for c in $(ns_docker $N ps -aq --filter label=tug.site); do
-		ns_docker $N rm -f $c >/dev/null
-	done
-	for c in $(ns_docker $N network ls -q --filter label=tug.site); do
-		ns_docker $N network rm $c >/dev/null
-	done
-}
-purge
-at_exit "purge; ns_agent_reset $N; ns_host_down $N"
+ns_purge $N
+at_exit "ns_purge $N; ns_agent_reset $N; ns_host_down $N"
 $DOCKER save tug-test/app:1 | ns_docker $N load >/dev/null || bail "image load"
 "$TUG" -q host add h$N tughost$N@$(ns_addr $N) --accept-new-hostkey >/dev/null ||
 	bail "host add"

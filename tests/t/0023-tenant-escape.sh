@@ -65,22 +65,8 @@ at_exit "kill $svc_pid"
 as_svc init >/dev/null && as_svc key >$T/tugd.pub || bail "init"
 ns_host_up $N $T/tugd.pub || bail "host $N"
 ns_agent_reset $N
-purge() {
-	local c
-
-	for c in $(ns_docker $N ps -aq --filter label=tug.site) \
-	    $(ns_docker $N ps -aq --filter label=t23); do
-		ns_docker $N rm -f $c >/dev/null
-	done
-	for c in $(ns_docker $N network ls -q --filter label=tug.site); do
-		ns_docker $N network rm $c >/dev/null
-	done
-	for c in $(ns_docker $N volume ls -q --filter label=tug.site); do
-		ns_docker $N volume rm -f $c >/dev/null
-	done
-}
-purge
-at_exit "purge; ns_agent_reset $N; ns_host_down $N"
+ns_purge $N t23
+at_exit "ns_purge $N t23; ns_agent_reset $N; ns_host_down $N"
 $DOCKER save tug-test/app:1 | ns_docker $N load >/dev/null || bail "image load"
 as_svc -q host add $H tughost$N@$(ns_addr $N) --accept-new-hostkey --group web \
     >/dev/null || bail "host add"
