@@ -341,9 +341,9 @@ net_ensure(struct job *j, const char *site, const char *pool_text,
 			break;
 	}
 	r = job_failed(j, E_DOCKER, "no free /%d left in the subnet pool %s "
-	    "for network '%s': remove unused networks, or give the host a "
-	    "larger pool (proxy.setup subnet_pool)", NET_SUBNET_BITS, canon,
-	    name);
+	    "for network '%s' (each is another network's or under a route "
+	    "of this host): remove unused networks, or give the host another "
+	    "pool (proxy.setup subnet_pool)", NET_SUBNET_BITS, canon, name);
 out:
 	free(u.v);
 	if (lock != -1)
