@@ -25,25 +25,10 @@ RUN=(nsenter --net=/run/netns/tugh$N env DOCKER_HOST=unix:///run/tug-test/h$N/do
 PORT=18080	# inside the host's own netns
 POOL=10.77.192.0/18	# inside the test host's own 10.77.0.0/16
 
-# Whatever this test makes on the host, by label and by name.
-ns_purge() {
-	local c n
-
-	for c in $(ns_docker $N ps -aq --filter label=tug.site=t8a \
-	    --filter label=tug.site=t8b --filter label=tug.site=t8c); do
-		ns_docker $N rm -f "$c" >/dev/null
-	done
-	for c in $(ns_docker $N ps -aq --filter label=tug.site); do
-		case $(ns_docker $N inspect -f '{{index .Config.Labels "tug.site"}}' "$c") in
-		t8a | t8b | t8c) ns_docker $N rm -f "$c" >/dev/null ;;
-		esac
-	done
-	for n in tug-t8a tug-t8b tug-t8c t8-squatter; do
-		ns_docker $N network rm "$n" >/dev/null 2>&1
-	done
-}
-ns_purge
-at_exit ns_purge
+# Whatever this test makes on the host: tug's objects and its own (the
+# networks it makes by hand carry tug-test). Host N is this test's alone.
+ns_purge $N tug-test
+at_exit "ns_purge $N tug-test"
 at_exit nginx_stop
 
 req() {
@@ -173,18 +158,6 @@ step 'site.remove takes the site'"'"'s network along, and nothing else' '
 # Docker's default address pools hold 31 networks per engine (docker0
 # takes one): 40 sites need the agent's own pool.
 MANY=$(seq -f "t8m%g" 1 40)
-many_purge() {
-	local s c
-
-	for s in $MANY; do
-		for c in $(ns_docker $N ps -aq --filter label=tug.site=$s); do
-			ns_docker $N rm -f "$c" >/dev/null
-		done
-		ns_docker $N network rm tug-$s >/dev/null 2>&1
-	done
-}
-many_purge
-at_exit many_purge
 
 # many OP ARGS-OF-SITE: OP on every site of MANY, 10 to an agent; the
 # frames in $T/many, for the caller to count.
