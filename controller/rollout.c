@@ -359,6 +359,7 @@ rollout_release(struct req *rq, struct site_rec *rec,
 struct remove_args {
 	const char		*site;
 	const struct site_spec	*spec;
+	const char		*op;		/* the agent op being sent */
 	int			 volumes;
 	char			**legacy;
 	size_t			 nlegacy;
@@ -375,6 +376,16 @@ args_remove(struct enc *e, void *arg)
 	size_t			 i;
 
 	enc_kstr(e, "site", a->site);
+	/*
+	 * stop switches the site's proxy entry to a 503 and start back to
+	 * the running release, even for a site whose journal is older than
+	 * the agent: they get its proxy (and start its health check).
+	 */
+	if (strcmp(a->op, "site.stop") == 0 || strcmp(a->op, "site.start") == 0)
+		spec_proxy_args(a->spec, e);
+	if (strcmp(a->op, "site.start") == 0 &&
+	    a->spec->kind == KIND_CONTAINER)
+		spec_health_args(a->spec, e);
 	if (!a->volumes)
 		return;
 	enc_kbool(e, "volumes", 1);
@@ -400,7 +411,7 @@ rollout_hosts(struct req *rq, struct mv *args, const char *const *ops,
 	struct enc		 e;
 	char			**hosts, who[160];
 	size_t			 n, i, bad = 0;
-	struct remove_args	 ra = { NULL, NULL, 0, NULL, 0 };
+	struct remove_args	 ra = { NULL, NULL, NULL, 0, NULL, 0 };
 
 	if (site_open(rq, args, &rec, &s) == -1)
 		return;
@@ -425,6 +436,7 @@ rollout_hosts(struct req *rq, struct mv *args, const char *const *ops,
 	res = xcalloc(n + 1, sizeof *res);
 	for (; *ops != NULL && bad == 0; ops++) {
 		fan_results_free(res, n);
+		ra.op = *ops;
 		fleet_run(rq, hosts, n, *ops, args_remove, &ra,
 		    SITE_OP_TIMEOUT_MS, res);
 		for (i = 0; i < n; i++)

@@ -1621,16 +1621,7 @@ spec_apply_args(const struct site_spec *s, uint64_t release,
 	enc_ku64(e, "stop_timeout", s->stop_timeout_s);
 	enc_ku64(e, "drain_ms", s->drain_ms);
 
-	enc_kmap(e, "health");
-	enc_kstr(e, "path", s->health_path[0] != '\0' ? s->health_path : "/");
-	enc_ku64(e, "interval_ms", s->health_interval_ms);
-	enc_ku64(e, "timeout_ms", s->health_timeout_ms);
-	enc_ku64(e, "retries", s->health_retries);
-	enc_ku64(e, "start_period_ms", s->health_start_ms);
-	if (s->nhealth_cmd > 0)
-		enc_strv(e, "cmd", s->health_cmd, s->nhealth_cmd);
-	enc_close(e);
-
+	spec_health_args(s, e);
 	enc_kbool(e, "read_only", s->read_only);
 	if (s->user[0] != '\0')
 		enc_kstr(e, "user", s->user);
@@ -1641,6 +1632,21 @@ spec_apply_args(const struct site_spec *s, uint64_t release,
 }
 
 /* The proxy map of site.apply and static.apply. */
+/* The health check as the agent takes it (site.apply, site.start). */
+void
+spec_health_args(const struct site_spec *s, struct enc *e)
+{
+	enc_kmap(e, "health");
+	enc_kstr(e, "path", s->health_path[0] != '\0' ? s->health_path : "/");
+	enc_ku64(e, "interval_ms", s->health_interval_ms);
+	enc_ku64(e, "timeout_ms", s->health_timeout_ms);
+	enc_ku64(e, "retries", s->health_retries);
+	enc_ku64(e, "start_period_ms", s->health_start_ms);
+	if (s->nhealth_cmd > 0)
+		enc_strv(e, "cmd", s->health_cmd, s->nhealth_cmd);
+	enc_close(e);
+}
+
 void
 spec_proxy_args(const struct site_spec *s, struct enc *e)
 {

@@ -462,6 +462,7 @@ int	 strv_has(char **, size_t, const char *);	/* is it among them */
 void	 spec_volume_name(const struct site_spec *, const char *name,
 	    char **legacy, size_t nlegacy, char *dst, size_t);
 void	 spec_proxy_args(const struct site_spec *, struct enc *);
+void	 spec_health_args(const struct site_spec *, struct enc *);
 
 /* site.c: a site as ops and rollouts see it; -1: answered the request. */
 int	 site_open(struct req *, struct mv *args, struct site_rec *,
