@@ -211,7 +211,13 @@ cmd_host_add(struct req *rq, struct mv *args)
 		buf_release(&facts);
 		return;
 	}
-	fleet_add(&h);
+	if (fleet_add(&h) == -1) {
+		req_fail(rq, E_INTERNAL, "host '%s' is stored, but tugd cannot "
+		    "start its session now (out of threads or open files): "
+		    "restart tugd", h.name);
+		buf_release(&facts);
+		return;
+	}
 	req_result_begin(rq, &e);
 	enc_kstr(&e, "name", h.name);
 	enc_kstr(&e, "address", h.addr);

@@ -95,8 +95,10 @@ host_free(struct host *h)
 	host_rec_free(&h->rec);
 	free(h->facts);
 	buf_release(&h->ctl);
-	close(h->wake[0]);
-	close(h->wake[1]);
+	if (h->wake[0] != -1)
+		close(h->wake[0]);
+	if (h->wake[1] != -1)
+		close(h->wake[1]);
 	pthread_mutex_destroy(&h->lock);
 	pthread_cond_destroy(&h->cond);
 	free(h);
@@ -616,17 +618,28 @@ fleet_add(const struct host_rec *rec)
 	buf_init(&h->ctl, 0);
 	pthread_mutex_init(&h->lock, NULL);
 	pthread_cond_init(&h->cond, NULL);
-	if (pipe2(h->wake, O_NONBLOCK | O_CLOEXEC) == -1)
-		fatal("pipe");
+	/* Out of files or threads: this host has no session, tugd goes on. */
+	if (pipe2(h->wake, O_NONBLOCK | O_CLOEXEC) == -1) {
+		log_warn("%s: no session: pipe", rec->name);
+		h->wake[0] = h->wake[1] = -1;
+		host_free(h);
+		return -1;
+	}
 	pthread_attr_init(&attr);
 	pthread_attr_setstacksize(&attr, 512 * 1024);
 	pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
 	pthread_mutex_lock(&fleet.lock);
 	h->next = fleet.hosts;
 	fleet.hosts = h;
+	if (pthread_create(&h->thread, &attr, host_main, h) != 0) {
+		fleet.hosts = h->next;	/* no one saw it: the lock is held */
+		pthread_mutex_unlock(&fleet.lock);
+		pthread_attr_destroy(&attr);
+		log_warnx("%s: no session: cannot start its thread", rec->name);
+		host_free(h);
+		return -1;
+	}
 	pthread_mutex_unlock(&fleet.lock);
-	if (pthread_create(&h->thread, &attr, host_main, h) != 0)
-		fatal("pthread_create");
 	pthread_attr_destroy(&attr);
 	return 0;
 }
