@@ -37,7 +37,7 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	enc_begin(&e, MSG_REQUEST, 1);
 	enc_kstr(&e, "op", "site.apply");
 	enc_kmap(&e, "args");
-	spec_apply_args(&s, 1, NULL, s.env, s.nenv, &e);
+	spec_apply_args(&s, 1, NULL, s.env, s.nenv, NULL, 0, &e);
 	enc_close(&e);
 	if (enc_finish(&e, 1, &f, err) == -1)
 		abort();	/* a spec fits in a frame */
