@@ -328,6 +328,9 @@ extern const struct op op_proxy_setup, op_proxy_status;
 /* proxy-nginx.c */
 extern const struct proxy_backend proxy_nginx;
 
+/* proxy-caddy.c */
+extern const struct proxy_backend proxy_caddy;
+
 /* docker.c */
 struct dcall {
 	const char	*method;
