@@ -409,6 +409,34 @@ cdy_child(const char *path, char *const argv[], char *const env[], int nul,
 }
 
 /*
+ * The "Error: ..." line that `caddy run` writes to its log when it gives
+ * up, after offset off: 1 and the line (escaped) in dst, else 0.
+ */
+static int
+cdy_log_error(const char *logp, off_t off, char *dst, size_t dstsz)
+{
+	char		 chunk[16384];
+	const char	*p, *last = NULL;
+	int		 fd;
+	ssize_t		 n;
+
+	if ((fd = open(logp, O_RDONLY | O_CLOEXEC)) == -1)
+		return 0;
+	n = pread(fd, chunk, sizeof chunk - 1, off);
+	close(fd);
+	if (n <= 0)
+		return 0;
+	chunk[n] = '\0';
+	for (p = chunk; (p = strstr(p, "Error: ")) != NULL; p++)
+		if (p == chunk || p[-1] == '\n')
+			last = p;
+	if (last == NULL)
+		return 0;
+	log_escape(dst, dstsz, last + 7, strcspn(last + 7, "\n"));
+	return 1;
+}
+
+/*
  * Start `caddy run --resume --config <state>/caddy/initial.json --pidfile
  * <state>/caddy/caddy.pid`, as this agent's user, with its config and data
  * homes under <state>/caddy: Caddy resumes its autosave.json when there is
@@ -419,8 +447,10 @@ cdy_start(const struct proxy_conf *pc, char *err)
 {
 	char	 initial[CDY_PATH], pidf[CDY_PATH], logp[CDY_PATH];
 	char	 home[CDY_PATH + 8], xc[CDY_PATH + 24], xd[CDY_PATH + 24];
-	char	*argv[9], *env[5];
-	int	 nul, logfd, status, n = 0;
+	char	*argv[9], *env[5], why[400];
+	int	 nul, logfd = -1, status, n = 0;
+	struct stat lst;
+	off_t	 off;
 	pid_t	 pid;
 	uint64_t end;
 	json_t	*j;
@@ -454,11 +484,14 @@ cdy_start(const struct proxy_conf *pc, char *err)
 		return snprintf(err, PROXY_ERRLEN, "/dev/null: %s",
 		    strerror(errno)), -1;
 	if ((logfd = open(logp, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC,
-	    CDY_MODE)) == -1) {
+	    CDY_MODE)) == -1 || fstat(logfd, &lst) == -1) {
 		close(nul);
+		if (logfd != -1)
+			close(logfd);
 		return snprintf(err, PROXY_ERRLEN, "cannot open %s: %s", logp,
 		    strerror(errno)), -1;
 	}
+	off = lst.st_size;
 	if ((pid = fork()) == -1) {
 		close(nul);
 		close(logfd);
@@ -476,6 +509,11 @@ cdy_start(const struct proxy_conf *pc, char *err)
 		if (cdy_pid() > 0 && (j = cdy_get("/config/", err)) != NULL) {
 			json_decref(j);
 			return 0;
+		}
+		if (cdy_log_error(logp, off, why, sizeof why)) {
+			snprintf(err, PROXY_ERRLEN, "starting caddy failed: %s",
+			    why);
+			return -1;
 		}
 		if (clock_ms() >= end)
 			break;
