@@ -394,6 +394,31 @@ struct running {
 static pthread_mutex_t	 running_lock = PTHREAD_MUTEX_INITIALIZER;
 static struct running	 running[OPS_RUNNING_MAX];
 static int		 running_all;
+static int		 max_all = OPS_RUNNING_MAX, max_user = OPS_USER_MAX;
+
+/* TUG_REQUESTS_MAX and TUG_REQUESTS_PER_USER lower the limits (start-up). */
+void
+ops_limits(void)
+{
+	const char	*v;
+	char		*end;
+	long		 n;
+
+	if ((v = getenv("TUG_REQUESTS_MAX")) != NULL && *v != '\0') {
+		n = strtol(v, &end, 10);
+		if (*end != '\0' || n < 1 || n > OPS_RUNNING_MAX)
+			fatalx("TUG_REQUESTS_MAX must be a number from 1 to %d",
+			    OPS_RUNNING_MAX);
+		max_all = (int)n;
+	}
+	if ((v = getenv("TUG_REQUESTS_PER_USER")) != NULL && *v != '\0') {
+		n = strtol(v, &end, 10);
+		if (*end != '\0' || n < 1 || n > OPS_USER_MAX)
+			fatalx("TUG_REQUESTS_PER_USER must be a number from 1 to "
+			    "%d", OPS_USER_MAX);
+		max_user = (int)n;
+	}
+}
 
 /* 0 counted in, or -1 with the limit hit said in err. */
 static int
@@ -408,13 +433,13 @@ running_enter(const char *user, char *err, size_t errsz)
 		if (running[i].n == 0 && free_at == -1)
 			free_at = i;
 	}
-	if (running_all >= OPS_RUNNING_MAX)
+	if (running_all >= max_all)
 		snprintf(err, errsz, "tugd is running %d requests, its limit: "
-		    "try again when some have finished", OPS_RUNNING_MAX);
-	else if (i < OPS_RUNNING_MAX && running[i].n >= OPS_USER_MAX)
+		    "try again when some have finished", max_all);
+	else if (i < OPS_RUNNING_MAX && running[i].n >= max_user)
 		snprintf(err, errsz, "%s is running %d requests, the limit "
 		    "per user: try again when some have finished", user,
-		    OPS_USER_MAX);
+		    max_user);
 	else {
 		if (i == OPS_RUNNING_MAX) {
 			i = free_at;	/* there is one: running_all < max */

@@ -401,6 +401,7 @@ void	 client_start(int fd);
 #define OPS_USER_MAX		16	/* ... of them for one user */
 void	 ops_run(struct req *, struct mv *body, int may_act_as);
 void	 ops_list(FILE *);		/* tugd --list-ops */
+void	 ops_limits(void);		/* from the environment, or fatal */
 
 /* spec.c: site specs in YAML (libyaml), parsed and validated whole. */
 #define SPEC_MAX_BYTES	(256 * 1024)

@@ -141,7 +141,9 @@ usage(FILE *f)
 	    "                /var/lib/tug as root, else ~/.local/state/tug)\n"
 	    "  --socket PATH where to listen (default: DIR/tugd.sock, or\n"
 	    "                /run/tug/tugd.sock for the system service)\n"
-	    "Environment: TUG_AGENT (the tug-agent binary to install on hosts).\n");
+	    "Environment: TUG_AGENT (the tug-agent binary to install on hosts),\n"
+	    "  TUG_HANDSHAKES (SSH handshakes at once, 16), TUG_REQUESTS_MAX (128)\n"
+	    "  and TUG_REQUESTS_PER_USER (16): requests running at once.\n");
 }
 
 int
@@ -183,6 +185,7 @@ main(int argc, char **argv)
 	if (paths_init(&paths, home, sock) == -1)
 		fatalx("state directory or socket path unusable (too long?)");
 	nhandshakes = handshakes();	/* before the fork: errors reach tug */
+	ops_limits();
 
 	/*
 	 * Fork before anything holds a lock or opens the database: SQLite's
