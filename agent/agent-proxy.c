@@ -2,7 +2,7 @@
  * agent-proxy.c: the ops proxy.setup and proxy.status, the record of this
  * host's proxy (<state>/proxy.json), the lock every proxy change takes, and
  * the checks of site.apply's "proxy" args. The work itself is done by the
- * backend of the proxy's kind (proxy-nginx.c).
+ * backend of the proxy's kind (proxy-nginx.c, proxy-caddy.c).
  */
 #include <arpa/inet.h>
 #include <errno.h>
@@ -24,6 +24,7 @@
 
 static const struct proxy_backend *backends[] = {
 	&proxy_nginx,
+	&proxy_caddy,
 };
 
 const struct proxy_backend *
@@ -266,6 +267,9 @@ proxy_require(struct job *j, const struct proxy_site *ps,
 	if (ps->tls_cert[0] != '\0' && pc->tls_listen == 0)
 		return job_failed(j, E_PROXY, "the proxy on this host has no "
 		    "TLS port: run proxy.setup with tls_listen");
+	if (ps->tls_cert[0] != '\0' && strcmp(pc->kind, "caddy") == 0)
+		return job_failed(j, E_PROXY, "the caddy backend serves no TLS "
+		    "sites yet: use nginx for this host's proxy");
 	return 1;
 }
 
@@ -406,7 +410,7 @@ proxy_setup_check(struct job *j)
 		return job_bad(j, "invalid subnet_pool '%s': %s",
 		    log_escape(e, sizeof e, pool, strlen(pool)), why);
 	if (proxy_backend(pc->kind) == NULL)
-		return job_bad(j, "unsupported proxy kind '%s': only nginx for now",
+		return job_bad(j, "unsupported proxy kind '%s': nginx or caddy",
 		    log_escape(e, sizeof e, pc->kind, strlen(pc->kind)));
 	if (!port_ok(pc->listen))
 		return job_bad(j, "listen port %llu out of range 1024-65535",
