@@ -454,9 +454,10 @@ cmd_host_bootstrap(struct req *rq, struct mv *args)
 		req_fail(rq, E_BAD_ARGS, "%s", args->err);
 		return;
 	}
-	if (proxy[0] != '\0' && strcmp(proxy, "nginx") != 0) {
-		req_fail(rq, E_BAD_ARGS, "unknown proxy '%.16s' (nginx is "
-		    "the one there is)", proxy);
+	if (proxy[0] != '\0' && strcmp(proxy, "nginx") != 0 &&
+	    strcmp(proxy, "caddy") != 0) {
+		req_fail(rq, E_BAD_ARGS, "unknown proxy '%.16s' (nginx or "
+		    "caddy)", proxy);
 		return;
 	}
 	if (pool[0] != '\0' && proxy[0] == '\0') {

@@ -63,7 +63,7 @@ static const struct cli_cmd cmds[] = {
 	  0, -1, { "*hosts" }, { TARGET_FLAGS,
 		{ "install-deps", "install_deps", F_BOOL,
 		  "apt-get the agent's libraries with sudo" },
-		{ "proxy", "proxy", F_STR, "set up this proxy (nginx)" },
+		{ "proxy", "proxy", F_STR, "set up this proxy (nginx or caddy)" },
 		{ "proxy-port", "proxy_port", F_U64,
 		  "the proxy's port (default 8080)" },
 		{ "proxy-tls-port", "proxy_tls_port", F_U64,

@@ -50,7 +50,7 @@ step 'proxy.setup refuses bad ports, addresses and kinds' '
 	refused proxy.setup "{\"listen\":$PORT,\"tls_listen\":$PORT}" "tls_listen port $PORT out of range 1024-65535 or equal" &&
 	refused proxy.setup "{\"listen\":$PORT,\"address\":\"1.2.3.4; x\"}" "invalid address .1.2.3.4; x.: expected an IPv4" &&
 	refused proxy.setup "{\"listen\":$PORT,\"address\":\"::1\"}" "invalid address" &&
-	refused proxy.setup "{\"listen\":$PORT,\"kind\":\"caddy\"}" "unsupported proxy kind .caddy.: only nginx" &&
+	refused proxy.setup "{\"listen\":$PORT,\"kind\":\"traefik\"}" "unsupported proxy kind .traefik.: nginx or caddy" &&
 	! test -e $STATE/proxy.json
 '
 
