@@ -2,7 +2,8 @@
  * agent-proxy.c: the ops proxy.setup and proxy.status, the record of this
  * host's proxy (<state>/proxy.json), the lock every proxy change takes, and
  * the checks of site.apply's "proxy" args. The work itself is done by the
- * backend of the proxy's kind (proxy-nginx.c, proxy-caddy.c).
+ * backend of the proxy's kind (proxy-nginx.c, proxy-caddy.c); what they
+ * share is here too: asking the proxy until a switch shows (proxy_confirm).
  */
 #include <arpa/inet.h>
 #include <errno.h>
@@ -11,8 +12,11 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <sys/file.h>
 #include <unistd.h>
+
+#include <curl/curl.h>
 
 #include "agent/agent.h"
 #include "common/clock.h"
@@ -171,21 +175,9 @@ int
 proxy_lock(volatile int *cancel)
 {
 	char	path[PATH_MAX_TUG + 32];
-	int	fd;
 
 	snprintf(path, sizeof path, "%s/proxy.lock", agent.state_dir);
-	if ((fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0600)) == -1)
-		return -1;
-	while (flock(fd, LOCK_EX | LOCK_NB) == -1) {
-		if ((errno != EWOULDBLOCK && errno != EINTR) || *cancel) {
-			close(fd);
-			if (*cancel)
-				errno = ECANCELED;
-			return -1;
-		}
-		sleep_ms(20);
-	}
-	return fd;
+	return fs_lock_wait(path, cancel, 20);
 }
 
 void
@@ -534,3 +526,118 @@ const struct op op_proxy_setup = { "proxy.setup", 0, proxy_setup_check,
     proxy_setup_run, proxy_priv_free };
 const struct op op_proxy_status = { "proxy.status", 0, NULL,
     proxy_status_run, NULL };
+
+/* One answer of the proxy. */
+struct proxy_answer {
+	const char	*header;
+	char		 value[64];
+	long		 status;
+};
+
+static size_t
+answer_header(char *p, size_t size, size_t n, void *arg)
+{
+	struct proxy_answer	*a = arg;
+	size_t			 len = size * n, hl = strlen(a->header), vl;
+
+	if (len > hl + 1 && strncasecmp(p, a->header, hl) == 0 &&
+	    p[hl] == ':') {
+		p += hl + 1;
+		len -= hl + 1;
+		while (len > 0 && (*p == ' ' || *p == '\t'))
+			p++, len--;
+		for (vl = 0; vl < len && p[vl] != '\r' && p[vl] != '\n'; vl++)
+			;
+		if (vl >= sizeof a->value)
+			vl = sizeof a->value - 1;
+		memcpy(a->value, p, vl);
+		a->value[vl] = '\0';
+	}
+	return size * n;
+}
+
+static size_t
+answer_discard(char *p, size_t size, size_t n, void *arg)
+{
+	(void)p;
+	(void)arg;
+	return size * n;
+}
+
+/*
+ * Ask the proxy (GET path with Host: host, a new connection each time)
+ * until its answer carries header: want, with a status that status allows
+ * (PROXY_ANY, PROXY_2XX3XX, or exactly that one); for up to ms. 0, or -1 with
+ * err describing the last answer.
+ */
+int
+proxy_confirm(const struct proxy_conf *pc, const char *host, const char *path,
+    const char *header, const char *want, long status, uint64_t ms,
+    char *err)
+{
+	CURL			*h;
+	struct curl_slist	*hdrs = NULL;
+	struct proxy_answer	 a;
+	char			 url[512], hh[DOMAIN_MAX + 16];
+	uint64_t		 end = clock_ms() + ms;
+	CURLcode		 rc;
+	int			 r = -1;
+
+	if ((h = curl_easy_init()) == NULL)
+		return snprintf(err, PROXY_ERRLEN, "curl_easy_init failed"),
+		    -1;
+	snprintf(url, sizeof url, "http://%s:%llu%s",
+	    strcmp(pc->address, "0.0.0.0") == 0 ? "127.0.0.1" : pc->address,
+	    (unsigned long long)pc->listen, path);
+	snprintf(hh, sizeof hh, "Host: %s", host);
+	hdrs = curl_slist_append(NULL, hh);
+	curl_easy_setopt(h, CURLOPT_URL, url);
+	curl_easy_setopt(h, CURLOPT_HTTPHEADER, hdrs);
+	curl_easy_setopt(h, CURLOPT_NOSIGNAL, 1L);
+	curl_easy_setopt(h, CURLOPT_PROXY, "");
+	curl_easy_setopt(h, CURLOPT_FRESH_CONNECT, 1L);
+	curl_easy_setopt(h, CURLOPT_FORBID_REUSE, 1L);
+	curl_easy_setopt(h, CURLOPT_TIMEOUT_MS, 1000L);
+	curl_easy_setopt(h, CURLOPT_WRITEFUNCTION, answer_discard);
+	curl_easy_setopt(h, CURLOPT_HEADERFUNCTION, answer_header);
+	curl_easy_setopt(h, CURLOPT_HEADERDATA, &a);
+	snprintf(err, PROXY_ERRLEN, "no answer");
+	for (;;) {
+		memset(&a, 0, sizeof a);
+		a.header = header;
+		if ((rc = curl_easy_perform(h)) != CURLE_OK)
+			snprintf(err, PROXY_ERRLEN, "GET %s: %s", url,
+			    curl_easy_strerror(rc));
+		else {
+			curl_easy_getinfo(h, CURLINFO_RESPONSE_CODE,
+			    &a.status);
+			if (strcmp(a.value, want) == 0 && (status == PROXY_ANY ||
+			    (status == PROXY_2XX3XX && a.status >= 200 &&
+			    a.status <= 399) || a.status == status)) {
+				r = 0;
+				break;
+			}
+			snprintf(err, PROXY_ERRLEN, "last answer %ld with "
+			    "%s: %s", a.status, header,
+			    a.value[0] != '\0' ? a.value : "(none)");
+		}
+		if (clock_ms() >= end)
+			break;
+		sleep_ms(20);
+	}
+	curl_slist_free_all(hdrs);
+	curl_easy_cleanup(h);
+	return r;
+}
+
+/* What a Host header that this site's first server name matches is. */
+void
+proxy_probe_host(const struct proxy_site *ps, char *dst, size_t dstsz)
+{
+	const char	*d = ps->domains[0];
+
+	if (strncmp(d, "*.", 2) == 0)
+		snprintf(dst, dstsz, "tug-probe.%s", d + 2);
+	else
+		snprintf(dst, dstsz, "%s", d);
+}

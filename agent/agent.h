@@ -298,6 +298,20 @@ struct proxy_backend {
 			    const char *site, int *done, char *err);
 };
 
+/*
+ * Ask the proxy (GET path with Host: host, a new connection each time)
+ * until its answer carries header: want with a status that status allows
+ * (PROXY_ANY, PROXY_2XX3XX, or exactly that one), for up to ms. 0, or -1
+ * with err (PROXY_ERRLEN) describing the last answer. The backends'
+ * confirmation of every switch.
+ */
+#define PROXY_ANY	0
+#define PROXY_2XX3XX	1
+int	 proxy_confirm(const struct proxy_conf *, const char *host,
+	    const char *path, const char *header, const char *want,
+	    long status, uint64_t ms, char *err);
+/* A Host header the site's first domain matches (*.x: tug-probe.x). */
+void	 proxy_probe_host(const struct proxy_site *, char *dst, size_t);
 /* Parse and validate site.apply's "proxy" map: 1 present, 0 absent, -1. */
 int	 proxy_site_check(struct job *, struct proxy_site *);
 /* A confirmation or health path: '/' and URL characters only; 0 or -1. */

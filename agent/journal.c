@@ -124,23 +124,11 @@ int
 journal_lock(const char *site, volatile int *cancel)
 {
 	char	path[PATH_MAX_TUG + 64];
-	int	fd;
 
 	if (journal_path(path, sizeof path, site, "lock") == -1)
 		return -1;
-	if ((fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0600)) == -1)
-		return -1;
-	/* Poll, so that a cancelled job stops waiting for another apply. */
-	while (flock(fd, LOCK_EX | LOCK_NB) == -1) {
-		if ((errno != EWOULDBLOCK && errno != EINTR) || *cancel) {
-			close(fd);
-			if (*cancel)
-				errno = ECANCELED;
-			return -1;
-		}
-		sleep_ms(50);
-	}
-	return fd;
+	/* Polled, so that a cancelled job stops waiting for another apply. */
+	return fs_lock_wait(path, cancel, 50);
 }
 
 void

@@ -97,21 +97,9 @@ static int
 net_lock(volatile int *cancel)
 {
 	char	path[PATH_MAX_TUG + 32];
-	int	fd;
 
 	snprintf(path, sizeof path, "%s/network.lock", agent.state_dir);
-	if ((fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0600)) == -1)
-		return -1;
-	while (flock(fd, LOCK_EX | LOCK_NB) == -1) {
-		if ((errno != EWOULDBLOCK && errno != EINTR) || *cancel) {
-			close(fd);
-			if (*cancel)
-				errno = ECANCELED;
-			return -1;
-		}
-		sleep_ms(20);
-	}
-	return fd;
+	return fs_lock_wait(path, cancel, 20);
 }
 
 /* A list of subnets in use that grows. */

@@ -526,122 +526,6 @@ cdy_start(const struct proxy_conf *pc, char *err)
 	return -1;
 }
 
-/* One answer of the proxy. */
-struct cdy_answer {
-	const char	*header;
-	char		 value[64];
-	long		 status;
-};
-
-static size_t
-cdy_header_cb(char *p, size_t size, size_t n, void *arg)
-{
-	struct cdy_answer	*a = arg;
-	size_t			 len = size * n, hl = strlen(a->header), vl;
-
-	if (len > hl + 1 && strncasecmp(p, a->header, hl) == 0 &&
-	    p[hl] == ':') {
-		p += hl + 1;
-		len -= hl + 1;
-		while (len > 0 && (*p == ' ' || *p == '\t'))
-			p++, len--;
-		for (vl = 0; vl < len && p[vl] != '\r' && p[vl] != '\n'; vl++)
-			;
-		if (vl >= sizeof a->value)
-			vl = sizeof a->value - 1;
-		memcpy(a->value, p, vl);
-		a->value[vl] = '\0';
-	}
-	return size * n;
-}
-
-static size_t
-cdy_discard(char *p, size_t size, size_t n, void *arg)
-{
-	(void)p;
-	(void)arg;
-	return size * n;
-}
-
-#define CDY_ANY		0	/* cdy_confirm: any status */
-#define CDY_2XX3XX	1	/* 200 ... 399 */
-
-/*
- * Ask Caddy's listener (GET path with Host: host, a new connection each
- * time) until its answer carries header: want with a status that status
- * allows; for up to ms. The nginx backend's confirmation, word for word.
- */
-static int
-cdy_confirm(const struct proxy_conf *pc, const char *host, const char *path,
-    const char *header, const char *want, long status, uint64_t ms,
-    char *err)
-{
-	CURL			*h;
-	struct curl_slist	*hdrs = NULL;
-	struct cdy_answer	 a;
-	char			 url[512], hh[DOMAIN_MAX + 16];
-	uint64_t		 end = clock_ms() + ms;
-	CURLcode		 rc;
-	int			 r = -1;
-
-	if ((h = curl_easy_init()) == NULL)
-		return snprintf(err, PROXY_ERRLEN, "curl_easy_init failed"),
-		    -1;
-	snprintf(url, sizeof url, "http://%s:%llu%s",
-	    strcmp(pc->address, "0.0.0.0") == 0 ? "127.0.0.1" : pc->address,
-	    (unsigned long long)pc->listen, path);
-	snprintf(hh, sizeof hh, "Host: %s", host);
-	hdrs = curl_slist_append(NULL, hh);
-	curl_easy_setopt(h, CURLOPT_URL, url);
-	curl_easy_setopt(h, CURLOPT_HTTPHEADER, hdrs);
-	curl_easy_setopt(h, CURLOPT_NOSIGNAL, 1L);
-	curl_easy_setopt(h, CURLOPT_PROXY, "");
-	curl_easy_setopt(h, CURLOPT_FRESH_CONNECT, 1L);
-	curl_easy_setopt(h, CURLOPT_FORBID_REUSE, 1L);
-	curl_easy_setopt(h, CURLOPT_TIMEOUT_MS, 1000L);
-	curl_easy_setopt(h, CURLOPT_WRITEFUNCTION, cdy_discard);
-	curl_easy_setopt(h, CURLOPT_HEADERFUNCTION, cdy_header_cb);
-	curl_easy_setopt(h, CURLOPT_HEADERDATA, &a);
-	snprintf(err, PROXY_ERRLEN, "no answer");
-	for (;;) {
-		memset(&a, 0, sizeof a);
-		a.header = header;
-		if ((rc = curl_easy_perform(h)) != CURLE_OK)
-			snprintf(err, PROXY_ERRLEN, "GET %s: %s", url,
-			    curl_easy_strerror(rc));
-		else {
-			curl_easy_getinfo(h, CURLINFO_RESPONSE_CODE,
-			    &a.status);
-			if (strcmp(a.value, want) == 0 && (status == CDY_ANY ||
-			    (status == CDY_2XX3XX && a.status >= 200 &&
-			    a.status <= 399) || a.status == status)) {
-				r = 0;
-				break;
-			}
-			snprintf(err, PROXY_ERRLEN, "last answer %ld with "
-			    "%s: %s", a.status, header,
-			    a.value[0] != '\0' ? a.value : "(none)");
-		}
-		if (clock_ms() >= end)
-			break;
-		sleep_ms(20);
-	}
-	curl_slist_free_all(hdrs);
-	curl_easy_cleanup(h);
-	return r;
-}
-
-/* What a Host header that this site's first domain matches is. */
-static void
-cdy_probe_host(const struct proxy_site *ps, char *dst, size_t dstsz)
-{
-	const char	*d = ps->domains[0];
-
-	if (strncmp(d, "*.", 2) == 0)
-		snprintf(dst, dstsz, "tug-probe.%s", d + 2);
-	else
-		snprintf(dst, dstsz, "%s", d);
-}
 
 /*
  * The route of a site. Everything in it was validated when the request
@@ -864,8 +748,8 @@ cdy_site_switch(const struct proxy_conf *pc, const struct proxy_site *ps,
 	char		*text = NULL;
 	const char	*hdr = ps->stopped ? "X-Tug-Stopped" : "X-Tug-Release";
 	const char	*path = ps->stopped ? "/" : ps->path, *s;
-	long		 status = ps->stopped ? 503 : ps->any_status ? CDY_ANY :
-			     CDY_2XX3XX;
+	long		 status = ps->stopped ? 503 : ps->any_status ? PROXY_ANY :
+			     PROXY_2XX3XX;
 	size_t		 i, k, d;
 	int		 ret = -1;
 	uint64_t	 t;
@@ -876,7 +760,7 @@ cdy_site_switch(const struct proxy_conf *pc, const struct proxy_site *ps,
 	if (path[0] == '\0')
 		path = "/";
 	cdy_path(prev, sizeof prev, "sites/%s.prev", ps->site);
-	cdy_probe_host(ps, host, sizeof host);
+	proxy_probe_host(ps, host, sizeof host);
 	snprintf(rel, sizeof rel, "%llu", (unsigned long long)ps->release);
 	if (cdy_ensure(pc, err) == -1 || (routes = cdy_routes(err)) == NULL)
 		goto out;
@@ -904,7 +788,7 @@ cdy_site_switch(const struct proxy_conf *pc, const struct proxy_site *ps,
 	cur = cdy_find(routes, ps->site);
 	if (cur != NULL && json_equal(cur, route)) {
 		t = clock_ms();
-		if (cdy_confirm(pc, host, path, hdr, rel, status, 500,
+		if (proxy_confirm(pc, host, path, hdr, rel, status, 500,
 		    why) == 0) {
 			tm->confirm_ms = clock_ms() - t;
 			ret = 0;
@@ -932,7 +816,7 @@ cdy_site_switch(const struct proxy_conf *pc, const struct proxy_site *ps,
 	if (ret == -1)
 		goto undo;
 	t = clock_ms();
-	ret = cdy_confirm(pc, host, path, hdr, rel, status, CDY_CONFIRM_MS,
+	ret = proxy_confirm(pc, host, path, hdr, rel, status, CDY_CONFIRM_MS,
 	    why);
 	tm->confirm_ms = clock_ms() - t;
 	if (ret == -1) {
@@ -1154,8 +1038,8 @@ cdy_setup(struct proxy_conf *pc, struct proxy_state *st, char *err)
 	if ((cur = cdy_get("/config/", err)) == NULL)
 		goto undo;
 	want = cdy_config(pc, cdy_site_routes(cur), token, sizeof token);
-	if (json_equal(cur, want) && cdy_confirm(pc, CDY_PROBE_HOST, "/",
-	    "X-Tug-Config", token, CDY_ANY, started ? CDY_CONFIRM_MS : 500,
+	if (json_equal(cur, want) && proxy_confirm(pc, CDY_PROBE_HOST, "/",
+	    "X-Tug-Config", token, PROXY_ANY, started ? CDY_CONFIRM_MS : 500,
 	    why) == 0) {
 		r = 0;
 		goto done;
@@ -1163,8 +1047,8 @@ cdy_setup(struct proxy_conf *pc, struct proxy_state *st, char *err)
 	if (cdy_change("POST", "/load", want, err) == -1)
 		goto undo;
 	st->reloaded = !started;
-	if (cdy_confirm(pc, CDY_PROBE_HOST, "/", "X-Tug-Config", token,
-	    CDY_ANY, CDY_CONFIRM_MS, why) == -1) {
+	if (proxy_confirm(pc, CDY_PROBE_HOST, "/", "X-Tug-Config", token,
+	    PROXY_ANY, CDY_CONFIRM_MS, why) == -1) {
 		snprintf(err, PROXY_ERRLEN, "caddy does not answer on %s:%llu "
 		    "(%s)", pc->address, (unsigned long long)pc->listen, why);
 		goto undo;

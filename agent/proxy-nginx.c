@@ -595,112 +595,6 @@ servers:
 	return 0;
 }
 
-/* One answer of the proxy. */
-struct ngx_answer {
-	const char	*header;
-	char		 value[64];
-	long		 status;
-};
-
-static size_t
-ngx_header_cb(char *p, size_t size, size_t n, void *arg)
-{
-	struct ngx_answer	*a = arg;
-	size_t			 len = size * n, hl = strlen(a->header), vl;
-
-	if (len > hl + 1 && strncasecmp(p, a->header, hl) == 0 &&
-	    p[hl] == ':') {
-		p += hl + 1;
-		len -= hl + 1;
-		while (len > 0 && (*p == ' ' || *p == '\t'))
-			p++, len--;
-		for (vl = 0; vl < len && p[vl] != '\r' && p[vl] != '\n'; vl++)
-			;
-		if (vl >= sizeof a->value)
-			vl = sizeof a->value - 1;
-		memcpy(a->value, p, vl);
-		a->value[vl] = '\0';
-	}
-	return size * n;
-}
-
-static size_t
-ngx_discard(char *p, size_t size, size_t n, void *arg)
-{
-	(void)p;
-	(void)arg;
-	return size * n;
-}
-
-#define NGX_ANY		0	/* ngx_confirm: any status */
-#define NGX_2XX3XX	1	/* 200 ... 399 */
-
-/*
- * Ask the proxy (GET path with Host: host, a new connection each time)
- * until its answer carries header: want, with a status that status allows
- * (NGX_ANY, NGX_2XX3XX, or exactly that one); for up to ms. 0, or -1 with
- * err describing the last answer.
- */
-static int
-ngx_confirm(const struct proxy_conf *pc, const char *host, const char *path,
-    const char *header, const char *want, long status, uint64_t ms,
-    char *err)
-{
-	CURL			*h;
-	struct curl_slist	*hdrs = NULL;
-	struct ngx_answer	 a;
-	char			 url[512], hh[DOMAIN_MAX + 16];
-	uint64_t		 end = clock_ms() + ms;
-	CURLcode		 rc;
-	int			 r = -1;
-
-	if ((h = curl_easy_init()) == NULL)
-		return snprintf(err, PROXY_ERRLEN, "curl_easy_init failed"),
-		    -1;
-	snprintf(url, sizeof url, "http://%s:%llu%s",
-	    strcmp(pc->address, "0.0.0.0") == 0 ? "127.0.0.1" : pc->address,
-	    (unsigned long long)pc->listen, path);
-	snprintf(hh, sizeof hh, "Host: %s", host);
-	hdrs = curl_slist_append(NULL, hh);
-	curl_easy_setopt(h, CURLOPT_URL, url);
-	curl_easy_setopt(h, CURLOPT_HTTPHEADER, hdrs);
-	curl_easy_setopt(h, CURLOPT_NOSIGNAL, 1L);
-	curl_easy_setopt(h, CURLOPT_PROXY, "");
-	curl_easy_setopt(h, CURLOPT_FRESH_CONNECT, 1L);
-	curl_easy_setopt(h, CURLOPT_FORBID_REUSE, 1L);
-	curl_easy_setopt(h, CURLOPT_TIMEOUT_MS, 1000L);
-	curl_easy_setopt(h, CURLOPT_WRITEFUNCTION, ngx_discard);
-	curl_easy_setopt(h, CURLOPT_HEADERFUNCTION, ngx_header_cb);
-	curl_easy_setopt(h, CURLOPT_HEADERDATA, &a);
-	snprintf(err, PROXY_ERRLEN, "no answer");
-	for (;;) {
-		memset(&a, 0, sizeof a);
-		a.header = header;
-		if ((rc = curl_easy_perform(h)) != CURLE_OK)
-			snprintf(err, PROXY_ERRLEN, "GET %s: %s", url,
-			    curl_easy_strerror(rc));
-		else {
-			curl_easy_getinfo(h, CURLINFO_RESPONSE_CODE,
-			    &a.status);
-			if (strcmp(a.value, want) == 0 && (status == NGX_ANY ||
-			    (status == NGX_2XX3XX && a.status >= 200 &&
-			    a.status <= 399) || a.status == status)) {
-				r = 0;
-				break;
-			}
-			snprintf(err, PROXY_ERRLEN, "last answer %ld with "
-			    "%s: %s", a.status, header,
-			    a.value[0] != '\0' ? a.value : "(none)");
-		}
-		if (clock_ms() >= end)
-			break;
-		sleep_ms(20);
-	}
-	curl_slist_free_all(hdrs);
-	curl_easy_cleanup(h);
-	return r;
-}
-
 /* The size of the error log, to read what a reload wrote after it. */
 static off_t
 ngx_log_size(void)
@@ -923,17 +817,6 @@ ngx_reload(const struct proxy_conf *pc, int *started, char *err)
 	return 0;
 }
 
-/* What a Host header that this site's first server name matches is. */
-static void
-ngx_probe_host(const struct proxy_site *ps, char *dst, size_t dstsz)
-{
-	const char	*d = ps->domains[0];
-
-	if (strncmp(d, "*.", 2) == 0)
-		snprintf(dst, dstsz, "tug-probe.%s", d + 2);
-	else
-		snprintf(dst, dstsz, "%s", d);
-}
 
 /* Read a file that may be absent: 1 read, 0 absent, -1 error. */
 static int
@@ -996,8 +879,8 @@ ngx_site_switch(const struct proxy_conf *pc, const struct proxy_site *ps,
 	char		 rel[24], why[400];
 	const char	*hdr = ps->stopped ? "X-Tug-Stopped" : "X-Tug-Release";
 	const char	*path = ps->stopped ? "/" : ps->path;
-	long		 status = ps->stopped ? 503 : ps->any_status ? NGX_ANY :
-			     NGX_2XX3XX;
+	long		 status = ps->stopped ? 503 : ps->any_status ? PROXY_ANY :
+			     PROXY_2XX3XX;
 	int		 had, r = -1, reloaded = 0, started;
 	uint64_t	 t;
 
@@ -1006,7 +889,7 @@ ngx_site_switch(const struct proxy_conf *pc, const struct proxy_site *ps,
 		goto out;
 	ngx_path(conf, sizeof conf, "sites/%s.conf", ps->site);
 	ngx_path(prev, sizeof prev, "sites/%s.prev", ps->site);
-	ngx_probe_host(ps, host, sizeof host);
+	proxy_probe_host(ps, host, sizeof host);
 	snprintf(rel, sizeof rel, "%llu", (unsigned long long)ps->release);
 	if ((had = ngx_read(conf, &cur)) == -1) {
 		snprintf(err, PROXY_ERRLEN, "cannot read %s: %s", conf,
@@ -1018,7 +901,7 @@ ngx_site_switch(const struct proxy_conf *pc, const struct proxy_site *ps,
 	if (had && cur.len == text.len && memcmp(cur.ptr, text.ptr,
 	    text.len) == 0 && ngx_pid() > 0) {
 		t = clock_ms();
-		if (ngx_confirm(pc, host, path, hdr, rel, status, 500,
+		if (proxy_confirm(pc, host, path, hdr, rel, status, 500,
 		    why) == 0) {
 			tm->confirm_ms = clock_ms() - t;
 			r = 0;
@@ -1054,7 +937,7 @@ ngx_site_switch(const struct proxy_conf *pc, const struct proxy_site *ps,
 	reloaded = 1;
 	/* Old workers may answer for a while after the reload. */
 	t = clock_ms();
-	r = ngx_confirm(pc, host, path, hdr, rel, status, NGX_CONFIRM_MS,
+	r = proxy_confirm(pc, host, path, hdr, rel, status, NGX_CONFIRM_MS,
 	    why);
 	tm->confirm_ms = clock_ms() - t;
 	if (r == -1) {
@@ -1218,8 +1101,8 @@ ngx_setup(struct proxy_conf *pc, struct proxy_state *st, char *err)
 		    text[i].len) != 0)))
 			same = 0;
 	}
-	if (same && ngx_pid() > 0 && ngx_confirm(pc, NGX_PROBE_HOST, "/",
-	    "X-Tug-Config", token, NGX_ANY, 500, why) == 0) {
+	if (same && ngx_pid() > 0 && proxy_confirm(pc, NGX_PROBE_HOST, "/",
+	    "X-Tug-Config", token, PROXY_ANY, 500, why) == 0) {
 		r = 0;
 		goto done;
 	}
@@ -1239,8 +1122,8 @@ ngx_setup(struct proxy_conf *pc, struct proxy_state *st, char *err)
 	if (ngx_reload(pc, &started, err) == -1)
 		goto undo;
 	reloaded = !started;
-	if (ngx_confirm(pc, NGX_PROBE_HOST, "/", "X-Tug-Config", token,
-	    NGX_ANY, NGX_CONFIRM_MS, why) == -1) {
+	if (proxy_confirm(pc, NGX_PROBE_HOST, "/", "X-Tug-Config", token,
+	    PROXY_ANY, NGX_CONFIRM_MS, why) == -1) {
 		snprintf(err, PROXY_ERRLEN, "nginx does not answer on %s:%llu "
 		    "(%s)", pc->address, (unsigned long long)pc->listen, why);
 		goto undo;

@@ -9,8 +9,10 @@
 #include <stdio.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/file.h>
 #include <unistd.h>
 
+#include "common/clock.h"
 #include "common/fs.h"
 
 int
@@ -222,4 +224,28 @@ int
 fs_remove_tree(int dirfd, const char *name)
 {
 	return remove_at(dirfd, name, 0);
+}
+
+/*
+ * An exclusive flock on path (made 0600 if missing), polled every poll_ms
+ * so that the wait ends once *cancel is set (errno ECANCELED). The lock's
+ * fd, to close, or -1.
+ */
+int
+fs_lock_wait(const char *path, volatile int *cancel, unsigned poll_ms)
+{
+	int	fd;
+
+	if ((fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0600)) == -1)
+		return -1;
+	while (flock(fd, LOCK_EX | LOCK_NB) == -1) {
+		if ((errno != EWOULDBLOCK && errno != EINTR) || *cancel) {
+			close(fd);
+			if (*cancel)
+				errno = ECANCELED;
+			return -1;
+		}
+		sleep_ms(poll_ms);
+	}
+	return fd;
 }

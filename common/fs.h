@@ -26,4 +26,7 @@ int	fs_remove_tree(int dirfd, const char *name);
 /* Read exactly n bytes: 1 done, 0 EOF before any byte, -1 error or EOF inside. */
 int	fs_read_full(int fd, void *, size_t);
 
+/* Wait for an exclusive lock on path, giving up once *cancel is set. */
+int	 fs_lock_wait(const char *path, volatile int *cancel, unsigned poll_ms);
+
 #endif

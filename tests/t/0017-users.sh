@@ -303,6 +303,10 @@ step 'user show: grants, effective actions with the inherited ones marked; anyon
 	grep -q "^  site:blog  *view (via manage), deploy (via manage), manage$" $T/out &&
 	grep -q "^  group:web  *view_env (via edit_env), edit_env$" $T/out &&
 	grep -q "covers hosts: web1 web2; sites: blog news" $T/out &&
+	grep -qx "which lets them:" $T/out &&
+	grep -q "^  deploy  *roll releases out and back, start, stop, restart: the site runs code of their choice, with its env and secrets$" $T/out &&
+	grep -q "^  edit_env  *set and unset env values and secrets; a change redeploys the site$" $T/out &&
+	! grep -q "^  admin  " $T/out &&
 	"$TUG" --as shown --json user show >$T/json &&
 	grep -q "\"name\":\"shown\"" $T/json &&
 	"$TUG" user add plain >/dev/null && "$TUG" --as plain user show >$T/out &&
