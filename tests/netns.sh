@@ -14,7 +14,7 @@
 #	ns_regen_hostkey N		new host key, sshd restarted
 #	ns_addr N			print host N's address
 #	ns_docker N ARGS...		docker against host N's engine
-#	ns_purge N [LABEL...]		its tug (and LABEL) objects removed
+#	ns_purge N [LABEL...]		what the tests' controller (and LABEL) made, removed
 #	ns_ssh N KEY CMD...		run CMD on host N over ssh
 #
 # Host N (1..9) is:
@@ -554,21 +554,23 @@ _ns_regen_hostkey() {
 }
 
 # ns_purge N [LABEL...]: the containers, networks and volumes on host N's
-# engine (the tests' own) that carry tug.site or any LABEL, removed.
+# engine that this test run made: those of the tests' controller
+# (tug.controller=$TUG_CONTROLLER_ID) and those carrying a LABEL of the
+# test's own. Nothing else is touched.
 ns_purge() {
 	local n=$1 l c
 
 	shift
-	for l in tug.site "$@"; do
-		for c in $(ns_docker $n ps -aq --filter label=$l); do
+	for l in "tug.controller=${TUG_CONTROLLER_ID:?}" "$@"; do
+		for c in $(ns_docker $n ps -aq --filter "label=$l"); do
 			ns_docker $n rm -f $c >/dev/null
 		done
 	done
-	for l in tug.site "$@"; do
-		for c in $(ns_docker $n network ls -q --filter label=$l); do
+	for l in "tug.controller=$TUG_CONTROLLER_ID" "$@"; do
+		for c in $(ns_docker $n network ls -q --filter "label=$l"); do
 			ns_docker $n network rm $c >/dev/null
 		done
-		for c in $(ns_docker $n volume ls -q --filter label=$l); do
+		for c in $(ns_docker $n volume ls -q --filter "label=$l"); do
 			ns_docker $n volume rm -f $c >/dev/null
 		done
 	done
