@@ -25,7 +25,7 @@ ALL_CFLAGS	 = $(WARN) $(CFLAGS) $(SANFLAGS) -MMD -MP
 ALL_LDFLAGS	 = $(LDFLAGS) $(SANFLAGS)
 
 PROTO_LIBS	:= $(shell pkg-config --libs msgpack zlib)
-AGENT_LIBS	:= $(shell pkg-config --libs libcurl jansson) $(PROTO_LIBS) -lpthread
+AGENT_LIBS	:= $(shell pkg-config --libs libcurl jansson libcrypto) $(PROTO_LIBS) -lpthread
 TUGD_LIBS	:= $(shell pkg-config --libs sqlite3 libssh libcrypto jansson libcurl \
 		   yaml-0.1) $(PROTO_LIBS) -lpthread
 SPEC_LIBS	:= $(shell pkg-config --libs yaml-0.1) $(PROTO_LIBS)
@@ -86,7 +86,7 @@ $(B)/tests/test-%: $(B)/tests/unit/test-%.o $(B)/tests/unit/unit.o $(B)/libproto
 $(B)/tests/unit/unit.o: tests/unit/unit.c
 
 $(B)/tests/%: $(B)/tests/tools/%.o $(B)/libproto.a $(B)/libcommon.a
-	$(CC) $(ALL_LDFLAGS) -o $@ $^ $(shell pkg-config --libs jansson) $(PROTO_LIBS)
+	$(CC) $(ALL_LDFLAGS) -o $@ $^ $(shell pkg-config --libs jansson libcurl) $(PROTO_LIBS) -lpthread
 
 # The fuzz targets, driven over their corpus by a plain main() for make test.
 $(B)/tests/replay-%: $(B)/tests/fuzz/%.o $(B)/tests/fuzz/replay.o $(B)/libproto.a $(B)/libcommon.a

@@ -2,7 +2,8 @@
  * agent-proxy.c: the ops proxy.setup and proxy.status, the record of this
  * host's proxy (<state>/proxy.json), the lock every proxy change takes, and
  * the checks of site.apply's "proxy" args. The work itself is done by the
- * backend of the proxy's kind (proxy-nginx.c, proxy-caddy.c); what they
+ * backend of the proxy's kind (proxy-nginx.c, proxy-caddy.c,
+ * proxy-traefik.c); what they
  * share is here too: asking the proxy until a switch shows (proxy_confirm).
  */
 #include <arpa/inet.h>
@@ -14,6 +15,7 @@
 #include <string.h>
 #include <strings.h>
 #include <sys/file.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <curl/curl.h>
@@ -29,6 +31,7 @@
 static const struct proxy_backend *backends[] = {
 	&proxy_nginx,
 	&proxy_caddy,
+	&proxy_traefik,
 };
 
 const struct proxy_backend *
@@ -57,7 +60,13 @@ proxy_switch(struct job *j, const struct proxy_conf *pc,
 	proxy_unlock(lock);
 	if (r == -1)
 		return snprintf(why, whysz, "%s", err), -1;
-	if (ps->stopped)
+	if (tm->unconfirmed)
+		job_progress(j, "proxy", "%s config for %s (release %llu%s) "
+		    "%s; not confirmed: the agent cannot ask %s", pc->kind,
+		    ps->domains[0], (unsigned long long)release, ps->stopped ?
+		    ", stopped" : "", tm->changed ? "written" :
+		    "already in place", pc->kind);
+	else if (ps->stopped)
 		job_progress(j, "proxy", "%s %s 503 for %s itself: release "
 		    "%llu is stopped", pc->kind, tm->changed ? "answers" :
 		    "already answers", ps->domains[0],
@@ -100,13 +109,46 @@ port_ok(uint64_t p)
 	return p >= 1024 && p <= 65535;
 }
 
+/* The host's own proxy may have any port; the agent's own only high ones. */
+static int
+mode_port_ok(const char *mode, uint64_t p)
+{
+	return strcmp(mode, "system") == 0 ? p >= 1 && p <= 65535 : port_ok(p);
+}
+
+/*
+ * The system-mode fields of proxy.json or of proxy.setup's args, checked:
+ * every path is clean and absolute, and the include dir is a directory of
+ * the agent's own user (it writes there; the host's nginx reads it as
+ * root). NULL, or why not.
+ */
+static const char *
+proxy_system_check(const struct proxy_conf *pc)
+{
+	struct stat	st;
+
+	if (check_abs_path(pc->binary) != NULL ||
+	    check_abs_path(pc->config) != NULL ||
+	    check_abs_path(pc->dir) != NULL ||
+	    check_abs_path(pc->pid_file) != NULL)
+		return "binary, config, dir and pid_file must be clean "
+		    "absolute paths";
+	if (lstat(pc->dir, &st) == -1 || !S_ISDIR(st.st_mode))
+		return "the include dir is not a directory (run tug host "
+		    "bootstrap --proxy-mode system)";
+	if (st.st_uid != geteuid())
+		return "the include dir is not the agent user's own";
+	return NULL;
+}
+
 int
 proxy_load(struct proxy_conf *pc, char *err)
 {
 	char		 path[PATH_MAX_TUG + 32];
 	struct buf	 b = BUF_INIT;
 	json_t		*j;
-	const char	*kind, *addr, *bin, *pool = NULL;
+	const char	*kind, *addr, *bin, *pool = NULL, *why = NULL;
+	const char	*mode = "agent", *config = "", *dir = "", *pidf = "";
 	json_int_t	 listen, tls = 0;
 
 	memset(pc, 0, sizeof *pc);
@@ -125,8 +167,12 @@ proxy_load(struct proxy_conf *pc, char *err)
 	    "kind", &kind, "listen", &listen, "address", &addr, "binary", &bin,
 	    "tls_listen", &tls, "subnet_pool", &pool) == -1 ||
 	    proxy_backend(kind) == NULL ||
-	    !port_ok((uint64_t)listen) || (tls != 0 &&
-	    !port_ok((uint64_t)tls)) || canon_ipv4(addr, pc->address,
+	    json_unpack(j, "{s?:s, s?:s, s?:s, s?:s, s?:b}", "mode", &mode,
+	    "config", &config, "dir", &dir, "pid_file", &pidf,
+	    "ipv6", &pc->ipv6) == -1 ||
+	    (strcmp(mode, "agent") != 0 && strcmp(mode, "system") != 0) ||
+	    !mode_port_ok(mode, (uint64_t)listen) || (tls != 0 &&
+	    !mode_port_ok(mode, (uint64_t)tls)) || canon_ipv4(addr, pc->address,
 	    sizeof pc->address) == -1 || check_abs_path(bin) != NULL ||
 	    (pool != NULL && net_pool_check(pool, pc->subnet_pool,
 	    sizeof pc->subnet_pool) != NULL)) {
@@ -136,9 +182,23 @@ proxy_load(struct proxy_conf *pc, char *err)
 	}
 	snprintf(pc->kind, sizeof pc->kind, "%s", kind);
 	snprintf(pc->binary, sizeof pc->binary, "%s", bin);
+	snprintf(pc->mode, sizeof pc->mode, "%s", mode);
+	snprintf(pc->config, sizeof pc->config, "%s", config);
+	snprintf(pc->dir, sizeof pc->dir, "%s", dir);
+	snprintf(pc->pid_file, sizeof pc->pid_file, "%s", pidf);
 	pc->listen = (uint64_t)listen;
 	pc->tls_listen = (uint64_t)tls;
+	if (proxy_backend(kind)->load != NULL &&
+	    proxy_backend(kind)->load(j, pc) == -1) {
+		json_decref(j);
+		return snprintf(err, PROXY_ERRLEN, "%s is damaged: run "
+		    "proxy.setup again", path), -1;
+	}
 	json_decref(j);
+	if (PROXY_SYSTEM(pc) && (strcmp(pc->kind, "nginx") != 0 ||
+	    (why = proxy_system_check(pc)) != NULL))
+		return snprintf(err, PROXY_ERRLEN, "%s: system mode: %s", path,
+		    why != NULL ? why : "only for nginx"), -1;
 	return 1;
 }
 
@@ -157,6 +217,15 @@ proxy_save(const struct proxy_conf *pc, char *err)
 	if (j != NULL && pc->subnet_pool[0] != '\0')
 		json_object_set_new(j, "subnet_pool",
 		    json_string(pc->subnet_pool));
+	if (j != NULL && PROXY_SYSTEM(pc)) {
+		json_object_set_new(j, "mode", json_string(pc->mode));
+		json_object_set_new(j, "config", json_string(pc->config));
+		json_object_set_new(j, "dir", json_string(pc->dir));
+		json_object_set_new(j, "pid_file", json_string(pc->pid_file));
+		json_object_set_new(j, "ipv6", json_boolean(pc->ipv6));
+	}
+	if (j != NULL && proxy_backend(pc->kind)->save != NULL)
+		proxy_backend(pc->kind)->save(pc, j);
 	if (j == NULL || (text = json_dumps(j, JSON_COMPACT)) == NULL) {
 		json_decref(j);
 		return snprintf(err, PROXY_ERRLEN, "out of memory"), -1;
@@ -193,7 +262,7 @@ proxy_site_check(struct job *j, struct proxy_site *ps)
 	struct mv	 p;
 	size_t		 i, k;
 	const char	*why;
-	char		 e[128];
+	char		 e[128], tls[8] = "off";
 	int		 r;
 
 	memset(ps, 0, sizeof *ps);
@@ -236,6 +305,17 @@ proxy_site_check(struct job *j, struct proxy_site *ps)
 		    strlen(ps->tls_key)), why);
 	if (ps->max_body > PROXY_MAX_BODY_MAX)
 		return job_bad(j, "proxy.max_body over 1 TiB");
+	if (mv_str(&p, "tls", tls, sizeof tls, 0) == -1 ||
+	    mv_bool(&p, "hsts", &ps->hsts, 0) == -1)
+		return -1;
+	if (strcmp(tls, "auto") != 0 && strcmp(tls, "off") != 0)
+		return job_bad(j, "proxy.tls: auto or off");
+	ps->tls_auto = strcmp(tls, "auto") == 0;
+	if (ps->tls_auto && ps->tls_cert[0] != '\0')
+		return job_bad(j, "proxy.tls auto and certificate files "
+		    "exclude each other");
+	if (acme_check(j, &p, ps) == -1)
+		return -1;
 	return 1;
 }
 
@@ -248,14 +328,18 @@ int
 proxy_require(struct job *j, const struct proxy_site *ps,
     struct proxy_conf *pc)
 {
-	char	err[PROXY_ERRLEN];
-	int	r;
+	char		 err[PROXY_ERRLEN];
+	const char	*why;
+	int		 r;
 
 	if ((r = proxy_load(pc, err)) == -1)
 		return job_failed(j, E_PROXY, "%s", err);
 	if (r == 0)
 		return job_failed(j, E_PROXY, "no proxy on this host: set one "
 		    "up with proxy.setup (tug host bootstrap --proxy nginx)");
+	if (proxy_backend(pc->kind)->refuse != NULL &&
+	    (why = proxy_backend(pc->kind)->refuse(pc, ps)) != NULL)
+		return job_failed(j, E_PROXY, "%s", why);
 	if (ps->tls_cert[0] != '\0' && pc->tls_listen == 0)
 		return job_failed(j, E_PROXY, "the proxy on this host has no "
 		    "TLS port: run proxy.setup with tls_listen");
@@ -294,9 +378,17 @@ proxy_site_json(const struct proxy_site *ps)
 	j = json_pack("{s:o, s:I, s:I, s:I, s:s}", "domains", d, "release",
 	    (json_int_t)ps->release, "port", (json_int_t)ps->port,
 	    "max_body", (json_int_t)ps->max_body, "path", ps->path);
-	if (j != NULL && ps->tls_cert[0] != '\0') {
+	if (j != NULL && ps->tls_cert[0] != '\0' && !ps->tls_auto) {
 		json_object_set_new(j, "tls_cert", json_string(ps->tls_cert));
 		json_object_set_new(j, "tls_key", json_string(ps->tls_key));
+	}
+	if (j != NULL && ps->tls_auto) {
+		json_object_set_new(j, "tls", json_string("auto"));
+		json_object_set_new(j, "hsts", json_boolean(ps->hsts));
+		json_object_set_new(j, "acme_ca", json_string(ps->acme_ca));
+		json_object_set_new(j, "acme_email",
+		    json_string(ps->acme_email));
+		json_object_set_new(j, "acme_root", json_string(ps->acme_root));
 	}
 	return j;
 }
@@ -307,6 +399,7 @@ proxy_site_unjson(json_t *j, const char *site, struct proxy_site *ps)
 	json_t		*d, *it;
 	json_int_t	 rel = 0, port = 0, maxb = 0;
 	const char	*path = "/", *cert = NULL, *key = NULL, *s;
+	const char	*tls = "off", *ca = "", *email = "", *root = "";
 	size_t		 i;
 
 	memset(ps, 0, sizeof *ps);
@@ -327,6 +420,16 @@ proxy_site_unjson(json_t *j, const char *site, struct proxy_site *ps)
 		snprintf(ps->domains[ps->ndomains++], sizeof ps->domains[0],
 		    "%s", s);
 	}
+	if (json_unpack(j, "{s?:s, s?:b, s?:s, s?:s, s?:s}", "tls", &tls,
+	    "hsts", &ps->hsts, "acme_ca", &ca, "acme_email", &email,
+	    "acme_root", &root) == -1 || strlen(ca) >= sizeof ps->acme_ca ||
+	    strlen(email) >= sizeof ps->acme_email || (root[0] != '\0' &&
+	    check_abs_path(root) != NULL))
+		return -1;
+	ps->tls_auto = strcmp(tls, "auto") == 0;
+	snprintf(ps->acme_ca, sizeof ps->acme_ca, "%s", ca);
+	snprintf(ps->acme_email, sizeof ps->acme_email, "%s", email);
+	snprintf(ps->acme_root, sizeof ps->acme_root, "%s", root);
 	snprintf(ps->site, sizeof ps->site, "%s", site);
 	ps->release = (uint64_t)rel;
 	ps->port = (uint64_t)port;
@@ -390,24 +493,53 @@ proxy_setup_check(struct job *j)
 
 	j->priv = pc;
 	snprintf(pc->kind, sizeof pc->kind, "nginx");
+	snprintf(pc->mode, sizeof pc->mode, "agent");
 	snprintf(addr, sizeof addr, "0.0.0.0");
 	if (mv_str(&j->args, "kind", pc->kind, sizeof pc->kind, 0) == -1 ||
 	    mv_u64(&j->args, "listen", &pc->listen, MV_REQ) == -1 ||
 	    mv_u64(&j->args, "tls_listen", &pc->tls_listen, 0) == -1 ||
 	    mv_str(&j->args, "address", addr, sizeof addr, 0) == -1 ||
-	    mv_str(&j->args, "subnet_pool", pool, sizeof pool, 0) == -1)
+	    mv_str(&j->args, "subnet_pool", pool, sizeof pool, 0) == -1 ||
+	    mv_str(&j->args, "mode", pc->mode, sizeof pc->mode, 0) == -1)
 		return -1;
+	if (strcmp(pc->mode, "agent") != 0 && strcmp(pc->mode, "system") != 0)
+		return job_bad(j, "unknown proxy mode '%s': agent or system",
+		    log_escape(e, sizeof e, pc->mode, strlen(pc->mode)));
+	if (PROXY_SYSTEM(pc)) {
+		if (strcmp(pc->kind, "nginx") != 0)
+			return job_bad(j, "system mode is for nginx only");
+		if (mv_str(&j->args, "binary", pc->binary, sizeof pc->binary,
+		    MV_REQ) == -1 ||
+		    mv_str(&j->args, "config", pc->config, sizeof pc->config,
+		    MV_REQ) == -1 ||
+		    mv_str(&j->args, "dir", pc->dir, sizeof pc->dir,
+		    MV_REQ) == -1 ||
+		    mv_str(&j->args, "pid_file", pc->pid_file,
+		    sizeof pc->pid_file, MV_REQ) == -1 ||
+		    mv_bool(&j->args, "ipv6", &pc->ipv6, 0) == -1)
+			return -1;
+		if ((why = proxy_system_check(pc)) != NULL)
+			return job_bad(j, "system mode: %s", why);
+		if (pc->listen == 0 || pc->listen > 65535 ||
+		    pc->tls_listen > 65535 || pc->tls_listen == pc->listen)
+			return job_bad(j, "listen and tls_listen must be "
+			    "distinct ports 1-65535");
+	}
 	if (mv_present(&j->args, "subnet_pool") && (why = net_pool_check(pool,
 	    pc->subnet_pool, sizeof pc->subnet_pool)) != NULL)
 		return job_bad(j, "invalid subnet_pool '%s': %s",
 		    log_escape(e, sizeof e, pool, strlen(pool)), why);
 	if (proxy_backend(pc->kind) == NULL)
-		return job_bad(j, "unsupported proxy kind '%s': nginx or caddy",
-		    log_escape(e, sizeof e, pc->kind, strlen(pc->kind)));
-	if (!port_ok(pc->listen))
+		return job_bad(j, "unsupported proxy kind '%s': nginx, caddy "
+		    "or traefik", log_escape(e, sizeof e, pc->kind,
+		    strlen(pc->kind)));
+	if (proxy_backend(pc->kind)->args != NULL &&
+	    proxy_backend(pc->kind)->args(j, pc) == -1)
+		return -1;
+	if (!mode_port_ok(pc->mode, pc->listen))
 		return job_bad(j, "listen port %llu out of range 1024-65535",
 		    (unsigned long long)pc->listen);
-	if (pc->tls_listen != 0 && (!port_ok(pc->tls_listen) ||
+	if (pc->tls_listen != 0 && (!mode_port_ok(pc->mode, pc->tls_listen) ||
 	    pc->tls_listen == pc->listen))
 		return job_bad(j, "tls_listen port %llu out of range 1024-65535 or "
 		    "equal to listen", (unsigned long long)pc->tls_listen);
@@ -418,11 +550,89 @@ proxy_setup_check(struct job *j)
 	return 0;
 }
 
+/* The mode, and in system mode the host's paths, for a result. */
+static void
+proxy_encode_mode(struct enc *e, const struct proxy_conf *pc)
+{
+	enc_kstr(e, "mode", PROXY_SYSTEM(pc) ? "system" : "agent");
+	if (!PROXY_SYSTEM(pc))
+		return;
+	enc_kstr(e, "binary", pc->binary);
+	enc_kstr(e, "config", pc->config);
+	enc_kstr(e, "dir", pc->dir);
+	enc_kstr(e, "pid_file", pc->pid_file);
+}
+
 static void
 proxy_priv_free(struct job *j)
 {
 	free(j->priv);
 	j->priv = NULL;
+}
+
+/*
+ * A host moving to another proxy (agent mode to system mode, or another
+ * kind) while it serves: every site the old proxy serves is switched into
+ * the new one, each confirmed through it, from what its journal says it
+ * serves. The old proxy is left serving as it was. On a failure the sites
+ * already moved are taken out of the new proxy again.
+ */
+static int
+proxy_move_sites(struct job *j, const struct proxy_conf *old,
+    const struct proxy_conf *pc, size_t *moved, char *err)
+{
+	const struct proxy_backend	*from = proxy_backend(old->kind);
+	const struct proxy_backend	*to = proxy_backend(pc->kind);
+	struct proxy_timing		 tm;
+	struct journal			 jr;
+	char				**names = NULL, why[PROXY_ERRLEN];
+	size_t				 n = 0, i, k;
+	int				 r = 0, done;
+
+	*moved = 0;
+	if (from->sites(old, &names, &n) == -1)
+		return snprintf(err, PROXY_ERRLEN, "cannot list the sites of "
+		    "the %s proxy: %s", old->kind, strerror(errno)), -1;
+	for (i = 0; i < n && r == 0; i++) {
+		if (journal_read(names[i], &jr) != 1 ||
+		    jr.proxy.ndomains == 0) {
+			snprintf(err, PROXY_ERRLEN, "site %s: no record of "
+			    "what it serves (a static site?): cannot move it "
+			    "to the %s%s proxy", names[i], PROXY_SYSTEM(pc) ?
+			    "host's " : "", pc->kind);
+			r = -1;
+			break;
+		}
+		snprintf(jr.proxy.site, sizeof jr.proxy.site, "%s", names[i]);
+		jr.proxy.stopped = jr.stopped;
+		if (to->site_switch(pc, &jr.proxy, &tm, why) == -1) {
+			snprintf(err, PROXY_ERRLEN, "moving site %s: %s",
+			    names[i], why);
+			r = -1;
+			break;
+		}
+		job_progress(j, "proxy", "site %s moved: the %s%s proxy "
+		    "answers for %s from release %llu", names[i],
+		    PROXY_SYSTEM(pc) ? "host's " : "", pc->kind,
+		    jr.proxy.domains[0], (unsigned long long)jr.proxy.release);
+		(*moved)++;
+	}
+	if (r == -1)
+		for (k = 0; k < i; k++)
+			if (to->site_remove(pc, names[k], &done, why) == -1)
+				log_warnx("%s", why);
+	for (i = 0; i < n; i++)
+		free(names[i]);
+	free(names);
+	return r;
+}
+
+static int
+proxy_moving(const struct proxy_conf *old, const struct proxy_conf *pc)
+{
+	return strcmp(old->kind, pc->kind) != 0 ||
+	    strcmp(old->mode, pc->mode) != 0 ||
+	    strcmp(old->dir, pc->dir) != 0;
 }
 
 static void
@@ -434,23 +644,34 @@ proxy_setup_run(struct job *j)
 	struct proxy_conf		 old;
 	struct enc			 e;
 	char				 err[PROXY_ERRLEN];
-	int				 lock;
+	int				 lock, had;
+	size_t				 moved = 0;
 	uint64_t			 t0 = clock_ms();
 
 	if ((lock = proxy_lock(&j->cancelled)) == -1) {
 		job_fail(j, E_IO, "cannot lock the proxy: %s", strerror(errno));
 		return;
 	}
+	had = proxy_load(&old, err) == 1;
 	/* Without subnet_pool, the pool recorded before stays. */
-	if (pc->subnet_pool[0] == '\0' && proxy_load(&old, err) == 1)
+	if (pc->subnet_pool[0] == '\0' && had)
 		snprintf(pc->subnet_pool, sizeof pc->subnet_pool, "%s",
 		    old.subnet_pool);
 	job_progress(j, "proxy", "setting up %s on %s:%llu", pc->kind,
 	    pc->address, (unsigned long long)pc->listen);
-	if (be->setup(pc, &st, err) == -1 || proxy_save(pc, err) == -1) {
+	if (be->setup(pc, &st, err) == -1 || (had && proxy_moving(&old, pc) &&
+	    proxy_move_sites(j, &old, pc, &moved, err) == -1) ||
+	    proxy_save(pc, err) == -1) {
 		job_fail(j, E_PROXY, "%s", err);
 		goto out;
 	}
+	/*
+	 * Bootstrap in system mode a second time: the agent's own nginx that
+	 * served before the move is retired, gracefully.
+	 */
+	if (had && !proxy_moving(&old, pc) && PROXY_SYSTEM(pc) &&
+	    strcmp(pc->kind, "nginx") == 0 && nginx_retire_agent(err) == 1)
+		job_progress(j, "proxy", "%s", err);
 	job_result_begin(j, &e);
 	enc_kstr(&e, "kind", pc->kind);
 	enc_ku64(&e, "listen", pc->listen);
@@ -460,11 +681,14 @@ proxy_setup_run(struct job *j)
 	enc_ku64(&e, "pid", (uint64_t)st.pid);
 	enc_kstr(&e, "version", st.version);
 	enc_kstr(&e, "prefix", st.prefix);
-	enc_kstr(&e, "binary", pc->binary);
+	if (!PROXY_SYSTEM(pc))
+		enc_kstr(&e, "binary", pc->binary);
 	enc_kbool(&e, "started", st.started);
 	enc_kbool(&e, "reloaded", st.reloaded);
 	enc_kstr(&e, "subnet_pool", pc->subnet_pool[0] != '\0' ?
 	    pc->subnet_pool : NET_POOL_DEFAULT);
+	proxy_encode_mode(&e, pc);
+	enc_ku64(&e, "moved", moved);
 	enc_ku64(&e, "elapsed_ms", clock_ms() - t0);
 	job_ok(j, &e);
 out:
@@ -512,15 +736,164 @@ proxy_status_run(struct job *j)
 	enc_kstr(&e, "prefix", st.prefix);
 	enc_kstr(&e, "subnet_pool", pc.subnet_pool[0] != '\0' ?
 	    pc.subnet_pool : NET_POOL_DEFAULT);
+	proxy_encode_mode(&e, &pc);
 	enc_karr(&e, "sites");
-	for (i = 0; i < n; i++) {
+	for (i = 0; i < n; i++)
 		enc_str(&e, names[i]);
+	enc_close(&e);
+	/* The certificates tug got for them (tls auto). */
+	enc_karr(&e, "certs");
+	for (i = 0; i < n; i++) {
+		struct proxy_site	ps;
+		struct cert_info	ci;
+
+		memset(&ps, 0, sizeof ps);
+		snprintf(ps.site, sizeof ps.site, "%s", names[i]);
+		acme_paths(&ps);
+		if (acme_cert_info(ps.tls_cert, &ci) == 0)
+			cert_encode(&e, names[i], &ci);
 		free(names[i]);
 	}
 	enc_close(&e);
 	free(names);
 	job_ok(j, &e);
 }
+
+void
+cert_encode(struct enc *e, const char *site, const struct cert_info *ci)
+{
+	size_t	i;
+
+	enc_map_open(e);
+	enc_kstr(e, "site", site);
+	enc_kstr(e, "issuer", ci->issuer);
+	enc_kstr(e, "serial", ci->serial);
+	enc_ku64(e, "not_before", (uint64_t)ci->not_before);
+	enc_ku64(e, "not_after", (uint64_t)ci->not_after);
+	enc_karr(e, "names");
+	for (i = 0; i < ci->nnames; i++)
+		enc_str(e, ci->names[i]);
+	enc_close(e);
+	enc_close(e);
+}
+
+/*
+ * cert.renew {site, days}: a new certificate for a tls-auto site from the
+ * ACME CA, when the one it has ends within days (0: now), then a reload;
+ * the serving certificate stays until the new one is in place.
+ */
+static int
+cert_renew_check(struct job *j)
+{
+	struct cert_renew	*cr = xcalloc(1, sizeof *cr);
+	const char		*why;
+
+	j->priv = cr;
+	if (mv_str(&j->args, "site", cr->site, sizeof cr->site, MV_REQ) ==
+	    -1 || mv_u64(&j->args, "days", &cr->days, 0) == -1)
+		return -1;
+	if ((why = check_site_name(cr->site)) != NULL)
+		return job_bad(j, "invalid site: %s", why);
+	if (cr->days > 3650)
+		return job_bad(j, "days over 3650");
+	if (acme_check(j, &j->args, &cr->acme) == -1)
+		return -1;
+	cr->has_acme = cr->acme.acme_email[0] != '\0';
+	return 0;
+}
+
+static void
+cert_renew_run(struct job *j)
+{
+	struct cert_renew		*cr = j->priv;
+	const struct proxy_backend	*be;
+	struct proxy_conf		 pc;
+	struct journal			 jr;
+	struct cert_info		 before, after;
+	struct enc			 e;
+	char				 err[PROXY_ERRLEN];
+	int				 lock, r, renewed = 0;
+
+	if ((r = proxy_load(&pc, err)) != 1) {
+		job_fail(j, E_PROXY, "%s", r == 0 ? "no proxy on this host" :
+		    err);
+		return;
+	}
+	be = proxy_backend(pc.kind);
+	if ((r = journal_read(cr->site, &jr)) != 1 || jr.proxy.ndomains == 0) {
+		job_fail(j, E_NOT_FOUND, "site %s serves nothing here",
+		    cr->site);
+		return;
+	}
+	snprintf(jr.proxy.site, sizeof jr.proxy.site, "%s", cr->site);
+	/* The controller's ACME settings of now, over those of the deploy. */
+	if (cr->has_acme) {
+		snprintf(jr.proxy.acme_ca, sizeof jr.proxy.acme_ca, "%s",
+		    cr->acme.acme_ca);
+		snprintf(jr.proxy.acme_email, sizeof jr.proxy.acme_email, "%s",
+		    cr->acme.acme_email);
+		snprintf(jr.proxy.acme_root, sizeof jr.proxy.acme_root, "%s",
+		    cr->acme.acme_root);
+	}
+	if (!jr.proxy.tls_auto || be->site_cert == NULL) {
+		job_fail(j, E_PROXY, "site %s has no automatic certificate "
+		    "here (tls auto on a %s proxy with TLS in system mode)",
+		    cr->site, pc.kind);
+		return;
+	}
+	if ((lock = proxy_lock(&j->cancelled)) == -1) {
+		job_fail(j, E_IO, "cannot lock the proxy: %s", strerror(errno));
+		return;
+	}
+	{
+		struct proxy_site p = jr.proxy;
+
+		acme_paths(&p);
+		if (acme_cert_info(p.tls_cert, &before) == -1)
+			memset(&before, 0, sizeof before);
+	}
+	if (cr->days == 0 || !acme_usable(&jr.proxy, cr->days)) {
+		job_progress(j, "cert", "asking %s for a certificate for %s",
+		    jr.proxy.acme_ca, jr.proxy.domains[0]);
+		if (be->site_cert(&pc, &jr.proxy, err) == -1) {
+			proxy_unlock(lock);
+			job_fail(j, "acme", "%s", err);
+			return;
+		}
+		renewed = 1;
+	}
+	proxy_unlock(lock);
+	{
+		struct proxy_site p = jr.proxy;
+
+		acme_paths(&p);
+		if (acme_cert_info(p.tls_cert, &after) == -1) {
+			job_fail(j, "acme", "no certificate at %s", p.tls_cert);
+			return;
+		}
+	}
+	job_result_begin(j, &e);
+	enc_kbool(&e, "renewed", renewed);
+	enc_kstr(&e, "old_serial", before.serial);
+	enc_kmap(&e, "cert");
+	enc_kstr(&e, "site", cr->site);
+	enc_kstr(&e, "issuer", after.issuer);
+	enc_kstr(&e, "serial", after.serial);
+	enc_ku64(&e, "not_before", (uint64_t)after.not_before);
+	enc_ku64(&e, "not_after", (uint64_t)after.not_after);
+	enc_close(&e);
+	job_ok(j, &e);
+}
+
+static void
+cert_renew_free(struct job *j)
+{
+	free(j->priv);
+	j->priv = NULL;
+}
+
+const struct op op_cert_renew = { "cert.renew", 0, cert_renew_check,
+    cert_renew_run, cert_renew_free };
 
 const struct op op_proxy_setup = { "proxy.setup", 0, proxy_setup_check,
     proxy_setup_run, proxy_priv_free };
@@ -570,15 +943,18 @@ answer_discard(char *p, size_t size, size_t n, void *arg)
  * (PROXY_ANY, PROXY_2XX3XX, or exactly that one); for up to ms. 0, or -1 with
  * err describing the last answer.
  */
-int
-proxy_confirm(const struct proxy_conf *pc, const char *host, const char *path,
-    const char *header, const char *want, long status, uint64_t ms,
-    char *err)
+static int
+confirm_at(const struct proxy_conf *pc, int tls, const char *host,
+    const char *path, const char *header, const char *want, long status,
+    uint64_t ms, char *err)
 {
 	CURL			*h;
-	struct curl_slist	*hdrs = NULL;
+	struct curl_slist	*hdrs = NULL, *res = NULL;
 	struct proxy_answer	 a;
 	char			 url[512], hh[DOMAIN_MAX + 16];
+	char			 rs[DOMAIN_MAX + 64];
+	const char		*addr = strcmp(pc->address, "0.0.0.0") == 0 ?
+				     "127.0.0.1" : pc->address;
 	uint64_t		 end = clock_ms() + ms;
 	CURLcode		 rc;
 	int			 r = -1;
@@ -586,9 +962,19 @@ proxy_confirm(const struct proxy_conf *pc, const char *host, const char *path,
 	if ((h = curl_easy_init()) == NULL)
 		return snprintf(err, PROXY_ERRLEN, "curl_easy_init failed"),
 		    -1;
-	snprintf(url, sizeof url, "http://%s:%llu%s",
-	    strcmp(pc->address, "0.0.0.0") == 0 ? "127.0.0.1" : pc->address,
-	    (unsigned long long)pc->listen, path);
+	if (tls) {
+		/* By name, for SNI, to the proxy's own address. */
+		snprintf(url, sizeof url, "https://%s:%llu%s", host,
+		    (unsigned long long)pc->tls_listen, path);
+		snprintf(rs, sizeof rs, "%s:%llu:%s", host,
+		    (unsigned long long)pc->tls_listen, addr);
+		res = curl_slist_append(NULL, rs);
+		curl_easy_setopt(h, CURLOPT_RESOLVE, res);
+		curl_easy_setopt(h, CURLOPT_SSL_VERIFYPEER, 0L);
+		curl_easy_setopt(h, CURLOPT_SSL_VERIFYHOST, 0L);
+	} else
+		snprintf(url, sizeof url, "http://%s:%llu%s", addr,
+		    (unsigned long long)pc->listen, path);
 	snprintf(hh, sizeof hh, "Host: %s", host);
 	hdrs = curl_slist_append(NULL, hh);
 	curl_easy_setopt(h, CURLOPT_URL, url);
@@ -626,8 +1012,25 @@ proxy_confirm(const struct proxy_conf *pc, const char *host, const char *path,
 		sleep_ms(20);
 	}
 	curl_slist_free_all(hdrs);
+	curl_slist_free_all(res);
 	curl_easy_cleanup(h);
 	return r;
+}
+
+int
+proxy_confirm(const struct proxy_conf *pc, const char *host, const char *path,
+    const char *header, const char *want, long status, uint64_t ms,
+    char *err)
+{
+	return confirm_at(pc, 0, host, path, header, want, status, ms, err);
+}
+
+int
+proxy_confirm_tls(const struct proxy_conf *pc, const char *host,
+    const char *path, const char *header, const char *want, long status,
+    uint64_t ms, char *err)
+{
+	return confirm_at(pc, 1, host, path, header, want, status, ms, err);
 }
 
 /* What a Host header that this site's first server name matches is. */

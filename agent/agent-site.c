@@ -555,6 +555,9 @@ create_body(const struct site_args *a)
 	json_object_set_new(labels, "tug.release", json_string(rel));
 	json_object_set_new(labels, "tug.instance", json_string(a->name));
 	json_object_set_new(labels, "tug.spec", json_string(a->hash));
+	if (a->has_proxy)	/* a Traefik that watches Docker routes by them */
+		json_object_update_new(labels, traefik_labels(&a->proxy,
+		    a->port));
 	body = json_pack("{s:s, s:o, s:o, s:I}", "Image", a->image,
 	    "Env", str_array(a->env, a->nenv), "Labels", labels,
 	    "StopTimeout", (json_int_t)a->stop_timeout);
@@ -1144,6 +1147,17 @@ site_status_run(struct job *j)
 	enc_close(&e);
 	if (had)
 		enc_kbool(&e, "stopped", jr.stopped);
+	if (had && jr.proxy.tls_auto) {
+		struct proxy_site	p = jr.proxy;
+		struct cert_info	ci;
+
+		snprintf(p.site, sizeof p.site, "%s", a->site);
+		acme_paths(&p);
+		if (acme_cert_info(p.tls_cert, &ci) == 0) {
+			enc_str(&e, "cert");
+			cert_encode(&e, a->site, &ci);
+		}
+	}
 	job_ok(j, &e);
 	free(cs);
 }

@@ -39,6 +39,7 @@ static const struct op *ops[] = {
 	&op_logs,
 	&op_proxy_setup,
 	&op_proxy_status,
+	&op_cert_renew,
 	&op_static_apply,
 };
 
@@ -640,9 +641,14 @@ usage(FILE *f)
 	    "                       [--bind-root DIR]...\n"
 	    "       tug-agent check [--state-dir DIR] [--docker-socket PATH]\n"
 	    "       tug-agent version\n"
+	    "       tug-agent system-setup|system-undo nginx --user USER\n"
+	    "                       [--binary PATH] [--config PATH]\n"
 	    "\n"
 	    "serve   speak tug frames on stdin/stdout (started by tugd over SSH)\n"
 	    "check   print this host's facts as JSON; exit 1 if Docker is unreachable\n"
+	    "system-setup  as root, once: ready the host's nginx for USER's agent\n"
+	    "        (an include dir, a conf.d snippet, sudo for nginx -t and -s reload)\n"
+	    "system-undo   as root: remove exactly what system-setup added\n"
 	    "\n"
 	    "  --state-dir DIR      journal and state (default ~/.tug-agent)\n"
 	    "  --docker-socket PATH Docker's unix socket (default: $DOCKER_HOST if\n"
@@ -712,6 +718,11 @@ main(int argc, char **argv)
 		printf("tug-agent %s (protocol %d)\n", TUG_VERSION,
 		    PROTO_VERSION);
 		return 0;
+	}
+	if (strcmp(cmd, "system-setup") == 0 ||
+	    strcmp(cmd, "system-undo") == 0) {
+		log_init("tug-agent", 0);
+		return system_main(argc, argv);
 	}
 	if (strcmp(cmd, "serve") != 0 && strcmp(cmd, "check") != 0) {
 		fprintf(stderr, "tug-agent: unknown command '%s'\n", cmd);

@@ -215,10 +215,47 @@ int	 vol_ensure(struct job *, const char *site, const char *name,
 int	 vol_remove_site(const char *site, const struct vol_list *legacy,
 	    struct enc *e, const char **code, char *err);
 
+/* proc.c */
+struct proc {
+	char *const	*argv;		/* argv[0]: an absolute path */
+	char *const	*envp;		/* NULL: a PATH only */
+	int		 stdout_too;	/* keep stdout with stderr, else drop it */
+	size_t		 max_out;	/* bytes of output kept */
+	uint64_t	 timeout_ms;	/* then SIGKILL */
+	volatile int	*cancel;	/* NULL, or SIGKILL once set */
+	long		*childp;	/* NULL, or the child's pid */
+	int		 umask;		/* the child's; 0 keeps the agent's */
+};
+/*
+ * Run p (fork+execve, never a shell; stdin /dev/null) and keep its output
+ * in out. Its exit status, or -1 with err when it could not run, was killed
+ * or ran too long. A daemonising program is done when our child exits.
+ */
+int	 proc_run(const struct proc *p, struct buf *out, char *err,
+	    size_t errsz);
+
+/* system.c: `tug-agent system-setup|system-undo`, as root. */
+int	 system_main(int argc, char **argv);
+
 /* agent-proxy.c */
 #define PROXY_DOMAINS_MAX	32
 #define PROXY_ERRLEN		512
 #define PROXY_MAX_BODY_DEFAULT	(100ULL << 20)
+#define ACME_URL_MAX		512
+
+#define TRAEFIK_NAME_MAX	63	/* an entrypoint or cert resolver name */
+#define TRAEFIK_EPS_MAX		8	/* entrypoints of one router */
+
+/* kind traefik (proxy-traefik.c): how Traefik is told of the sites. */
+struct traefik_conf {
+	char		 provider[8];		/* "file" or "docker" */
+	char		 dir[PATH_MAX_TUG];	/* file: the dir Traefik watches */
+	char		 eps[TRAEFIK_EPS_MAX][TRAEFIK_NAME_MAX + 1];
+	size_t		 neps;
+	char		 tls_eps[TRAEFIK_EPS_MAX][TRAEFIK_NAME_MAX + 1];
+	size_t		 ntls_eps;
+	char		 resolver[TRAEFIK_NAME_MAX + 1];	/* "": no TLS */
+};
 
 /* <state>/proxy.json: the proxy this host runs, written by proxy.setup. */
 struct proxy_conf {
@@ -228,7 +265,20 @@ struct proxy_conf {
 	char		 address[16];		/* IPv4, canonical form */
 	char		 binary[PATH_MAX_TUG];	/* the proxy's executable */
 	char		 subnet_pool[NET_POOL_MAX + 1];	/* "": the default */
+	/*
+	 * System mode (DESIGN §6): the host's own proxy, on 80 and 443, made
+	 * ready once by `tug-agent system-setup` as root. In agent mode mode
+	 * is "agent" and the rest is empty.
+	 */
+	char		 mode[8];		/* "agent" or "system" */
+	char		 config[PATH_MAX_TUG];	/* the host's nginx.conf */
+	char		 dir[PATH_MAX_TUG];	/* our include dir in it */
+	char		 pid_file[PATH_MAX_TUG];	/* the host's master */
+	int		 ipv6;			/* listen on [::] too */
+	struct traefik_conf traefik;		/* kind traefik only */
 };
+
+#define PROXY_SYSTEM(pc)	(strcmp((pc)->mode, "system") == 0)
 
 /*
  * What one site asks of the proxy (the "proxy" args of site.apply and
@@ -250,6 +300,26 @@ struct proxy_site {
 	uint64_t	 max_body;		/* bytes, 0: no limit */
 	/* Stopped: the proxy answers 503 itself; no upstream, no port. */
 	int		 stopped;
+	/*
+	 * tls "auto": a certificate from the ACME CA below, on a proxy with
+	 * a TLS port in system mode (else the site is plain HTTP); HTTP then
+	 * redirects to HTTPS, and hsts adds Strict-Transport-Security.
+	 */
+	int		 tls_auto;
+	int		 hsts;
+	char		 acme_ca[ACME_URL_MAX];
+	char		 acme_email[256];
+	char		 acme_root[PATH_MAX_TUG];	/* "": the system's */
+};
+
+/* A certificate as acme_cert_info reads it. */
+struct cert_info {
+	char		 issuer[256];		/* its common name */
+	char		 serial[80];		/* hex */
+	int64_t		 not_before;		/* epoch seconds */
+	int64_t		 not_after;
+	char		 names[PROXY_DOMAINS_MAX][DOMAIN_MAX + 1];
+	size_t		 nnames;
 };
 
 /* How a switch went, for events and results. */
@@ -258,6 +328,8 @@ struct proxy_timing {
 	uint64_t	 test_ms;
 	uint64_t	 reload_ms;
 	uint64_t	 confirm_ms;
+	/* No proxy the agent can ask (traefik): nothing was confirmed. */
+	int		 unconfirmed;
 };
 
 /* What a backend reports about its proxy. */
@@ -296,7 +368,34 @@ struct proxy_backend {
 	/* Undo a switch that a killed agent left half-done. */
 	int		(*site_restore)(const struct proxy_conf *,
 			    const char *site, int *done, char *err);
+	/*
+	 * Optional (NULL: none), for a backend with settings of its own:
+	 * read and check them from proxy.setup's args (on the reader thread;
+	 * -1 answered), keep them in proxy.json (load: -1 when damaged), and
+	 * say why it cannot serve a site (static, TLS files) before anything
+	 * is made for it (NULL: it can).
+	 */
+	int		(*args)(struct job *, struct proxy_conf *);
+	int		(*load)(json_t *, struct proxy_conf *);
+	void		(*save)(const struct proxy_conf *, json_t *);
+	const char	*(*refuse)(const struct proxy_conf *,
+			    const struct proxy_site *);
+	/*
+	 * A new certificate for a serving tls-auto site, put in place and
+	 * confirmed; NULL where the backend gets none itself.
+	 */
+	int		(*site_cert)(const struct proxy_conf *,
+			    const struct proxy_site *, char *err);
 };
+
+struct cert_renew {
+	char		 site[SITE_NAME_MAX + 1];
+	uint64_t	 days;		/* renew when fewer are left; 0: now */
+	struct proxy_site acme;		/* acme_* from the request's "acme" */
+	int		 has_acme;
+};
+/* One certificate as a map of a result (proxy.status, cert.renew). */
+void	 cert_encode(struct enc *, const char *site, const struct cert_info *);
 
 /*
  * Ask the proxy (GET path with Host: host, a new connection each time)
@@ -308,6 +407,10 @@ struct proxy_backend {
 #define PROXY_ANY	0
 #define PROXY_2XX3XX	1
 int	 proxy_confirm(const struct proxy_conf *, const char *host,
+	    const char *path, const char *header, const char *want,
+	    long status, uint64_t ms, char *err);
+/* The same through the TLS port, by name (SNI), the certificate unchecked. */
+int	 proxy_confirm_tls(const struct proxy_conf *, const char *host,
 	    const char *path, const char *header, const char *want,
 	    long status, uint64_t ms, char *err);
 /* A Host header the site's first domain matches (*.x: tug-probe.x). */
@@ -337,13 +440,42 @@ const struct proxy_backend *proxy_backend(const char *kind);
 int	 proxy_switch(struct job *, const struct proxy_conf *,
 	    const struct proxy_site *, uint64_t release, struct proxy_timing *,
 	    char *why, size_t whysz);
-extern const struct op op_proxy_setup, op_proxy_status;
+extern const struct op op_proxy_setup, op_proxy_status, op_cert_renew;
+
+/* acme.c */
+/* Where the site's certificate and key live: ps->tls_cert, ps->tls_key. */
+void	 acme_paths(struct proxy_site *ps);
+/* proxy.acme of site.apply: 0 (absent or fine), -1 answered. */
+int	 acme_check(struct job *, struct mv *proxy, struct proxy_site *ps);
+/* 1: ps's certificate names its domains and has more than days left. */
+int	 acme_usable(const struct proxy_site *ps, uint64_t renew_days);
+/* Issue ps's certificate (lego, HTTP-01 from webroot); 0, or -1 + err. */
+int	 acme_issue(const struct proxy_site *ps, const char *webroot,
+	    volatile int *cancel, char *err);
+int	 acme_cert_info(const char *path, struct cert_info *);	/* 0, -1 */
+void	 acme_remove(const char *site);
 
 /* proxy-nginx.c */
 extern const struct proxy_backend proxy_nginx;
+/* The line of nginx's output that says what went wrong, escaped. */
+void	 nginx_reason(const char *text, char *dst, size_t dstsz);
+/*
+ * Quit the agent's own nginx (agent mode) gracefully and drop its sites:
+ * 1 with what was done in msg (PROXY_ERRLEN), 0 none ran.
+ */
+int	 nginx_retire_agent(char *msg);
 
 /* proxy-caddy.c */
 extern const struct proxy_backend proxy_caddy;
+
+/* proxy-traefik.c */
+extern const struct proxy_backend proxy_traefik;
+/*
+ * The labels that route ps to its container's port cport for a Traefik
+ * watching Docker, to add to a new container's: a new object, empty when
+ * this host's proxy is not such a Traefik; NULL when ps cannot be routed.
+ */
+json_t	*traefik_labels(const struct proxy_site *ps, uint64_t cport);
 
 /* docker.c */
 struct dcall {

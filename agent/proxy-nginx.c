@@ -38,6 +38,8 @@
 #define NGX_PROBE_HOST	"_"		/* no site may claim it */
 #define NGX_CONF_MODE	0600
 #define NGX_WORKERS_MAX	256
+#define NGX_SUDO	"/usr/bin/sudo"
+#define NGX_ACME_RENEW_DAYS	30	/* a deploy renews what expires sooner */
 
 static const char *ngx_temp_dirs[] = {
 	"client_body", "proxy", "fastcgi", "uwsgi", "scgi"
@@ -45,11 +47,16 @@ static const char *ngx_temp_dirs[] = {
 
 /* <state>/nginx/REL; REL "" gives the prefix itself, with its slash. */
 static void
-ngx_path(char *dst, size_t dstsz, const char *fmt, ...)
-    __attribute__((format(printf, 3, 4)));
+ngx_path(const struct proxy_conf *pc, char *dst, size_t dstsz,
+    const char *fmt, ...) __attribute__((format(printf, 4, 5)));
 
+/*
+ * In system mode the root is our include dir in the host's nginx config
+ * (proxy.json's "dir"), which has no logs or temp dirs of its own.
+ */
 static void
-ngx_path(char *dst, size_t dstsz, const char *fmt, ...)
+ngx_path(const struct proxy_conf *pc, char *dst, size_t dstsz,
+    const char *fmt, ...)
 {
 	char	rel[256];
 	va_list	ap;
@@ -57,7 +64,10 @@ ngx_path(char *dst, size_t dstsz, const char *fmt, ...)
 	va_start(ap, fmt);
 	vsnprintf(rel, sizeof rel, fmt, ap);
 	va_end(ap);
-	snprintf(dst, dstsz, "%s/nginx/%s", agent.state_dir, rel);
+	if (PROXY_SYSTEM(pc))
+		snprintf(dst, dstsz, "%s/%s", pc->dir, rel);
+	else
+		snprintf(dst, dstsz, "%s/nginx/%s", agent.state_dir, rel);
 }
 
 static uint64_t
@@ -73,37 +83,30 @@ fnv64(const char *p, size_t n)
 	return h;
 }
 
-/* The child side of ngx_run: only async-signal-safe calls until execve. */
-static void __attribute__((noreturn))
-ngx_child(const char *path, char *const argv[], int nul, int errfd)
+/*
+ * Names in the host's shared http {} must not meet another agent's or the
+ * host's own: in system mode upstreams and the map variable carry a hash of
+ * our include dir. In agent mode the config is ours alone and ns is "".
+ */
+static void
+ngx_ns(const struct proxy_conf *pc, char *dst, size_t dstsz)
 {
-	static char *const	 env[] = {
-		"PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:"
-		    "/sbin:/bin",
-		NULL
-	};
-	static const char	 msg[] = "nginx: cannot execute the binary\n";
-	struct sigaction	 sa;
-	sigset_t		 none;
-	int			 fd;
+	if (PROXY_SYSTEM(pc))
+		snprintf(dst, dstsz, "tug_%08llx_", (unsigned long long)
+		    (fnv64(pc->dir, strlen(pc->dir)) & 0xffffffffULL));
+	else
+		dst[0] = '\0';
+}
 
-	sigemptyset(&none);
-	sigprocmask(SIG_SETMASK, &none, NULL);
-	sa.sa_handler = SIG_DFL;
-	sa.sa_flags = 0;
-	sigemptyset(&sa.sa_mask);
-	sigaction(SIGPIPE, &sa, NULL);
-	if (dup2(nul, STDIN_FILENO) == -1 || dup2(nul, STDOUT_FILENO) == -1 ||
-	    dup2(errfd, STDERR_FILENO) == -1)
-		_exit(126);
-	/* The controller's pipe, Docker sockets, locks: none of nginx's. */
-	if (close_range(3, ~0U, 0) == -1)
-		for (fd = 3; fd < 4096; fd++)
-			close(fd);
-	setsid();
-	execve(path, argv, env);
-	(void)!write(STDERR_FILENO, msg, sizeof msg - 1);
-	_exit(127);
+/* The Host the config's own probe server answers to; no domain has '_'. */
+static void
+ngx_probe_host(const struct proxy_conf *pc, char *dst, size_t dstsz)
+{
+	char	ns[32];
+
+	ngx_ns(pc, ns, sizeof ns);
+	snprintf(dst, dstsz, PROXY_SYSTEM(pc) ? "_%sprobe" : NGX_PROBE_HOST,
+	    ns);
 }
 
 /*
@@ -119,99 +122,48 @@ ngx_run(const struct proxy_conf *pc, const char *const *extra,
     struct buf *out, long *childp, char *err)
 {
 	char		 prefix[NGX_PATH], conf[NGX_PATH], errlog[NGX_PATH];
-	char		*argv[16], chunk[1024];
-	int		 fds[2], nul, status = 0, n = 0, eof = 0, exited = 0;
-	pid_t		 pid;
-	uint64_t	 deadline;
-	ssize_t		 r;
-	struct pollfd	 pfd;
+	char		*argv[16];
+	struct proc	 p;
+	int		 n = 0;
 
-	ngx_path(prefix, sizeof prefix, "%s", "");
-	ngx_path(conf, sizeof conf, "nginx.conf");
-	ngx_path(errlog, sizeof errlog, "logs/error.log");
-	argv[n++] = (char *)pc->binary;
-	argv[n++] = "-p";
-	argv[n++] = prefix;
-	argv[n++] = "-c";
-	argv[n++] = conf;
-	argv[n++] = "-e";
-	argv[n++] = errlog;
-	while (*extra != NULL && n < (int)(sizeof argv / sizeof argv[0]) - 1)
-		argv[n++] = (char *)*extra++;
+	ngx_path(pc, prefix, sizeof prefix, "%s", "");
+	ngx_path(pc, conf, sizeof conf, "nginx.conf");
+	ngx_path(pc, errlog, sizeof errlog, "logs/error.log");
+	if (PROXY_SYSTEM(pc) && strcmp(extra[0], "-v") != 0) {
+		/*
+		 * The host's nginx, through the two sudo rules bootstrap
+		 * installed: exactly `nginx -t -c CONF` and `nginx -s reload
+		 * -c CONF`, never a password prompt.
+		 */
+		argv[n++] = NGX_SUDO;
+		argv[n++] = "-n";
+		argv[n++] = (char *)pc->binary;
+		while (*extra != NULL && n < 8)
+			argv[n++] = (char *)*extra++;
+		argv[n++] = "-c";
+		argv[n++] = (char *)pc->config;
+	} else if (PROXY_SYSTEM(pc)) {
+		argv[n++] = (char *)pc->binary;
+		argv[n++] = "-v";
+	} else {
+		argv[n++] = (char *)pc->binary;
+		argv[n++] = "-p";
+		argv[n++] = prefix;
+		argv[n++] = "-c";
+		argv[n++] = conf;
+		argv[n++] = "-e";
+		argv[n++] = errlog;
+		while (*extra != NULL &&
+		    n < (int)(sizeof argv / sizeof argv[0]) - 1)
+			argv[n++] = (char *)*extra++;
+	}
 	argv[n] = NULL;
-
-	buf_reset(out);
-	if (pipe2(fds, O_CLOEXEC) == -1)
-		return snprintf(err, PROXY_ERRLEN, "pipe: %s",
-		    strerror(errno)), -1;
-	if ((nul = open("/dev/null", O_RDWR | O_CLOEXEC)) == -1) {
-		snprintf(err, PROXY_ERRLEN, "/dev/null: %s", strerror(errno));
-		close(fds[0]);
-		close(fds[1]);
-		return -1;
-	}
-	if ((pid = fork()) == -1) {
-		snprintf(err, PROXY_ERRLEN, "fork: %s", strerror(errno));
-		close(fds[0]);
-		close(fds[1]);
-		close(nul);
-		return -1;
-	}
-	if (pid == 0)
-		ngx_child(pc->binary, argv, nul, fds[1]);
-	if (childp != NULL)
-		*childp = (long)pid;
-	close(fds[1]);
-	close(nul);
-
-	deadline = clock_ms() + NGX_RUN_MS;
-	pfd.fd = fds[0];
-	pfd.events = POLLIN;
-	while (!exited) {
-		pid_t w = waitpid(pid, &status, WNOHANG);
-
-		if (w == pid)
-			exited = 1;
-		else if (w == -1 && errno != EINTR) {
-			snprintf(err, PROXY_ERRLEN, "waitpid: %s",
-			    strerror(errno));
-			close(fds[0]);
-			return -1;
-		}
-		if (exited)
-			fcntl(fds[0], F_SETFL, O_NONBLOCK);
-		else if (clock_ms() > deadline) {
-			kill(pid, SIGKILL);
-			waitpid(pid, &status, 0);
-			close(fds[0]);
-			snprintf(err, PROXY_ERRLEN, "%s did not finish in %d s",
-			    pc->binary, NGX_RUN_MS / 1000);
-			return -1;
-		} else if (eof) {
-			sleep_ms(2);
-			continue;
-		} else if (poll(&pfd, 1, 20) <= 0)
-			continue;
-		/* Read what there is; after the exit, up to EAGAIN only. */
-		while (!eof) {
-			if ((r = read(fds[0], chunk, sizeof chunk)) > 0) {
-				if (out->len + (size_t)r <= NGX_OUT_MAX)
-					buf_add(out, chunk, (size_t)r);
-				if (!exited)
-					break;
-			} else if (r == 0)
-				eof = 1;
-			else if (errno != EINTR)
-				break;
-		}
-	}
-	close(fds[0]);
-	if (WIFSIGNALED(status)) {
-		snprintf(err, PROXY_ERRLEN, "%s killed by signal %d",
-		    pc->binary, WTERMSIG(status));
-		return -1;
-	}
-	return WEXITSTATUS(status);
+	memset(&p, 0, sizeof p);
+	p.argv = argv;
+	p.max_out = NGX_OUT_MAX;
+	p.timeout_ms = NGX_RUN_MS;
+	p.childp = childp;
+	return proc_run(&p, out, err, PROXY_ERRLEN);
 }
 
 /*
@@ -219,8 +171,8 @@ ngx_run(const struct proxy_conf *pc, const char *const *extra,
  * its time stamp or "PID#TID: ": the first [emerg], else [alert], [crit],
  * [error], else the first line. Escaped, for a message.
  */
-static void
-ngx_reason(const char *text, char *dst, size_t dstsz)
+void
+nginx_reason(const char *text, char *dst, size_t dstsz)
 {
 	static const char	*levels[] = {
 		"[emerg]", "[alert]", "[crit]", "[error]"
@@ -259,14 +211,17 @@ ngx_reason(const char *text, char *dst, size_t dstsz)
 
 /* The pid of our running nginx master, or 0. */
 static long
-ngx_pid(void)
+ngx_pid(const struct proxy_conf *pc)
 {
 	char		 path[NGX_PATH], *end;
 	struct buf	 b = BUF_INIT;
 	long		 pid;
 	const char	*p;
 
-	ngx_path(path, sizeof path, "logs/nginx.pid");
+	if (PROXY_SYSTEM(pc))
+		snprintf(path, sizeof path, "%s", pc->pid_file);
+	else
+		ngx_path(pc, path, sizeof path, "logs/nginx.pid");
 	if (fs_read_file(path, &b, 64) == -1) {
 		buf_release(&b);
 		return 0;
@@ -277,8 +232,9 @@ ngx_pid(void)
 	buf_release(&b);
 	if (pid <= 0)
 		return 0;
-	if (kill((pid_t)pid, 0) == -1)
-		return 0;	/* gone, or EPERM: a recycled pid not ours */
+	/* Gone, or EPERM: a recycled pid not ours; the host's is root's. */
+	if (kill((pid_t)pid, 0) == -1 && (errno != EPERM || !PROXY_SYSTEM(pc)))
+		return 0;
 	/* A zombie answers kill(0) until it is reaped; and check the name. */
 	snprintf(path, sizeof path, "/proc/%ld/stat", pid);
 	if (fs_read_file(path, &b, 4096) == 0) {
@@ -395,6 +351,35 @@ ngx_conf_render(const struct proxy_conf *pc, struct buf *b, char *token,
 	struct buf	 body = BUF_INIT;
 	size_t		 i;
 
+	if (PROXY_SYSTEM(pc)) {
+		char	ns[32], probe[64], sites[NGX_PATH];
+
+		ngx_ns(pc, ns, sizeof ns);
+		ngx_probe_host(pc, probe, sizeof probe);
+		ngx_path(pc, sites, sizeof sites, "sites/*.conf");
+		buf_addf(&body, "# tug.conf: tug-agent's part of the host's "
+		    "nginx, inside its http {}; written by\n# proxy.setup: do "
+		    "not edit. sites/<site>.conf come from site.apply.\n\n"
+		    "# WebSocket upgrades; an empty Connection keeps upstream "
+		    "keepalive\n"
+		    "map $http_upgrade $%sconnection_upgrade {\n"
+		    "\tdefault upgrade;\n"
+		    "\t'' '';\n"
+		    "}\n"
+		    "\n"
+		    "# Asked by the agent to confirm that a reload took this "
+		    "file.\n"
+		    "server {\n"
+		    "\tlisten %llu;\n"
+		    "\tserver_name %s;\n"
+		    "\tadd_header X-Tug-Config @TOKEN@ always;\n"
+		    "\treturn 404;\n"
+		    "}\n"
+		    "\n"
+		    "include %s;\n", ns, (unsigned long long)pc->listen, probe,
+		    sites);
+		goto token;
+	}
 	buf_addstr(&body, "# nginx.conf of tug-agent's proxy, written by "
 	    "proxy.setup: do not edit.\n# Paths are relative to the prefix "
 	    "(nginx -p); sites/<site>.conf come from site.apply.\n");
@@ -444,7 +429,7 @@ ngx_conf_render(const struct proxy_conf *pc, struct buf *b, char *token,
 		    "\t\tssl_reject_handshake on;\n"
 		    "\t}\n", pc->address, (unsigned long long)pc->tls_listen);
 	buf_addstr(&body, "\n\tinclude sites/*.conf;\n}\n");
-
+token:
 	/* The token is a hash of the rest, so an unchanged config keeps it. */
 	snprintf(token, tokensz, "%016llx",
 	    (unsigned long long)fnv64(body.ptr, body.len));
@@ -460,18 +445,47 @@ ngx_conf_render(const struct proxy_conf *pc, struct buf *b, char *token,
 }
 
 static void
-ngx_server_render(struct buf *b, const struct proxy_site *ps, int tls)
+ngx_server_render(const struct proxy_conf *pc, struct buf *b,
+    const struct proxy_site *ps, int tls)
 {
+	char	listen[NGX_PATH], ns[32], acme[NGX_PATH];
 	size_t	i;
 
-	buf_addf(b, "server {\n\tinclude %s;\n\tserver_name",
-	    tls ? "listen-tls.conf" : "listen.conf");
+	ngx_ns(pc, ns, sizeof ns);
+	if (PROXY_SYSTEM(pc))
+		ngx_path(pc, listen, sizeof listen, "%s", tls ?
+		    "listen-tls.conf" : "listen.conf");
+	else
+		snprintf(listen, sizeof listen, "%s", tls ? "listen-tls.conf" :
+		    "listen.conf");
+	buf_addf(b, "server {\n\tinclude %s;\n\tserver_name", listen);
 	for (i = 0; i < ps->ndomains; i++)
 		buf_addf(b, " %s", ps->domains[i]);
 	buf_addstr(b, ";\n");
 	if (tls)
 		buf_addf(b, "\tssl_certificate %s;\n"
 		    "\tssl_certificate_key %s;\n", ps->tls_cert, ps->tls_key);
+	if (tls && ps->hsts)
+		buf_addstr(b, "\tadd_header Strict-Transport-Security "
+		    "\"max-age=31536000\" always;\n");
+	/* The host's nginx answers HTTP-01 for every site's names. */
+	if (!tls && PROXY_SYSTEM(pc)) {
+		ngx_path(pc, acme, sizeof acme, "acme");
+		buf_addf(b, "\tlocation ^~ /.well-known/acme-challenge/ {\n"
+		    "\t\troot %s;\n"
+		    "\t\tdefault_type text/plain;\n"
+		    "\t}\n", acme);
+	}
+	/* tls auto: plain HTTP is only a redirect (and the challenge). */
+	if (!tls && ps->tls_auto && ps->tls_cert[0] != '\0' && !ps->stopped) {
+		buf_addf(b,
+		    "\tadd_header X-Tug-Release %llu always;\n"
+		    "\tlocation / {\n"
+		    "\t\treturn 301 https://$host$request_uri;\n"
+		    "\t}\n"
+		    "}\n", (unsigned long long)ps->release);
+		return;
+	}
 	if (ps->stopped) {
 		/* No upstream at all: nothing a local user could bind. */
 		buf_addf(b,
@@ -501,18 +515,19 @@ ngx_server_render(struct buf *b, const struct proxy_site *ps, int tls)
 	    "\tadd_header X-Tug-Release %llu always;\n"
 	    "\n"
 	    "\tlocation / {\n"
-	    "\t\tproxy_pass http://tug_%s;\n"
+	    "\t\tproxy_pass http://%s%s;\n"
 	    "\t\tproxy_http_version 1.1;\n"
 	    "\t\tproxy_set_header Host $host;\n"
 	    "\t\tproxy_set_header X-Real-IP $remote_addr;\n"
 	    "\t\tproxy_set_header X-Forwarded-For $proxy_add_x_forwarded_for;\n"
 	    "\t\tproxy_set_header X-Forwarded-Proto $scheme;\n"
 	    "\t\tproxy_set_header Upgrade $http_upgrade;\n"
-	    "\t\tproxy_set_header Connection $connection_upgrade;\n"
+	    "\t\tproxy_set_header Connection $%sconnection_upgrade;\n"
 	    "\t\tproxy_hide_header X-Tug-Release;\n"
 	    "\t}\n"
 	    "}\n", (unsigned long long)ps->max_body,
-	    (unsigned long long)ps->release, ps->site);
+	    (unsigned long long)ps->release, ns[0] != '\0' ? ns : "tug_",
+	    ps->site, ns);
 }
 
 /*
@@ -525,7 +540,7 @@ ngx_site_render(const struct proxy_conf *pc, const struct proxy_site *ps,
     struct buf *b, char *err)
 {
 	const char	*why;
-	char		 e[128];
+	char		 e[128], ns[32];
 	size_t		 i;
 	int		 tls = ps->tls_cert[0] != '\0';
 
@@ -550,6 +565,10 @@ ngx_site_render(const struct proxy_conf *pc, const struct proxy_site *ps,
 		if (ps->root[0] != '\0')
 			return snprintf(err, PROXY_ERRLEN, "a static site is "
 			    "not stopped"), -1;
+	} else if (ps->root[0] != '\0' && PROXY_SYSTEM(pc)) {
+		return snprintf(err, PROXY_ERRLEN, "the host's nginx (system "
+		    "mode) serves no static sites yet: its workers cannot read "
+		    "the agent's state dir"), -1;
 	} else if (ps->root[0] != '\0') {
 		snprintf(e, sizeof e, "/%s", ps->root);
 		if (check_abs_path(e) != NULL ||
@@ -581,28 +600,30 @@ ngx_site_render(const struct proxy_conf *pc, const struct proxy_site *ps,
 	buf_addf(b, "# site %s, release %llu: written by tug-agent's "
 	    "site.apply, replaced on every deploy.\n", ps->site,
 	    (unsigned long long)ps->release);
-	buf_addf(b, "upstream tug_%s {\n"
+	ngx_ns(pc, ns, sizeof ns);
+	buf_addf(b, "upstream %s%s {\n"
 	    "\tserver 127.0.0.1:%llu;\n"
 	    "\tkeepalive 16;\n"
 	    "}\n"
-	    "\n", ps->site, (unsigned long long)ps->port);
+	    "\n", ns[0] != '\0' ? ns : "tug_", ps->site,
+	    (unsigned long long)ps->port);
 servers:
-	ngx_server_render(b, ps, 0);
+	ngx_server_render(pc, b, ps, 0);
 	if (tls) {
 		buf_addch(b, '\n');
-		ngx_server_render(b, ps, 1);
+		ngx_server_render(pc, b, ps, 1);
 	}
 	return 0;
 }
 
 /* The size of the error log, to read what a reload wrote after it. */
 static off_t
-ngx_log_size(void)
+ngx_log_size(const struct proxy_conf *pc)
 {
 	char		path[NGX_PATH];
 	struct stat	st;
 
-	ngx_path(path, sizeof path, "logs/error.log");
+	ngx_path(pc, path, sizeof path, "logs/error.log");
 	return stat(path, &st) == 0 ? st.st_size : 0;
 }
 
@@ -615,7 +636,8 @@ ngx_log_size(void)
  * retrying bind() before it is not blamed on this one.
  */
 static int
-ngx_log_verdict(off_t off, long signaller, char *dst, size_t dstsz)
+ngx_log_verdict(const struct proxy_conf *pc, off_t off, long signaller,
+    char *dst, size_t dstsz)
 {
 	char		 path[NGX_PATH], mark[64];
 	struct buf	 b = BUF_INIT;
@@ -625,7 +647,7 @@ ngx_log_verdict(off_t off, long signaller, char *dst, size_t dstsz)
 	ssize_t		 n;
 	size_t		 max = 256 * 1024;
 
-	ngx_path(path, sizeof path, "logs/error.log");
+	ngx_path(pc, path, sizeof path, "logs/error.log");
 	if ((fd = open(path, O_RDONLY | O_CLOEXEC)) == -1)
 		return 0;
 	chunk = xmalloc(max + 1);
@@ -644,7 +666,7 @@ ngx_log_verdict(off_t off, long signaller, char *dst, size_t dstsz)
 		    (e = strstr(p, "[alert]")) != NULL ||
 		    (e = strstr(p, "[crit]")) != NULL) {
 			buf_add(&b, e, strcspn(e, "\n"));
-			ngx_reason(buf_str(&b), dst, dstsz);
+			nginx_reason(buf_str(&b), dst, dstsz);
 			r = -1;
 		} else if (strstr(p, "start worker processes") != NULL)
 			r = 1;
@@ -652,6 +674,26 @@ ngx_log_verdict(off_t off, long signaller, char *dst, size_t dstsz)
 	buf_release(&b);
 	free(chunk);
 	return r;
+}
+
+/*
+ * sudo's own refusal (no rule, a password asked for, no sudo at all) as
+ * opposed to nginx's words: 1 with err set, else 0.
+ */
+static int
+ngx_sudo_refused(const struct proxy_conf *pc, struct buf *out,
+    const char *what, char *err)
+{
+	char	esc[300];
+
+	if (!PROXY_SYSTEM(pc) || (strncmp(buf_str(out), "sudo:", 5) != 0 &&
+	    strstr(buf_str(out), "cannot execute") == NULL))
+		return 0;
+	log_escape(esc, sizeof esc, buf_str(out), strcspn(buf_str(out), "\n"));
+	snprintf(err, PROXY_ERRLEN, "sudo refused `%s %s -c %s`: %s (the "
+	    "rule comes from tug host bootstrap --proxy-mode system)",
+	    pc->binary, what, pc->config, esc);
+	return 1;
 }
 
 /*
@@ -663,6 +705,7 @@ ngx_test(const struct proxy_conf *pc, const struct proxy_site *ps,
     char *err)
 {
 	static const char *const	 t[] = { "-t", "-q", NULL };
+	static const char *const	 tsys[] = { "-t", NULL };
 	struct buf			 out = BUF_INIT;
 	char				 why[400], q[DOMAIN_MAX + 4];
 	const char			*p;
@@ -670,10 +713,13 @@ ngx_test(const struct proxy_conf *pc, const struct proxy_site *ps,
 	int				 st, r = 0;
 
 	buf_init(&out, NGX_OUT_MAX);
-	if ((st = ngx_run(pc, t, &out, NULL, err)) == -1)
+	if ((st = ngx_run(pc, PROXY_SYSTEM(pc) ? tsys : t, &out, NULL,
+	    err)) == -1)
+		r = -1;
+	else if (st != 0 && ngx_sudo_refused(pc, &out, "-t", err))
 		r = -1;
 	else if (st != 0) {
-		ngx_reason(buf_str(&out), why, sizeof why);
+		nginx_reason(buf_str(&out), why, sizeof why);
 		snprintf(err, PROXY_ERRLEN, "nginx -t rejected the config: %s",
 		    why);
 		r = -1;
@@ -750,7 +796,7 @@ ngx_workers(long master, long *pids, int max)
  * its log that it kept the old config.
  */
 static int
-ngx_wait_old(long master, const long *old, int nold, off_t off,
+ngx_wait_old(const struct proxy_conf *pc, long master, const long *old, int nold, off_t off,
     long signaller, char *err)
 {
 	uint64_t	end = clock_ms() + NGX_RELOAD_MS;
@@ -758,7 +804,7 @@ ngx_wait_old(long master, const long *old, int nold, off_t off,
 	int		i, left, v;
 
 	for (;;) {
-		if ((v = ngx_log_verdict(off, signaller, reason,
+		if ((v = ngx_log_verdict(pc, off, signaller, reason,
 		    sizeof reason)) == -1)
 			return snprintf(err, PROXY_ERRLEN, "nginx kept its old "
 			    "config: %s", reason), -1;
@@ -786,17 +832,23 @@ ngx_reload(const struct proxy_conf *pc, int *started, char *err)
 	struct buf			 out = BUF_INIT;
 	char				 why[400];
 	long				 old[NGX_WORKERS_MAX];
-	long				 master = ngx_pid(), signaller = 0;
+	long				 master = ngx_pid(pc), signaller = 0;
 	int				 st, i, nold = 0, run = master > 0;
-	off_t				 off = ngx_log_size();
+	off_t				 off = ngx_log_size(pc);
 
 	*started = 0;
+	if (!run && PROXY_SYSTEM(pc))
+		return snprintf(err, PROXY_ERRLEN, "the host's nginx is not "
+		    "running (no live master in %s): start it, e.g. systemctl "
+		    "start nginx", pc->pid_file), -1;
 	if (run)
 		nold = ngx_workers(master, old, NGX_WORKERS_MAX);
 	buf_init(&out, NGX_OUT_MAX);
 	st = ngx_run(pc, run ? reload : start, &out, &signaller, err);
-	if (st > 0) {
-		ngx_reason(buf_str(&out), why, sizeof why);
+	if (st > 0 && ngx_sudo_refused(pc, &out, "-s reload", err))
+		;
+	else if (st > 0) {
+		nginx_reason(buf_str(&out), why, sizeof why);
 		snprintf(err, PROXY_ERRLEN, "%s failed: %s", run ?
 		    "nginx -s reload" : "starting nginx", why);
 	}
@@ -804,11 +856,11 @@ ngx_reload(const struct proxy_conf *pc, int *started, char *err)
 	if (st != 0)
 		return -1;
 	if (run)
-		return ngx_wait_old(master, old, nold, off, signaller, err);
+		return ngx_wait_old(pc, master, old, nold, off, signaller, err);
 	/* The daemon writes its pid file once it has forked. */
-	for (i = 0; i < 150 && ngx_pid() == 0; i++)
+	for (i = 0; i < 150 && ngx_pid(pc) == 0; i++)
 		sleep_ms(20);
-	if (ngx_pid() == 0) {
+	if (ngx_pid(pc) == 0) {
 		snprintf(err, PROXY_ERRLEN, "nginx started but wrote no pid "
 		    "file");
 		return -1;
@@ -852,8 +904,8 @@ ngx_site_undo(const struct proxy_conf *pc, const char *site, int reload)
 	struct buf	 old = BUF_INIT;
 	int		 r, started;
 
-	ngx_path(conf, sizeof conf, "sites/%s.conf", site);
-	ngx_path(prev, sizeof prev, "sites/%s.prev", site);
+	ngx_path(pc, conf, sizeof conf, "sites/%s.conf", site);
+	ngx_path(pc, prev, sizeof prev, "sites/%s.prev", site);
 	if ((r = ngx_read(prev, &old)) != 1) {
 		buf_release(&old);
 		return r;
@@ -865,9 +917,113 @@ ngx_site_undo(const struct proxy_conf *pc, const char *site, int reload)
 		log_warn("cannot restore %s", conf);
 	unlink(prev);
 	buf_release(&old);
-	if (reload && ngx_pid() > 0 && ngx_reload(pc, &started, err) == -1)
+	if (reload && ngx_pid(pc) > 0 && ngx_reload(pc, &started, err) == -1)
 		log_warnx("after restoring %s: %s", conf, err);
 	return 1;
+}
+
+/* Sites of tls auto get their certificates here: system mode with 443. */
+static int
+ngx_tls_auto(const struct proxy_conf *pc, const struct proxy_site *ps)
+{
+	return ps->tls_auto && PROXY_SYSTEM(pc) && pc->tls_listen != 0;
+}
+
+/* Is name among the server_name words of our site file text? */
+static int
+ngx_serves(const struct buf *conf, const char *name)
+{
+	const char	*p = strstr(buf_str(conf), "\tserver_name ");
+	size_t		 n = strlen(name), len;
+
+	if (p == NULL)
+		return 0;
+	for (p += 13; *p != ';' && *p != '\0'; p += len) {
+		while (*p == ' ')
+			p++;
+		len = strcspn(p, " ;");
+		if (len == n && strncmp(p, name, n) == 0)
+			return 1;
+	}
+	return 0;
+}
+
+/*
+ * A certificate for ps's names from the ACME CA. HTTP-01 is answered from
+ * <dir>/acme by the location every system-mode site file has; names that
+ * the site's current file does not serve yet get a server of their own for
+ * the time of the issuance (sites/_acme.<site>.conf: '_' begins no site's
+ * name). The old config keeps serving throughout, and after a failure too.
+ */
+static int
+ngx_acme_issue(const struct proxy_conf *pc, const struct proxy_site *ps,
+    char *err)
+{
+	struct proxy_site	 np = *ps;
+	struct buf		 cur = BUF_INIT, text = BUF_INIT;
+	char			 conf[NGX_PATH], tmp[NGX_PATH], root[NGX_PATH];
+	char			 listen[NGX_PATH], why[PROXY_ERRLEN];
+	size_t			 i;
+	int			 r = -1, started, reload = 0;
+
+	ngx_path(pc, root, sizeof root, "acme");
+	ngx_path(pc, conf, sizeof conf, "sites/%s.conf", ps->site);
+	ngx_path(pc, tmp, sizeof tmp, "sites/_acme.%s.conf", ps->site);
+	ngx_path(pc, listen, sizeof listen, "listen.conf");
+	/* nginx's workers read the tokens: a way through, and no more. */
+	if (chmod(pc->dir, 0711) == -1 || (mkdir(root, 0755) == -1 &&
+	    errno != EEXIST) || chmod(root, 0755) == -1)
+		return snprintf(err, PROXY_ERRLEN, "cannot make %s: %s", root,
+		    strerror(errno)), -1;
+	if (ngx_read(conf, &cur) == -1)
+		buf_reset(&cur);
+	np.ndomains = 0;
+	for (i = 0; i < ps->ndomains; i++)
+		if (!ngx_serves(&cur, ps->domains[i]))
+			snprintf(np.domains[np.ndomains++], DOMAIN_MAX + 1,
+			    "%s", ps->domains[i]);
+	if (np.ndomains > 0) {
+		buf_addf(&text, "# %s: the names of site %s that need a "
+		    "certificate, for the time of its issuance.\nserver {\n"
+		    "\tinclude %s;\n\tserver_name", tmp, ps->site, listen);
+		for (i = 0; i < np.ndomains; i++)
+			buf_addf(&text, " %s", np.domains[i]);
+		buf_addf(&text, ";\n\tlocation ^~ /.well-known/acme-challenge/ "
+		    "{\n\t\troot %s;\n\t\tdefault_type text/plain;\n\t}\n"
+		    "\tlocation / {\n\t\treturn 404;\n\t}\n}\n", root);
+		if (fs_write_atomic(tmp, text.ptr, text.len, NGX_CONF_MODE) ==
+		    -1) {
+			snprintf(err, PROXY_ERRLEN, "cannot write %s: %s", tmp,
+			    strerror(errno));
+			goto out;
+		}
+		reload = 1;
+		if (ngx_test(pc, &np, err) == -1 ||
+		    ngx_reload(pc, &started, err) == -1)
+			goto out;
+	}
+	r = acme_issue(ps, root, NULL, err);
+out:
+	if (reload) {
+		unlink(tmp);
+		if (r == -1 && ngx_reload(pc, &started, why) == -1)
+			log_warnx("after removing %s: %s", tmp, why);
+	}
+	buf_release(&cur);
+	buf_release(&text);
+	return r;
+}
+
+/* Confirm through HTTPS what plain HTTP only redirects. */
+static int
+ngx_confirm(const struct proxy_conf *pc, const struct proxy_site *ps,
+    const char *host, const char *path, const char *hdr, const char *rel,
+    long status, uint64_t ms, char *why)
+{
+	if (ps->tls_auto && ps->tls_cert[0] != '\0' && !ps->stopped)
+		return proxy_confirm_tls(pc, host, path, hdr, rel, status, ms,
+		    why);
+	return proxy_confirm(pc, host, path, hdr, rel, status, ms, why);
 }
 
 static int
@@ -883,12 +1039,23 @@ ngx_site_switch(const struct proxy_conf *pc, const struct proxy_site *ps,
 			     PROXY_2XX3XX;
 	int		 had, r = -1, reloaded = 0, started;
 	uint64_t	 t;
+	struct proxy_site auto_ps;
 
 	memset(tm, 0, sizeof *tm);
+	if (ngx_tls_auto(pc, ps)) {
+		if (!ps->stopped && !acme_usable(ps, NGX_ACME_RENEW_DAYS) &&
+		    ngx_acme_issue(pc, ps, err) == -1)
+			return -1;
+		auto_ps = *ps;
+		acme_paths(&auto_ps);
+		if (access(auto_ps.tls_cert, R_OK) == -1)
+			auto_ps.tls_cert[0] = auto_ps.tls_key[0] = '\0';
+		ps = &auto_ps;
+	}
 	if (ngx_site_render(pc, ps, &text, err) == -1)
 		goto out;
-	ngx_path(conf, sizeof conf, "sites/%s.conf", ps->site);
-	ngx_path(prev, sizeof prev, "sites/%s.prev", ps->site);
+	ngx_path(pc, conf, sizeof conf, "sites/%s.conf", ps->site);
+	ngx_path(pc, prev, sizeof prev, "sites/%s.prev", ps->site);
 	proxy_probe_host(ps, host, sizeof host);
 	snprintf(rel, sizeof rel, "%llu", (unsigned long long)ps->release);
 	if ((had = ngx_read(conf, &cur)) == -1) {
@@ -899,9 +1066,9 @@ ngx_site_switch(const struct proxy_conf *pc, const struct proxy_site *ps,
 
 	/* Already in place (a reused container): it only has to answer. */
 	if (had && cur.len == text.len && memcmp(cur.ptr, text.ptr,
-	    text.len) == 0 && ngx_pid() > 0) {
+	    text.len) == 0 && ngx_pid(pc) > 0) {
 		t = clock_ms();
-		if (proxy_confirm(pc, host, path, hdr, rel, status, 500,
+		if (ngx_confirm(pc, ps, host, path, hdr, rel, status, 500,
 		    why) == 0) {
 			tm->confirm_ms = clock_ms() - t;
 			r = 0;
@@ -937,7 +1104,7 @@ ngx_site_switch(const struct proxy_conf *pc, const struct proxy_site *ps,
 	reloaded = 1;
 	/* Old workers may answer for a while after the reload. */
 	t = clock_ms();
-	r = proxy_confirm(pc, host, path, hdr, rel, status, NGX_CONFIRM_MS,
+	r = ngx_confirm(pc, ps, host, path, hdr, rel, status, NGX_CONFIRM_MS,
 	    why);
 	tm->confirm_ms = clock_ms() - t;
 	if (r == -1) {
@@ -974,8 +1141,8 @@ ngx_site_remove(const struct proxy_conf *pc, const char *site, int *done,
 	char	conf[NGX_PATH], prev[NGX_PATH];
 	int	started;
 
-	ngx_path(conf, sizeof conf, "sites/%s.conf", site);
-	ngx_path(prev, sizeof prev, "sites/%s.prev", site);
+	ngx_path(pc, conf, sizeof conf, "sites/%s.conf", site);
+	ngx_path(pc, prev, sizeof prev, "sites/%s.prev", site);
 	unlink(prev);
 	*done = 0;
 	if (unlink(conf) == -1) {
@@ -987,7 +1154,7 @@ ngx_site_remove(const struct proxy_conf *pc, const char *site, int *done,
 	*done = 1;
 	if (ngx_test(pc, NULL, err) == -1)
 		return -1;
-	if (ngx_pid() > 0 && ngx_reload(pc, &started, err) == -1)
+	if (ngx_pid(pc) > 0 && ngx_reload(pc, &started, err) == -1)
 		return -1;
 	return 0;
 }
@@ -1009,7 +1176,7 @@ ngx_sites(const struct proxy_conf *pc, char ***names, size_t *n)
 	(void)pc;
 	*names = NULL;
 	*n = 0;
-	ngx_path(dir, sizeof dir, "sites");
+	ngx_path(pc, dir, sizeof dir, "sites");
 	if ((d = opendir(dir)) == NULL)
 		return errno == ENOENT ? 0 : -1;
 	while ((de = readdir(d)) != NULL) {
@@ -1038,10 +1205,10 @@ static void
 ngx_status(const struct proxy_conf *pc, struct proxy_state *st)
 {
 	memset(st, 0, sizeof *st);
-	st->pid = ngx_pid();
+	st->pid = ngx_pid(pc);
 	st->running = st->pid > 0;
 	ngx_version(pc, st->version, sizeof st->version);
-	ngx_path(st->prefix, sizeof st->prefix, "%s", "");
+	ngx_path(pc, st->prefix, sizeof st->prefix, "%s", "");
 }
 
 /*
@@ -1053,44 +1220,73 @@ ngx_status(const struct proxy_conf *pc, struct proxy_state *st)
 static int
 ngx_setup(struct proxy_conf *pc, struct proxy_state *st, char *err)
 {
-	static const char	*files[] = {
-		"nginx.conf", "listen.conf", "listen-tls.conf"
+	const char		*files[] = {
+		PROXY_SYSTEM(pc) ? "tug.conf" : "nginx.conf", "listen.conf",
+		"listen-tls.conf"
 	};
 	struct buf		 text[3] = { BUF_INIT, BUF_INIT, BUF_INIT };
 	struct buf		 old[3] = { BUF_INIT, BUF_INIT, BUF_INIT };
-	char			 path[NGX_PATH], token[24], why[400];
+	char			 path[NGX_PATH], token[24], why[400], probe[64];
 	int			 had[3], want[3], i, r = -1, same = 1;
 	int			 reloaded = 0, started = 0;
 	size_t			 k;
 
 	memset(st, 0, sizeof *st);
+	ngx_probe_host(pc, probe, sizeof probe);
+	if (PROXY_SYSTEM(pc)) {
+		/* The host's nginx: bootstrap checked its binary and dirs. */
+		if (access(pc->binary, X_OK) == -1)
+			return snprintf(err, PROXY_ERRLEN, "the host's nginx "
+			    "%s: %s", pc->binary, strerror(errno)), -1;
+		goto sites;
+	}
 	if (ngx_find_binary(pc->binary, sizeof pc->binary, err) == -1)
 		return -1;
-	ngx_path(path, sizeof path, "temp");
+	ngx_path(pc, path, sizeof path, "temp");
 	if (fs_mkdirs(path, 0700) == -1)
 		goto mkdir_failed;
 	for (k = 0; k < sizeof ngx_temp_dirs / sizeof ngx_temp_dirs[0]; k++) {
-		ngx_path(path, sizeof path, "temp/%s", ngx_temp_dirs[k]);
+		ngx_path(pc, path, sizeof path, "temp/%s", ngx_temp_dirs[k]);
 		if (fs_mkdirs(path, 0700) == -1)
 			goto mkdir_failed;
 	}
-	ngx_path(path, sizeof path, "sites");
+	ngx_path(pc, path, sizeof path, "logs");
 	if (fs_mkdirs(path, 0700) == -1)
 		goto mkdir_failed;
-	ngx_path(path, sizeof path, "logs");
+sites:
+	ngx_path(pc, path, sizeof path, "sites");
 	if (fs_mkdirs(path, 0700) == -1)
 		goto mkdir_failed;
 
 	if (ngx_conf_render(pc, &text[0], token, sizeof token, err) == -1)
 		goto out;
-	buf_addf(&text[1], "listen %s:%llu;\n", pc->address,
-	    (unsigned long long)pc->listen);
-	if (pc->tls_listen != 0)
-		buf_addf(&text[2], "listen %s:%llu ssl;\n", pc->address,
-		    (unsigned long long)pc->tls_listen);
+	if (PROXY_SYSTEM(pc)) {
+		/*
+		 * Every address, as the host's own servers listen: a server
+		 * on one address would take that address's connections away
+		 * from the host's default server.
+		 */
+		buf_addf(&text[1], "listen %llu;\n",
+		    (unsigned long long)pc->listen);
+		if (pc->ipv6)
+			buf_addf(&text[1], "listen [::]:%llu;\n",
+			    (unsigned long long)pc->listen);
+		if (pc->tls_listen != 0)
+			buf_addf(&text[2], "listen %llu ssl;\n",
+			    (unsigned long long)pc->tls_listen);
+		if (pc->tls_listen != 0 && pc->ipv6)
+			buf_addf(&text[2], "listen [::]:%llu ssl;\n",
+			    (unsigned long long)pc->tls_listen);
+	} else {
+		buf_addf(&text[1], "listen %s:%llu;\n", pc->address,
+		    (unsigned long long)pc->listen);
+		if (pc->tls_listen != 0)
+			buf_addf(&text[2], "listen %s:%llu ssl;\n",
+			    pc->address, (unsigned long long)pc->tls_listen);
+	}
 	for (i = 0; i < 3; i++) {
 		want[i] = i < 2 || pc->tls_listen != 0;
-		ngx_path(path, sizeof path, "%s", files[i]);
+		ngx_path(pc, path, sizeof path, "%s", files[i]);
 		if ((had[i] = ngx_read(path, &old[i])) == -1) {
 			snprintf(err, PROXY_ERRLEN, "cannot read %s: %s", path,
 			    strerror(errno));
@@ -1101,14 +1297,14 @@ ngx_setup(struct proxy_conf *pc, struct proxy_state *st, char *err)
 		    text[i].len) != 0)))
 			same = 0;
 	}
-	if (same && ngx_pid() > 0 && proxy_confirm(pc, NGX_PROBE_HOST, "/",
+	if (same && ngx_pid(pc) > 0 && proxy_confirm(pc, probe, "/",
 	    "X-Tug-Config", token, PROXY_ANY, 500, why) == 0) {
 		r = 0;
 		goto done;
 	}
 
 	for (i = 0; i < 3; i++) {
-		ngx_path(path, sizeof path, "%s", files[i]);
+		ngx_path(pc, path, sizeof path, "%s", files[i]);
 		if (want[i] ? fs_write_atomic(path, text[i].ptr, text[i].len,
 		    NGX_CONF_MODE) == -1 : (unlink(path) == -1 &&
 		    errno != ENOENT)) {
@@ -1122,7 +1318,7 @@ ngx_setup(struct proxy_conf *pc, struct proxy_state *st, char *err)
 	if (ngx_reload(pc, &started, err) == -1)
 		goto undo;
 	reloaded = !started;
-	if (proxy_confirm(pc, NGX_PROBE_HOST, "/", "X-Tug-Config", token,
+	if (proxy_confirm(pc, probe, "/", "X-Tug-Config", token,
 	    PROXY_ANY, NGX_CONFIRM_MS, why) == -1) {
 		snprintf(err, PROXY_ERRLEN, "nginx does not answer on %s:%llu "
 		    "(%s)", pc->address, (unsigned long long)pc->listen, why);
@@ -1132,10 +1328,10 @@ ngx_setup(struct proxy_conf *pc, struct proxy_state *st, char *err)
 done:
 	st->started = started;
 	st->reloaded = reloaded;
-	st->pid = ngx_pid();
+	st->pid = ngx_pid(pc);
 	st->running = st->pid > 0;
 	ngx_version(pc, st->version, sizeof st->version);
-	ngx_path(st->prefix, sizeof st->prefix, "%s", "");
+	ngx_path(pc, st->prefix, sizeof st->prefix, "%s", "");
 	goto out;
 mkdir_failed:
 	snprintf(err, PROXY_ERRLEN, "cannot create %s: %s", path,
@@ -1143,16 +1339,16 @@ mkdir_failed:
 	goto out;
 undo:
 	for (i = 0; i < 3; i++) {
-		ngx_path(path, sizeof path, "%s", files[i]);
+		ngx_path(pc, path, sizeof path, "%s", files[i]);
 		ngx_put_back(path, had[i], &old[i]);
 	}
 	if (started) {
 		/* Ours, and started with the config just refused. */
-		long pid = ngx_pid();
+		long pid = ngx_pid(pc);
 
 		if (pid > 0)
 			kill((pid_t)pid, SIGTERM);
-	} else if (ngx_pid() > 0 && ngx_reload(pc, &started, why) == -1)
+	} else if (ngx_pid(pc) > 0 && ngx_reload(pc, &started, why) == -1)
 		log_warnx("after restoring nginx.conf: %s", why);
 out:
 	for (i = 0; i < 3; i++) {
@@ -1160,6 +1356,66 @@ out:
 		buf_release(&old[i]);
 	}
 	return r;
+}
+
+int
+nginx_retire_agent(char *msg)
+{
+	struct proxy_conf	 ag;
+	char			 dir[NGX_PATH];
+	long			 pid;
+	int			 i, dfd;
+
+	memset(&ag, 0, sizeof ag);
+	snprintf(ag.mode, sizeof ag.mode, "agent");
+	if ((pid = ngx_pid(&ag)) <= 0)
+		return 0;
+	/* SIGQUIT: finish what is in flight, close idle connections. */
+	kill((pid_t)pid, SIGQUIT);
+	for (i = 0; i < 300 && ngx_pid(&ag) == pid; i++)
+		sleep_ms(100);
+	ngx_path(&ag, dir, sizeof dir, "%s", "");
+	if ((dfd = open(agent.state_dir, O_RDONLY | O_DIRECTORY |
+	    O_CLOEXEC)) != -1) {
+		if (fs_remove_tree(dfd, "nginx") == -1)
+			log_warn("cannot remove %s", dir);
+		close(dfd);
+	}
+	snprintf(msg, PROXY_ERRLEN, "the agent's own nginx (pid %ld), which "
+	    "served before the move, quit gracefully; %s is removed", pid,
+	    dir);
+	return 1;
+}
+
+/*
+ * cert.renew: the names are all in the site's file already, so the issuance
+ * needs no server of its own; the reload makes nginx read the new files,
+ * and an answer through HTTPS confirms it.
+ */
+static int
+ngx_site_cert(const struct proxy_conf *pc, const struct proxy_site *ps,
+    char *err)
+{
+	struct proxy_site	 p = *ps;
+	char			 host[DOMAIN_MAX + 16], rel[24], why[400];
+	int			 started;
+
+	if (!ngx_tls_auto(pc, ps))
+		return snprintf(err, PROXY_ERRLEN, "certificates come only to "
+		    "the host's nginx (system mode) with a TLS port"), -1;
+	if (ngx_acme_issue(pc, ps, err) == -1 ||
+	    ngx_reload(pc, &started, err) == -1)
+		return -1;
+	acme_paths(&p);
+	proxy_probe_host(&p, host, sizeof host);
+	snprintf(rel, sizeof rel, "%llu", (unsigned long long)p.release);
+	if (ngx_confirm(pc, &p, host, p.stopped ? "/" : p.path, p.stopped ?
+	    "X-Tug-Stopped" : "X-Tug-Release", rel, p.stopped ? 503 :
+	    PROXY_2XX3XX, NGX_CONFIRM_MS, why) == -1)
+		return snprintf(err, PROXY_ERRLEN, "nginx does not answer for "
+		    "%s over HTTPS after the new certificate (%s)", host, why),
+		    -1;
+	return 0;
 }
 
 const struct proxy_backend proxy_nginx = {
@@ -1170,4 +1426,9 @@ const struct proxy_backend proxy_nginx = {
 	ngx_site_switch,
 	ngx_site_remove,
 	ngx_site_restore,
+	NULL,
+	NULL,
+	NULL,
+	NULL,
+	ngx_site_cert,
 };

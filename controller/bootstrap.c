@@ -204,3 +204,84 @@ out:
 	buf_release(&errout);
 	return r;
 }
+
+/*
+ * System mode, once per host (DESIGN §6): the agent just installed runs as
+ * root through `sudo -n` and readies the host's nginx (agent/system.c), or
+ * with undo takes that back. Its JSON answer goes to out. The command is
+ * fixed words around checked paths and the host's SSH user.
+ */
+int
+bootstrap_system(struct sshc *sc, const struct host_rec *h,
+    const char *binary, const char *config, int install_deps, int undo,
+    struct buf *out, void (*progress)(void *, const char *, const char *),
+    void *arg)
+{
+	struct buf	 errout = BUF_INIT;
+	char		 path[PATH_MAX_TUG], cmd[3 * PATH_MAX_TUG + 256];
+	const char	*why, *verb = undo ? "system-undo" : "system-setup";
+	int		 st, tries, r = -1;
+
+	if ((why = check_abs_path(binary)) != NULL ||
+	    (why = check_abs_path(config)) != NULL ||
+	    (why = check_ssh_user(h->user)) != NULL) {
+		snprintf(sc->err, sizeof sc->err, "%s: system mode: %s",
+		    h->name, why);
+		return -1;
+	}
+	agent_remote_path(path, sizeof path);
+	snprintf(cmd, sizeof cmd, "sudo -n %s %s nginx --user %s --binary %s "
+	    "--config %s", path, verb, h->user, binary, config);
+	for (tries = 0; tries < 2; tries++) {
+		say(progress, arg, "system", "sudo -n tug-agent %s nginx (%s)",
+		    verb, config);
+		buf_reset(out);
+		buf_reset(&errout);
+		if ((st = sshc_run(sc, cmd, NULL, 0, out, &errout, 120)) == 0) {
+			r = 0;
+			break;
+		}
+		if (st == -1)
+			break;
+		if (st == 127 || strstr(buf_str(&errout), "sudo: not found") !=
+		    NULL || strstr(buf_str(&errout), "command not found") !=
+		    NULL) {
+			snprintf(sc->err, sizeof sc->err, "%s: sudo is not "
+			    "installed: system mode needs root once (install "
+			    "sudo, or run `%s %s nginx --user %s --binary %s "
+			    "--config %s` as root on the host)", h->name, path,
+			    verb, h->user, binary, config);
+			break;
+		}
+		if (strncmp(buf_str(&errout), "sudo:", 5) == 0) {
+			snprintf(sc->err, sizeof sc->err, "%s: sudo -n refused "
+			    "(%s): system mode needs passwordless sudo once, "
+			    "for this step only; or run `%s %s nginx --user %s "
+			    "--binary %s --config %s` as root on the host",
+			    h->name, first_line(&errout), path, verb, h->user,
+			    binary, config);
+			break;
+		}
+		if (st == 3 && install_deps && tries == 0 && !undo &&
+		    strcmp(binary, "/usr/sbin/nginx") == 0) {
+			say(progress, arg, "deps", "installing nginx with sudo "
+			    "apt-get");
+			buf_reset(&errout);
+			if (sshc_run(sc, "sudo -n env DEBIAN_FRONTEND="
+			    "noninteractive apt-get install -y -q nginx-light",
+			    NULL, 0, NULL, &errout, 600) != 0) {
+				snprintf(sc->err, sizeof sc->err, "%s: "
+				    "installing nginx failed: %s", h->name,
+				    first_line(&errout));
+				break;
+			}
+			continue;
+		}
+		snprintf(sc->err, sizeof sc->err, "%s: %s%s", h->name,
+		    first_line(&errout), st == 3 && !undo ? " (tug host "
+		    "bootstrap --install-deps installs Debian's nginx)" : "");
+		break;
+	}
+	buf_release(&errout);
+	return r;
+}

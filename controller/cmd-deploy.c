@@ -96,6 +96,7 @@ cmd_rollback(struct req *rq, struct mv *args)
 		free(target.spec);
 		goto out;
 	}
+	acme_fill(&rs);
 	snprintf(note, sizeof note, "rolling %s back to release %lld (%s)",
 	    rec.name, (long long)target.number, target.image);
 	plan.spec = &rs;

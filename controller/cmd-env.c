@@ -133,6 +133,7 @@ redeploy(struct req *rq, struct site_rec *rec, const char *why)
 		req_fail(rq, "spec", "release %lld's spec: %s",
 		    (long long)cur.number, err);
 	else {
+		acme_fill(&rs);
 		snprintf(note, sizeof note, "%s: redeploying %s", why,
 		    rec->name);
 		plan.spec = &rs;

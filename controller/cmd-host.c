@@ -297,17 +297,94 @@ cmd_host_list(struct req *rq, struct mv *args)
 	req_ok(rq, &e);
 }
 
+/*
+ * host rm --purge: take back what bootstrap put on the host. In system
+ * mode that is system-setup's include dir, snippet and sudoers rule, which
+ * needs sudo once more; then the agent's binaries. 0, or -1 answered.
+ */
+static int
+host_purge(struct req *rq, const char *name)
+{
+	struct host_rec		 h;
+	struct fan_result	 res[2];
+	struct ssh_target	 t;
+	struct sshc		 sc;
+	struct mv		 b, v;
+	struct buf		 out = BUF_INIT;
+	char			*names[1] = { (char *)name }, tmp[MSG_ERRLEN];
+	char			 mode[16] = "", bin[PATH_MAX_TUG] = "";
+	char			 conf[PATH_MAX_TUG] = "";
+	void			*parg[2] = { rq, (void *)name };
+	int			 r = -1;
+
+	if (host_load(name, &h) != 1) {
+		req_fail(rq, E_NOT_FOUND, "no host '%s'", name);
+		return -1;
+	}
+	memset(res, 0, sizeof res);
+	fleet_run(rq, names, 1, "proxy.status", NULL, NULL, 15000, res);
+	if (!res[0].ok) {
+		req_fail(rq, "unreachable", "cannot purge %s: %s (tug host rm "
+		    "%s without --purge forgets it and leaves the host as it "
+		    "is)", name, res[0].err, name);
+		goto out;
+	}
+	msg_body(&res[0].m, &b, tmp, "");
+	mv_map(&b, "value", &v, 0);
+	mv_str(&v, "mode", mode, sizeof mode, 0);
+	mv_str(&v, "binary", bin, sizeof bin, 0);
+	mv_str(&v, "config", conf, sizeof conf, 0);
+	memset(&t, 0, sizeof t);
+	t.name = h.name;
+	t.addr = h.addr;
+	t.port = h.port;
+	t.user = h.user;
+	t.key_path = h.key_path;
+	t.pinned = h.hostkey;
+	t.timeout_s = 10;
+	if (sshc_connect(&sc, &t) == -1) {
+		req_fail(rq, "unreachable", "cannot purge %s: %s", name,
+		    sc.err);
+		goto out;
+	}
+	if (strcmp(mode, "system") == 0 && bootstrap_system(&sc, &h, bin,
+	    conf, 0, 1, &out, progress_to_client, parg) == -1) {
+		req_fail(rq, "purge", "%s\n%s is kept: run the command above "
+		    "on the host, then tug host rm %s", sc.err, name, name);
+		sshc_close(&sc);
+		goto out;
+	}
+	if (out.len > 0)
+		req_progress(rq, name, "purge", "system-undo: %.*s",
+		    (int)strcspn(buf_str(&out), "\n"), buf_str(&out));
+	/* Fixed words: the agent's own directory of binaries. */
+	sshc_run(&sc, "rm -f .tug/bin/tug-agent-* && rmdir .tug/bin",
+	    NULL, 0, NULL, NULL, 10);
+	req_progress(rq, name, "purge", "removed the agent binaries in "
+	    "~/.tug/bin");
+	sshc_close(&sc);
+	r = 0;
+out:
+	fan_results_free(res, 1);
+	buf_release(&out);
+	host_rec_free(&h);
+	return r;
+}
+
 void
 cmd_host_rm(struct req *rq, struct mv *args)
 {
 	struct enc	e;
 	char		name[HOST_NAME_MAX_TUG + 1];
-	int		r;
+	int		r, purge = 0;
 
-	if (mv_str(args, "name", name, sizeof name, MV_REQ) != 1) {
+	if (mv_str(args, "name", name, sizeof name, MV_REQ) != 1 ||
+	    mv_bool(args, "purge", &purge, 0) == -1) {
 		req_fail(rq, E_BAD_ARGS, "%s", args->err);
 		return;
 	}
+	if (purge && host_purge(rq, name) == -1)
+		return;
 	if ((r = host_delete(name)) <= 0) {
 		req_fail(rq, r == 0 ? E_NOT_FOUND : E_INTERNAL, r == 0 ?
 		    "no host '%s'" : "cannot delete host '%s'", name);
@@ -420,12 +497,18 @@ struct proxy_args {
 	uint64_t	 port;
 	uint64_t	 tls_port;	/* 0: no TLS listener */
 	const char	*subnet_pool;	/* "": the agent's */
+	/* System mode: system-setup's answer for this host, else NULL. */
+	json_t		*sys;
 };
 
 static void
 args_proxy(struct enc *e, void *arg)
 {
 	const struct proxy_args	*pa = arg;
+	static const char	*keys[] = {
+		"binary", "config", "dir", "pid_file"
+	};
+	size_t			 i;
 
 	enc_kstr(e, "kind", pa->kind);
 	enc_ku64(e, "listen", pa->port);
@@ -433,6 +516,45 @@ args_proxy(struct enc *e, void *arg)
 		enc_ku64(e, "tls_listen", pa->tls_port);
 	if (pa->subnet_pool[0] != '\0')
 		enc_kstr(e, "subnet_pool", pa->subnet_pool);
+	if (pa->sys == NULL)
+		return;
+	/* The agent checks every one of these again. */
+	enc_kstr(e, "mode", "system");
+	enc_kstr(e, "address", "127.0.0.1");
+	for (i = 0; i < sizeof keys / sizeof keys[0]; i++) {
+		const char *v = json_string_value(json_object_get(pa->sys,
+		    keys[i]));
+
+		enc_kstr(e, keys[i], v != NULL ? v : "");
+	}
+	enc_kbool(e, "ipv6", json_is_true(json_object_get(pa->sys, "ipv6")));
+}
+
+/* The proxy.setup of one host, or of all; a failure's words in errs. */
+static int
+bootstrap_proxy(struct req *rq, char **names, size_t n,
+    const struct proxy_args *pa, struct buf *errs)
+{
+	struct fan_result	*res = xcalloc(n + 1, sizeof *res);
+	size_t			 i;
+	int			 bad = 0;
+
+	fleet_run(rq, names, n, "proxy.setup", args_proxy, (void *)pa, 60000,
+	    res);
+	for (i = 0; i < n; i++) {
+		if (res[i].ok) {
+			req_progress(rq, res[i].host, "proxy", "%s%s serving "
+			    "on port %llu", pa->sys != NULL ? "the host's " :
+			    "", pa->kind, (unsigned long long)pa->port);
+			continue;
+		}
+		bad++;
+		buf_addf(errs, "%s%s", errs->len > 0 ? "\n" : "",
+		    res[i].err);
+	}
+	fan_results_free(res, n);
+	free(res);
+	return bad;
 }
 
 void
@@ -442,12 +564,19 @@ cmd_host_bootstrap(struct req *rq, struct mv *args)
 	size_t		  n, i, good = 0;
 	struct enc	  e;
 	struct buf	  errs = BUF_INIT;
-	int		  deps = 0;
-	char		  proxy[16] = "", pool[64] = "";
-	uint64_t	  port = 8080, tls_port = 0;
+	int		  deps = 0, sys;
+	char		  proxy[16] = "", pool[64] = "", mode[16] = "agent";
+	char		  binary[PATH_MAX_TUG] = "/usr/sbin/nginx";
+	char		  config[PATH_MAX_TUG] = "/etc/nginx/nginx.conf";
+	const char	 *why;
+	uint64_t	  port = 0, tls_port = 0, low;
+	json_t		**sysout;
 
 	if (mv_bool(args, "install_deps", &deps, 0) == -1 ||
 	    mv_str(args, "proxy", proxy, sizeof proxy, 0) == -1 ||
+	    mv_str(args, "proxy_mode", mode, sizeof mode, 0) == -1 ||
+	    mv_str(args, "proxy_binary", binary, sizeof binary, 0) == -1 ||
+	    mv_str(args, "proxy_config", config, sizeof config, 0) == -1 ||
 	    mv_str(args, "subnet_pool", pool, sizeof pool, 0) == -1 ||
 	    mv_u64(args, "proxy_port", &port, 0) == -1 ||
 	    mv_u64(args, "proxy_tls_port", &tls_port, 0) == -1) {
@@ -460,24 +589,53 @@ cmd_host_bootstrap(struct req *rq, struct mv *args)
 		    "caddy)", proxy);
 		return;
 	}
+	if (strcmp(mode, "agent") != 0 && strcmp(mode, "system") != 0) {
+		req_fail(rq, E_BAD_ARGS, "unknown proxy mode '%.16s' (agent "
+		    "or system)", mode);
+		return;
+	}
+	sys = strcmp(mode, "system") == 0;
+	if (sys && strcmp(proxy, "nginx") != 0) {
+		req_fail(rq, E_BAD_ARGS, "--proxy-mode system is for --proxy "
+		    "nginx");
+		return;
+	}
+	if ((mv_present(args, "proxy_binary") ||
+	    mv_present(args, "proxy_config")) && !sys) {
+		req_fail(rq, E_BAD_ARGS, "--proxy-binary and --proxy-config "
+		    "go with --proxy-mode system");
+		return;
+	}
+	if ((why = check_abs_path(binary)) != NULL ||
+	    (why = check_abs_path(config)) != NULL) {
+		req_fail(rq, E_BAD_ARGS, "invalid --proxy-binary or "
+		    "--proxy-config: %s", why);
+		return;
+	}
 	if (pool[0] != '\0' && proxy[0] == '\0') {
 		req_fail(rq, E_BAD_ARGS, "--subnet-pool goes with --proxy: "
 		    "the agent records it with its proxy");
 		return;
 	}
-	if (port < 1024 || port > 65535) {
+	if (port == 0)
+		port = sys ? 80 : 8080;
+	if (tls_port == 0 && sys && !mv_present(args, "proxy_tls_port"))
+		tls_port = 443;
+	low = sys ? 1 : 1024;
+	if (port < low || port > 65535) {
 		req_fail(rq, E_BAD_ARGS, "proxy port must be 1024 to 65535 "
 		    "(the agent's nginx runs unprivileged)");
 		return;
 	}
-	if (tls_port != 0 && (tls_port < 1024 || tls_port > 65535 ||
+	if (tls_port != 0 && (tls_port < low || tls_port > 65535 ||
 	    tls_port == port)) {
-		req_fail(rq, E_BAD_ARGS, "proxy TLS port must be 1024 to "
-		    "65535 and not the plain port");
+		req_fail(rq, E_BAD_ARGS, "proxy TLS port must be %llu to "
+		    "65535 and not the plain port", (unsigned long long)low);
 		return;
 	}
 	if (targets(rq, args, &names, &n) == -1)
 		return;
+	sysout = xcalloc(n + 1, sizeof *sysout);
 	req_result_begin(rq, &e);
 	enc_karr(&e, "hosts");
 	for (i = 0; i < n; i++) {
@@ -506,6 +664,18 @@ cmd_host_bootstrap(struct req *rq, struct mv *args)
 			ok = 1;
 			host_seen(h.name, facts.ptr, agent_bin.sha256);
 		}
+		if (ok && sys) {
+			struct buf	out = BUF_INIT;
+
+			ok = bootstrap_system(&sc, &h, binary, config, deps, 0,
+			    &out, progress_to_client, parg) == 0 &&
+			    (sysout[i] = json_loadb(out.ptr, out.len, 0,
+			    NULL)) != NULL;
+			if (!ok && sc.err[0] == '\0')
+				snprintf(sc.err, sizeof sc.err, "%s: system-"
+				    "setup gave no answer", h.name);
+			buf_release(&out);
+		}
 		enc_map_open(&e);
 		enc_kstr(&e, "name", h.name);
 		enc_kbool(&e, "ok", ok);
@@ -526,26 +696,21 @@ cmd_host_bootstrap(struct req *rq, struct mv *args)
 		}
 	}
 	enc_close(&e);
-	if (good == n && proxy[0] != '\0') {
-		struct proxy_args	 pa = { proxy, port, tls_port, pool };
-		struct fan_result	*res = xcalloc(n + 1, sizeof *res);
+	if (good == n && proxy[0] != '\0' && !sys) {
+		struct proxy_args	 pa = { proxy, port, tls_port, pool, NULL };
 
-		fleet_run(rq, names, n, "proxy.setup", args_proxy, &pa, 60000,
-		    res);
-		for (i = 0; i < n; i++) {
-			if (res[i].ok) {
-				req_progress(rq, res[i].host, "proxy",
-				    "nginx serving on port %llu",
-				    (unsigned long long)port);
-				continue;
-			}
-			good--;
-			buf_addf(&errs, "%s%s", errs.len > 0 ? "\n" : "",
-			    res[i].err);
-		}
-		fan_results_free(res, n);
-		free(res);
+		good -= bootstrap_proxy(rq, names, n, &pa, &errs);
 	}
+	/* Each host's own paths: one proxy.setup at a time. */
+	for (i = 0; good == n && sys && i < n; i++) {
+		struct proxy_args	 pa = { proxy, port, tls_port, pool,
+					     sysout[i] };
+
+		good -= bootstrap_proxy(rq, &names[i], 1, &pa, &errs);
+	}
+	for (i = 0; i < n; i++)
+		json_decref(sysout[i]);
+	free(sysout);
 	if (good < n) {
 		enc_release(&e);
 		req_fail(rq, "bootstrap", "%s\nbootstrap failed on %zu of %zu "

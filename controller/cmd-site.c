@@ -315,6 +315,7 @@ cmd_site_status(struct req *rq, struct mv *args)
 			enc_close(&e);
 		}
 		enc_close(&e);
+		site_cert_copy(&e, &v);
 		enc_close(&e);
 	}
 	enc_close(&e);

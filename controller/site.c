@@ -124,6 +124,7 @@ site_open(struct req *rq, struct mv *args, struct site_rec *rec,
 		spec_free(s);
 		return -1;
 	}
+	acme_fill(s);
 	return 0;
 }
 
@@ -303,4 +304,34 @@ site_domain_clash(const struct site_spec *s, char *msg, size_t msgsz)
 	}
 	free(v);
 	return clash;
+}
+
+/* The "cert" map of an agent's result (site.status, cert.renew), as is. */
+void
+site_cert_copy(struct enc *e, struct mv *v)
+{
+	struct mv	c;
+	char		s[256];
+	uint64_t	u;
+	size_t		n, i;
+
+	if (mv_map(v, "cert", &c, 0) != 1)
+		return;
+	enc_kmap(e, "cert");
+	if (mv_str(&c, "issuer", s, sizeof s, 0) == 1)
+		enc_kstr(e, "issuer", s);
+	if (mv_str(&c, "serial", s, sizeof s, 0) == 1)
+		enc_kstr(e, "serial", s);
+	if (mv_u64(&c, "not_before", &u, 0) == 1)
+		enc_ku64(e, "not_before", u);
+	if (mv_u64(&c, "not_after", &u, 0) == 1)
+		enc_ku64(e, "not_after", u);
+	if (mv_arr(&c, "names", &n, 64, 0) == 1) {
+		enc_karr(e, "names");
+		for (i = 0; i < n; i++)
+			if (mv_arr_str(&c, "names", i, s, sizeof s) == 1)
+				enc_str(e, s);
+		enc_close(e);
+	}
+	enc_close(e);
 }

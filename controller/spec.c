@@ -1231,20 +1231,48 @@ t_key(struct sp *p, const struct node *k, const struct node *v)
 	    p->s->tls_key, sizeof p->s->tls_key);
 }
 
+static int
+t_hsts(struct sp *p, const struct node *k, const struct node *v)
+{
+	(void)k;
+	return want_bool(p, "tls.hsts", v, &p->s->hsts);
+}
+
 static const struct field tls_fields[] = {
 	{ "cert", K_ANY, t_cert },
 	{ "key", K_ANY, t_key },
+	{ "hsts", K_ANY, t_hsts },
 };
 
+/*
+ * tls: auto (the default: a certificate from the ACME CA where the host's
+ * proxy has TLS), off, or {cert, key} files on the hosts; {hsts: true}
+ * adds Strict-Transport-Security to auto.
+ */
 static int
 f_tls(struct sp *p, const struct node *k, const struct node *v)
 {
+	char	e[ESC_MAX];
+
 	(void)k;
+	if (v->type == N_SCALAR) {
+		if (strcmp(v->val, "auto") != 0 && strcmp(v->val, "off") != 0)
+			return nfail(p, v, "invalid tls '%s': auto, off, or "
+			    "{cert: FILE, key: FILE}", esc(e, v));
+		snprintf(p->s->tls_mode, sizeof p->s->tls_mode, "%s", v->val);
+		return 0;
+	}
 	if (want_map(p, "tls", v) == -1)
 		return -1;
 	if (walk_map(p, "tls", v, tls_fields,
 	    sizeof tls_fields / sizeof tls_fields[0]) == -1)
 		return -1;
+	if (p->s->tls_cert[0] != '\0') {
+		if (p->s->hsts)
+			return nfail(p, v, "tls.hsts goes with automatic "
+			    "certificates, not with tls.cert");
+		snprintf(p->s->tls_mode, sizeof p->s->tls_mode, "files");
+	}
 	if (p->s->tls_cert[0] != '\0' && p->s->tls_key[0] == '\0')
 		return nfail(p, v, "missing key 'key' in 'tls': give cert and "
 		    "key together");
@@ -1501,6 +1529,8 @@ spec_free(struct site_spec *s)
 
 	if (s == NULL)
 		return;
+	free(s->acme_root);
+	s->acme_root = NULL;
 	strv_free(s->hosts, s->nhosts);
 	strv_free(s->domains, s->ndomains);
 	strv_free(s->secrets, s->nsecrets);
@@ -1655,6 +1685,21 @@ spec_proxy_args(const struct site_spec *s, struct enc *e)
 	if (s->tls_cert[0] != '\0') {
 		enc_kstr(e, "tls_cert", s->tls_cert);
 		enc_kstr(e, "tls_key", s->tls_key);
+	} else if (strcmp(s->tls_mode, "off") == 0)
+		enc_kstr(e, "tls", "off");
+	else {
+		enc_kstr(e, "tls", "auto");
+		if (s->hsts)
+			enc_kbool(e, "hsts", 1);
+		/* The controller's ACME settings (site_open), when made. */
+		if (s->acme_email[0] != '\0') {
+			enc_kmap(e, "acme");
+			enc_kstr(e, "ca", s->acme_ca);
+			enc_kstr(e, "email", s->acme_email);
+			if (s->acme_root != NULL)
+				enc_kstr(e, "trust_root", s->acme_root);
+			enc_close(e);
+		}
 	}
 	if (s->max_body != 0)
 		enc_ku64(e, "max_body", s->max_body);

@@ -82,6 +82,20 @@ int	 db_rows(const char *sql, size_t elemsz,
 	    void (*)(sqlite3_stmt *, void *), void (*release)(void *),
 	    void *out, size_t *n, const char *types, ...);	/* 0, -1 */
 
+/* acme.c: the controller's ACME settings, in meta. */
+struct site_spec;
+#define ACME_CA_DEFAULT	"https://acme-v02.api.letsencrypt.org/directory"
+struct acme_conf {
+	char		 ca[512];
+	char		 email[256];		/* "": not set */
+	char		*trust_root;		/* PEM, or NULL; owned */
+};
+void	 acme_load(struct acme_conf *);
+void	 acme_conf_free(struct acme_conf *);
+int	 acme_store(const struct acme_conf *);	/* 0, -1 */
+/* Copy them into s (acme_ca, acme_email, acme_root) for its deploys. */
+void	 acme_fill(struct site_spec *s);
+
 /* schema.c: the tables, moved forward by migrations. */
 #define CONTROLLER_ID_LEN	32	/* hex */
 int	 schema_migrate(char *err, size_t errsz);
@@ -319,6 +333,15 @@ int	 bootstrap(struct sshc *, const char *host, int install_deps,
 	    struct buf *facts, void (*progress)(void *, const char *,
 	    const char *), void *arg);
 
+/*
+ * System mode: run the agent's system-setup (or system-undo) through sudo
+ * -n for h's SSH user; its JSON answer in out, or -1 with sc->err.
+ */
+int	 bootstrap_system(struct sshc *, const struct host_rec *h,
+	    const char *binary, const char *config, int install_deps,
+	    int undo, struct buf *out, void (*progress)(void *, const char *,
+	    const char *), void *arg);
+
 /* fleet.c: one thread, session and agent channel per host. */
 enum host_state { H_IDLE, H_CONNECTING, H_UP, H_DOWN };
 struct host;
@@ -443,6 +466,12 @@ struct site_spec {
 	unsigned	 keep;			/* releases kept for rollback */
 	char		 tls_cert[PATH_MAX_TUG];	/* on the hosts */
 	char		 tls_key[PATH_MAX_TUG];
+	char		 tls_mode[8];		/* "", auto, off, files */
+	int		 hsts;
+	/* Not in the spec: the controller's ACME settings, by site_open. */
+	char		 acme_ca[512];
+	char		 acme_email[256];
+	char		*acme_root;		/* PEM, or NULL; owned */
 	uint64_t	 max_body;		/* client_max_body_size, 0: default */
 	char		 restart[16];
 	int		 read_only;
@@ -468,6 +497,7 @@ void	 spec_health_args(const struct site_spec *, struct enc *);
 /* site.c: a site as ops and rollouts see it; -1: answered the request. */
 int	 site_open(struct req *, struct mv *args, struct site_rec *,
 	    struct site_spec *);
+void	 site_cert_copy(struct enc *, struct mv *agent_result);
 int	 site_targets(struct req *, const struct site_spec *, char ***,
 	    size_t *);
 int	 site_hosts(const struct site_spec *, char ***, size_t *);	/* 0, -1 */
@@ -553,6 +583,10 @@ void	 cmd_logs(struct req *, struct mv *);
 void	 cmd_registry_login(struct req *, struct mv *);
 void	 cmd_registry_logout(struct req *, struct mv *);
 void	 cmd_registry_list(struct req *, struct mv *);
+void	 cmd_acme_set(struct req *, struct mv *);
+void	 cmd_acme_show(struct req *, struct mv *);
+void	 cmd_cert_list(struct req *, struct mv *);
+void	 cmd_cert_renew(struct req *, struct mv *);
 void	 cmd_user_add(struct req *, struct mv *);
 void	 cmd_user_list(struct req *, struct mv *);
 void	 cmd_user_show(struct req *, struct mv *);

@@ -71,6 +71,15 @@ has() {
 	}
 }
 
+# The same, for a fixed string (no regex: brackets, stars and dots as is).
+hasf() {
+	grep -q -F -- "$2" "$1" || {
+		echo "expected the text <$2> in $1:"
+		cat "$1"
+		return 1
+	}
+}
+
 hasnt() {
 	! grep -q -- "$2" "$1" || {
 		echo "did not expect /$2/ in $1:"

@@ -16,8 +16,12 @@
 #	ns_docker N ARGS...		docker against host N's engine
 #	ns_purge N [LABEL...]		what the tests' controller (and LABEL) made, removed
 #	ns_ssh N KEY CMD...		run CMD on host N over ssh
+#	ns_sysnginx_conf DIR		a host-style nginx.conf in DIR
+#	ns_sysnginx_start N DIR		that nginx as root in host N on 80
+#	ns_sysnginx_stop DIR		stopped by its pid file
+#	ns_sudo_boot N / ns_sudo_unboot N	sudo for all, for bootstrap
 #
-# Host N (1..9) is:
+# Host N (1..19) is:
 #	netns tugh$N, veth tugv$N (10.77.N.1, root side) / eth0 (10.77.N.2)
 #	user tughost$N (bed_user), home /home/tughost$N
 #	dockerd in the netns, socket /run/tug-test/h$N/docker.sock (group
@@ -40,12 +44,12 @@ _ns_run=/run/tug-test
 _ns_lib=/var/lib/tug-test
 _ns_netns=/run/netns
 
-# _ns_n FUNC N: N must be a host number, 1..9.
+# _ns_n FUNC N: N must be a host number, 1..19.
 _ns_n() {
 	case ${2-} in
-	[1-9]) return 0 ;;
+	[1-9] | 1[0-9]) return 0 ;;
 	esac
-	_bed_err "$1: bad host number '${2-}' (1..9)"
+	_bed_err "$1: bad host number '${2-}' (1..19)"
 }
 
 # _ns_in PID N: succeed if PID lives in host N's network namespace.
@@ -594,4 +598,66 @@ ns_agent_reset() {
 		esac
 	fi
 	rm -rf "$home/.tug" "$home/.tug-agent"
+}
+
+# A host's "own" nginx for system mode (DESIGN §7: the namespaces share
+# /etc, so each host's config, pid and logs live in a directory of its
+# own): ns_sysnginx_conf DIR writes DIR/nginx.conf the way Debian's
+# includes DIR/conf.d/*.conf inside http {}, with a default server and a
+# site of the host's own (own.host.test); ns_sysnginx_start N DIR runs it
+# as root in host N's netns on port 80; ns_sysnginx_stop DIR stops it by
+# its pid file. DIR must be one the host's SSH user can traverse.
+ns_sysnginx_conf() {
+	mkdir -p "$1/conf.d" "$1/tmp" "$1/logs" &&
+	cat >"$1/nginx.conf" <<EOC
+pid $1/nginx.pid;
+error_log $1/logs/error.log notice;
+events { worker_connections 512; }
+http {
+	access_log off;
+	client_body_temp_path $1/tmp/body;
+	proxy_temp_path $1/tmp/proxy;
+	fastcgi_temp_path $1/tmp/fastcgi;
+	uwsgi_temp_path $1/tmp/uwsgi;
+	scgi_temp_path $1/tmp/scgi;
+	include $1/conf.d/*.conf;
+	server { listen 80 default_server; server_name _; return 404; }
+	server { listen 80; server_name own.host.test; return 200 "the host's own site\n"; }
+}
+EOC
+}
+
+ns_sysnginx_start() {
+	nsenter --net="$_ns_netns/tugh$1" nginx -c "$2/nginx.conf" ||
+		_bed_err "ns_sysnginx_start $1: nginx -c $2/nginx.conf failed"
+}
+
+ns_sysnginx_stop() {
+	local pid
+
+	pid=$(cat "$1/nginx.pid" 2>/dev/null) || return 0
+	grep -q '^nginx$' "/proc/$pid/comm" 2>/dev/null || return 0
+	kill -QUIT "$pid"
+	for _ in $(seq 50); do
+		[ -e "/proc/$pid" ] || return 0
+		sleep 0.1
+	done
+	kill -KILL "$pid" 2>/dev/null
+	return 0
+}
+
+# ns_sudo_boot N: passwordless sudo for everything for tughost$N, the one
+# time system-mode bootstrap (or purge) needs root; ns_sudo_unboot N takes
+# it away again. A file of the tests' own name in /etc/sudoers.d.
+ns_sudo_boot() {
+	local f=/etc/sudoers.d/tugtest-boot-tughost$1
+
+	printf 'tughost%s ALL=(root) NOPASSWD: ALL\n' "$1" >"$f.new" &&
+	chmod 440 "$f.new" && visudo -c -q -f "$f.new" && mv "$f.new" "$f" ||
+		_bed_err "ns_sudo_boot $1: cannot install $f"
+}
+
+ns_sudo_unboot() {
+	rm -f "/etc/sudoers.d/tugtest-boot-tughost$1" \
+	    "/etc/sudoers.d/tugtest-boot-tughost$1.new"
 }

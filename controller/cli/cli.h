@@ -21,7 +21,7 @@ extern int	 quiet;		/* -q */
 extern int	 ssh_mode;	/* run by sshd as a user's forced command */
 
 /* cmd.c: the command table */
-enum ftype { F_BOOL, F_STR, F_LIST, F_U64, F_CSV, F_STDIN };
+enum ftype { F_BOOL, F_STR, F_LIST, F_U64, F_CSV, F_STDIN, F_FILE };
 
 struct cli_flag {
 	const char	*name;		/* --name */
@@ -39,7 +39,7 @@ struct cli_cmd {
 	int		 minargs;
 	int		 maxargs;	/* -1: any number */
 	const char	*pos[3];	/* arg keys; a last "*key" takes the rest */
-	struct cli_flag	 flags[8];
+	struct cli_flag	 flags[16];
 	void		(*render)(struct mv *);
 	int		 mode;
 #define CMD_STREAM	0x1	/* log lines are the output; Ctrl-C cancels */
@@ -106,6 +106,10 @@ void	 render_logs(struct mv *);
 
 /* render-user.c */
 void	 render_registry(struct mv *);
+void	 render_acme(struct mv *);
+void	 render_cert(struct mv *);
+/* A host's certificate in words: issuer, names, expiry. */
+void	 render_cert_line(const char *host, struct mv *cert);
 void	 render_user(struct mv *);
 void	 render_user_list(struct mv *);
 void	 render_user_show(struct mv *);

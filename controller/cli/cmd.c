@@ -47,8 +47,11 @@ static const struct cli_cmd cmds[] = {
 		{ NULL } }, render_host_add },
 	{ "host list", "host.list", "", "list hosts",
 	  0, 0, { NULL }, { { NULL } }, render_host_list },
-	{ "host rm", "host.rm", "NAME", "forget a host",
-	  1, 1, { "name" }, { { NULL } }, render_host_rm },
+	{ "host rm", "host.rm", "NAME [--purge]", "forget a host",
+	  1, 1, { "name" }, {
+		{ "purge", "purge", F_BOOL, "first remove what bootstrap put "
+		  "on the host (system mode: with sudo)" },
+		{ NULL } }, render_host_rm },
 	{ "host check", "host.check",
 	  "[NAME...] [--group G] [--all] [--timeout MS]",
 	  "ping the agents and show each host's facts",
@@ -56,18 +59,28 @@ static const struct cli_cmd cmds[] = {
 		{ "timeout", "timeout_ms", F_U64, "per-host timeout in ms" },
 		{ NULL } }, render_host_check },
 	{ "host bootstrap", "host.bootstrap",
-	  "[NAME...] [--group G] [--all] [--install-deps] [--proxy nginx]\n"
+	  "[NAME...] [--group G] [--all] [--install-deps] [--proxy nginx|caddy]\n"
+	  "          [--proxy-mode agent|system] [--proxy-binary PATH] "
+	  "[--proxy-config PATH]\n"
 	  "          [--proxy-port PORT] [--proxy-tls-port PORT] "
 	  "[--subnet-pool CIDR]",
 	  "install or update the agent (and a proxy) on hosts",
 	  0, -1, { "*hosts" }, { TARGET_FLAGS,
 		{ "install-deps", "install_deps", F_BOOL,
-		  "apt-get the agent's libraries with sudo" },
+		  "apt-get the agent's libraries (and nginx) with sudo" },
 		{ "proxy", "proxy", F_STR, "set up this proxy (nginx or caddy)" },
+		{ "proxy-mode", "proxy_mode", F_STR,
+		  "agent: the agent's own proxy on high ports (default); "
+		  "system: the host's nginx on 80 and 443, set up once with "
+		  "sudo" },
+		{ "proxy-binary", "proxy_binary", F_STR,
+		  "system mode: the host's nginx (default /usr/sbin/nginx)" },
+		{ "proxy-config", "proxy_config", F_STR,
+		  "system mode: its config (default /etc/nginx/nginx.conf)" },
 		{ "proxy-port", "proxy_port", F_U64,
-		  "the proxy's port (default 8080)" },
+		  "the proxy's port (default 8080; system mode 80)" },
 		{ "proxy-tls-port", "proxy_tls_port", F_U64,
-		  "also serve TLS sites on this port" },
+		  "also serve TLS sites on this port (system mode: 443)" },
 		{ "subnet-pool", "subnet_pool", F_STR,
 		  "sites' networks take /27s from this range (default "
 		  "10.213.0.0/16)" },
@@ -164,6 +177,25 @@ static const struct cli_cmd cmds[] = {
 	{ "registry list", "registry.list", "",
 	  "list registry logins (passwords never shown)",
 	  0, 0, { NULL }, { { NULL } }, render_registry },
+	{ "acme set", "acme.set",
+	  "[--ca URL] [--email E] [--trust-root PEMFILE] [--no-trust-root]",
+	  "set the ACME CA that certificates come from (default Let's Encrypt)",
+	  0, 0, { NULL }, {
+		{ "ca", "ca", F_STR, "the CA's ACME directory URL" },
+		{ "email", "email", F_STR, "the contact address for the CA" },
+		{ "trust-root", "trust_root", F_FILE,
+		  "trust this PEM for the CA's own HTTPS (a private CA)" },
+		{ "no-trust-root", "no_trust_root", F_BOOL,
+		  "forget the trust root" },
+		{ NULL } }, render_acme },
+	{ "acme show", "acme.show", "", "show the ACME settings",
+	  0, 0, { NULL }, { { NULL } }, render_acme },
+	{ "cert list", "cert.list", "SITE",
+	  "show the certificate each of a site's hosts serves",
+	  1, 1, { "site" }, { { NULL } }, render_cert },
+	{ "cert renew", "cert.renew", "SITE",
+	  "get a new certificate for a site on each of its hosts now",
+	  1, 1, { "site" }, { { NULL } }, render_cert },
 	{ "user add", "user.add", "NAME [--admin]",
 	  "add a tug user (the OS user of that name, or SSH keys added later)",
 	  1, 1, { "name" }, {
@@ -444,7 +476,7 @@ build_args(const struct cli_cmd *c, int argc, char **argv, struct enc *e)
 	const struct cli_flag	*fl;
 	char			*pos[256];
 	int			 npos = 0, i, p, k, nflags, dashdash = 0;
-	int			 given[8] = { 0 };
+	int			 given[16] = { 0 };
 
 	for (nflags = 0; c->flags[nflags].name != NULL; nflags++)
 		;
@@ -514,6 +546,19 @@ flag:
 			enc_ku64(e, fl->key, v);
 		} else if (fl->type == F_STR)
 			enc_kstr(e, fl->key, argv[i]);
+		else if (fl->type == F_FILE) {	/* the file's text */
+			struct buf	b = BUF_INIT;
+
+			if (fs_read_file(argv[i], &b, 64 << 10) == -1) {
+				fprintf(stderr, "tug %s: cannot read '%s': %s\n",
+				    c->words, argv[i], errno == EFBIG ?
+				    "larger than 64 KiB" : strerror(errno));
+				buf_release(&b);
+				return -1;
+			}
+			enc_kstr(e, fl->key, buf_str(&b));
+			buf_release(&b);
+		}
 		else if (fl->type == F_CSV) {
 			char	*dup = xstrdup(argv[i]), *tok, *save = NULL;
 

@@ -75,7 +75,9 @@ render_site_status(struct mv *v)
 	struct table	t = { .rows = 0 };
 	size_t		n, i, k, nc;
 	char		host[64], name[128], rel[24], state[32], health[32];
-	char		started[48], err[600];
+	char		started[48], err[600], chost[64][64];
+	struct mv	certs[64], cert;
+	size_t		ncerts = 0;
 
 	mv_arr(v, "hosts", &n, 4096, 0);
 	table_add(&t, "HOST", "CONTAINER", "RELEASE", "STATE", "HEALTH",
@@ -95,6 +97,10 @@ render_site_status(struct mv *v)
 				fprintf(stderr, "%s\n", err);
 			continue;
 		}
+		if (ncerts < 64 && mv_map(&row, "cert", &cert, 0) == 1) {
+			certs[ncerts] = cert;
+			snprintf(chost[ncerts++], sizeof chost[0], "%s", host);
+		}
 		mv_arr(&row, "containers", &nc, 64, 0);
 		if (nc == 0)
 			table_add(&t, host, "-", "-", "none", "-", "-", NULL);
@@ -112,6 +118,8 @@ render_site_status(struct mv *v)
 		}
 	}
 	table_print(&t);
+	for (i = 0; i < ncerts; i++)
+		render_cert_line(chost[i], &certs[i]);
 }
 
 void
@@ -218,4 +226,57 @@ render_env_set(struct mv *v)
 		printf("%s\n", note);
 	else
 		printf("done\n");
+}
+
+void
+render_cert_line(const char *host, struct mv *c)
+{
+	char		issuer[256], name[256], when[32], names[1024] = "";
+	size_t		n, i;
+	time_t		t = (time_t)u_(c, "not_after");
+	int64_t		days = ((int64_t)t - (int64_t)time(NULL)) / 86400;
+	struct tm	tm;
+
+	mv_arr(c, "names", &n, 64, 0);
+	for (i = 0; i < n; i++)
+		if (mv_arr_str(c, "names", i, name, sizeof name) == 1)
+			snprintf(names + strlen(names), sizeof names -
+			    strlen(names), "%s%s", i ? ", " : "", name);
+	gmtime_r(&t, &tm);
+	strftime(when, sizeof when, "%Y-%m-%d %H:%M UTC", &tm);
+	printf("%s: certificate from %s for %s, expires %s (in %lld day%s), "
+	    "serial %s\n", host, s_(c, "issuer", issuer, sizeof issuer), names,
+	    when, (long long)days, days == 1 ? "" : "s",
+	    s_(c, "serial", name, sizeof name));
+}
+
+void
+render_cert(struct mv *v)
+{
+	size_t	n, i;
+	char	host[64], err[600], old[128];
+
+	mv_arr(v, "hosts", &n, 4096, 0);
+	for (i = 0; i < n; i++) {
+		struct mv	row, c;
+		int		ok = 0, renewed = -1;
+
+		if (mv_arr_map(v, "hosts", i, &row) != 1)
+			continue;
+		s_(&row, "host", host, sizeof host);
+		mv_bool(&row, "ok", &ok, 0);
+		if (!ok) {
+			printf("%s: %s\n", host, s_(&row, "error", err,
+			    sizeof err));
+			continue;
+		}
+		if (mv_bool(&row, "renewed", &renewed, 0) == 1 && renewed)
+			printf("%s: renewed (the old serial was %s)\n", host,
+			    s_(&row, "old_serial", old, sizeof old));
+		if (mv_map(&row, "cert", &c, 0) == 1)
+			render_cert_line(host, &c);
+		else
+			printf("%s: no certificate (plain HTTP, or tls "
+			    "files)\n", host);
+	}
 }

@@ -323,3 +323,16 @@ render_audit_verify(struct mv *v)
 	    (unsigned long long)u_(v, "last_id"), s_(v, "head", head,
 	    sizeof head));
 }
+
+void
+render_acme(struct mv *v)
+{
+	char	ca[512], email[256];
+	int	root = 0;
+
+	mv_bool(v, "trust_root", &root, 0);
+	printf("ca: %s\nemail: %s\ntrust root: %s\n", s_(v, "ca", ca,
+	    sizeof ca), s_(v, "email", email, sizeof email)[0] != '\0' ?
+	    email : "(not set: tug acme set --email E)", root ? "set" :
+	    "the system's");
+}

@@ -50,7 +50,7 @@ step 'proxy.setup refuses bad ports, addresses and kinds' '
 	refused proxy.setup "{\"listen\":$PORT,\"tls_listen\":$PORT}" "tls_listen port $PORT out of range 1024-65535 or equal" &&
 	refused proxy.setup "{\"listen\":$PORT,\"address\":\"1.2.3.4; x\"}" "invalid address .1.2.3.4; x.: expected an IPv4" &&
 	refused proxy.setup "{\"listen\":$PORT,\"address\":\"::1\"}" "invalid address" &&
-	refused proxy.setup "{\"listen\":$PORT,\"kind\":\"traefik\"}" "unsupported proxy kind .traefik.: nginx or caddy" &&
+	refused proxy.setup "{\"listen\":$PORT,\"kind\":\"haproxy\"}" "unsupported proxy kind .haproxy.: nginx, caddy or traefik" &&
 	! test -e $STATE/proxy.json
 '
 

@@ -72,6 +72,10 @@ logs|logs blog|view_logs site:blog|view_logs site:blog|view_logs global|view_log
 registry.login|registry login reg.test:5000 --username u --password-stdin|admin global|admin global|-|admin site:blog|AA-DD
 registry.logout|registry logout ghost.test|admin global|admin global|-|admin site:blog|AA-DD
 registry.list|registry list|view global|view global|deploy global|view site:blog|AAADD
+acme.set|acme set --email ops@tug.test|admin global|admin global|-|admin site:blog|AA-DD
+acme.show|acme show|view global|view global|deploy global|view site:blog|AAADD
+cert.list|cert list blog|view site:blog|view site:blog|view global|view site:shop|AAADD
+cert.renew|cert renew blog|deploy site:blog|deploy site:blog|manage site:blog|deploy site:shop|AAADD
 user.add|user add u-@U@|admin global|admin global|-|admin site:blog|AA-DD
 user.list|user list|admin global|admin global|-|admin site:blog|AA-DD
 user.show|user show boss|admin global|admin global|-|admin site:blog|AA-DD

@@ -180,6 +180,14 @@ test_defaults(void)
 	spec_free(&s);
 
 	/* Partial sections keep the other defaults. */
+	if (GOOD(HEAD DOM "tls: off\n", &s) == -1)
+		return;
+	CHECK(strcmp(s.tls_mode, "off") == 0 && !s.hsts);
+	spec_free(&s);
+	if (GOOD(HEAD DOM "tls: {hsts: true}\n", &s) == -1)
+		return;
+	CHECK(s.tls_mode[0] == '\0' && s.hsts && s.tls_cert[0] == '\0');
+	spec_free(&s);
 	if (GOOD(HEAD DOM "health: {path: /up}\ndeploy: {drain: 5s}\n"
 	    "restart: no\nread_only: false\nclient_max_body_size: 0\n"
 	    "tls: {}\n", &s) == -1)
@@ -505,6 +513,17 @@ test_values(void)
 	    "such as 500ms, 10s, 2m or 1h");
 
 	/* tls, sizes, restart, user, capabilities, stop_timeout */
+	BAD(HEAD DOM "tls: on\n",
+	    "site.yml:6:6: invalid tls 'on': auto, off, or {cert: FILE, key: "
+	    "FILE}");
+	BAD(HEAD DOM "tls: [auto]\n",
+	    "site.yml:6:6: 'tls' must be a mapping, not a list");
+	BAD(HEAD DOM "tls: {cert: /etc/tug/blog/c.pem, key: /etc/tug/blog/k.pem, "
+	    "hsts: true}\n",
+	    "site.yml:6:6: tls.hsts goes with automatic certificates, not with "
+	    "tls.cert");
+	BAD(HEAD DOM "tls: {hsts: maybe}\n",
+	    "site.yml:6:13: invalid tls.hsts 'maybe': expected true or false");
 	BAD(HEAD DOM "tls: {cert: /etc/tug/a.crt}\n",
 	    "site.yml:6:6: missing key 'key' in 'tls': give cert and key "
 	    "together");
@@ -962,8 +981,12 @@ test_apply_args(void)
 	    strcmp(str, "/") == 0);
 	CHECK(mv_u64(&h, "retries", &u, MV_REQ) == 1 && u == 30);
 	CHECK(mv_bool(&a, "read_only", &bo, MV_REQ) == 1 && bo == 0);
-	CHECK(mv_map(&a, "proxy", &px, MV_REQ) == 1 && mv_count(&px) == 1 &&
-	    !mv_present(&px, "tls_cert") && !mv_present(&px, "max_body"));
+	/* tls auto by default; no ACME settings in a bare spec. */
+	CHECK(mv_map(&a, "proxy", &px, MV_REQ) == 1 && mv_count(&px) == 2 &&
+	    !mv_present(&px, "tls_cert") && !mv_present(&px, "max_body") &&
+	    !mv_present(&px, "acme"));
+	CHECK(mv_str(&px, "tls", str, sizeof str, MV_REQ) == 1 &&
+	    strcmp(str, "auto") == 0);
 	CHECK(mv_arr(&px, "domains", &n, 32, MV_REQ) == 1 && n == 1);
 	CHECK(mv_count(&a) == 12);
 	msg_release(&m);

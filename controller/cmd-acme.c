@@ -1,0 +1,229 @@
+/*
+ * cmd-acme.c: the ops of automatic HTTPS. acme.set and acme.show keep the
+ * controller's ACME CA, contact and trust root (acme.c); cert.list asks a
+ * site's hosts for the certificate each serves, cert.renew has each get a
+ * new one now (the agent's cert.renew).
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "common/xmalloc.h"
+#include "controller/request.h"
+#include "controller/tug.h"
+
+#define CERT_TIMEOUT_MS		240000	/* lego's own limits are shorter */
+#define ACME_ROOT_MAX		(64u << 10)
+
+/* A directory URL of plain characters, as the agent takes it. */
+static int
+url_ok(const char *s)
+{
+	if (strncmp(s, "https://", 8) != 0 && strncmp(s, "http://", 7) != 0)
+		return 0;
+	for (; *s != '\0'; s++)
+		if (!((*s >= 'a' && *s <= 'z') || (*s >= 'A' && *s <= 'Z') ||
+		    (*s >= '0' && *s <= '9') || strchr(":/._-~%?=&+", *s)))
+			return 0;
+	return 1;
+}
+
+static int
+email_ok(const char *s)
+{
+	const char	*at = strchr(s, '@');
+
+	if (at == NULL || at == s || check_domain(at + 1) != NULL)
+		return 0;
+	for (; s < at; s++)
+		if (!((*s >= 'a' && *s <= 'z') || (*s >= 'A' && *s <= 'Z') ||
+		    (*s >= '0' && *s <= '9') || strchr("._%+-", *s)))
+			return 0;
+	return 1;
+}
+
+static void
+acme_result(struct enc *e, const struct acme_conf *ac)
+{
+	enc_kstr(e, "ca", ac->ca);
+	enc_kstr(e, "email", ac->email);
+	enc_kbool(e, "trust_root", ac->trust_root != NULL);
+}
+
+void
+cmd_acme_set(struct req *rq, struct mv *args)
+{
+	struct acme_conf	 ac;
+	struct enc		 e;
+	char			*root = NULL;
+	int			 clear = 0;
+
+	acme_load(&ac);
+	if (mv_str(args, "ca", ac.ca, sizeof ac.ca, 0) == -1 ||
+	    mv_str(args, "email", ac.email, sizeof ac.email, 0) == -1 ||
+	    mv_bool(args, "no_trust_root", &clear, 0) == -1)
+		goto bad;
+	if (mv_present(args, "trust_root")) {
+		root = xmalloc(ACME_ROOT_MAX + 1);
+		if (mv_str(args, "trust_root", root, ACME_ROOT_MAX + 1,
+		    0) == -1)
+			goto bad;
+		if (strstr(root, "-----BEGIN CERTIFICATE-----") == NULL) {
+			req_fail(rq, E_BAD_ARGS, "--trust-root: a PEM file of "
+			    "certificates");
+			goto out;
+		}
+		free(ac.trust_root);
+		ac.trust_root = root;
+		root = NULL;
+	}
+	if (clear) {
+		free(ac.trust_root);
+		ac.trust_root = NULL;
+	}
+	if (!url_ok(ac.ca)) {
+		req_fail(rq, E_BAD_ARGS, "--ca: an http(s) URL of the CA's "
+		    "ACME directory, e.g. " ACME_CA_DEFAULT);
+		goto out;
+	}
+	if (ac.email[0] != '\0' && !email_ok(ac.email)) {
+		req_fail(rq, E_BAD_ARGS, "--email: an address local@domain");
+		goto out;
+	}
+	if (acme_store(&ac) == -1) {
+		req_fail(rq, E_INTERNAL, "cannot store the ACME settings");
+		goto out;
+	}
+	req_result_begin(rq, &e);
+	acme_result(&e, &ac);
+	req_ok(rq, &e);
+	goto out;
+bad:
+	req_fail(rq, E_BAD_ARGS, "%s", args->err);
+out:
+	free(root);
+	acme_conf_free(&ac);
+}
+
+void
+cmd_acme_show(struct req *rq, struct mv *args)
+{
+	struct acme_conf	ac;
+	struct enc		e;
+
+	(void)args;
+	acme_load(&ac);
+	req_result_begin(rq, &e);
+	acme_result(&e, &ac);
+	req_ok(rq, &e);
+	acme_conf_free(&ac);
+}
+
+struct cert_args {
+	const char		*site;
+	const struct acme_conf	*ac;
+	uint64_t		 days;	/* renew what ends sooner; 0: now */
+};
+
+static void
+args_cert(struct enc *e, void *arg)
+{
+	const struct cert_args	*ca = arg;
+
+	enc_kstr(e, "site", ca->site);
+	if (ca->ac == NULL)	/* site.status */
+		return;
+	enc_ku64(e, "days", ca->days);
+	if (ca->ac->email[0] == '\0')
+		return;
+	enc_kmap(e, "acme");
+	enc_kstr(e, "ca", ca->ac->ca);
+	enc_kstr(e, "email", ca->ac->email);
+	if (ca->ac->trust_root != NULL)
+		enc_kstr(e, "trust_root", ca->ac->trust_root);
+	enc_close(e);
+}
+
+/* cert.list and cert.renew: one agent op on each of the site's hosts. */
+static void
+cert_fan(struct req *rq, struct mv *args, const char *op)
+{
+	struct site_rec		 rec;
+	struct site_spec	 s;
+	struct fan_result	*res;
+	struct enc		 e;
+	struct acme_conf	 ac;
+	struct cert_args	 ca;
+	char			**hosts;
+	size_t			 n, i, bad = 0;
+	int			 renew = strcmp(op, "cert.renew") == 0;
+
+	if (site_open(rq, args, &rec, &s) == -1)
+		return;
+	if (site_targets(rq, &s, &hosts, &n) == -1)
+		goto out;
+	acme_load(&ac);
+	ca.site = rec.name;
+	ca.ac = renew ? &ac : NULL;
+	ca.days = 0;
+	res = xcalloc(n + 1, sizeof *res);
+	fleet_run(rq, hosts, n, renew ? "cert.renew" : "site.status",
+	    args_cert, &ca, renew ? CERT_TIMEOUT_MS : 60000, res);
+	acme_conf_free(&ac);
+	req_result_begin(rq, &e);
+	enc_kstr(&e, "site", rec.name);
+	enc_karr(&e, "hosts");
+	for (i = 0; i < n; i++) {
+		struct mv	b, v;
+		char		tmp[MSG_ERRLEN];
+		int		k;
+
+		enc_map_open(&e);
+		enc_kstr(&e, "host", res[i].host);
+		enc_kbool(&e, "ok", res[i].ok);
+		if (!res[i].ok) {
+			enc_kstr(&e, "error", res[i].err);
+			enc_close(&e);
+			bad++;
+			continue;
+		}
+		msg_body(&res[i].m, &b, tmp, "");
+		mv_map(&b, "value", &v, 0);
+		if (renew && mv_bool(&v, "renewed", &k, 0) == 1)
+			enc_kbool(&e, "renewed", k);
+		if (renew && mv_str(&v, "old_serial", tmp, sizeof tmp,
+		    0) == 1)
+			enc_kstr(&e, "old_serial", tmp);
+		site_cert_copy(&e, &v);
+		enc_close(&e);
+	}
+	enc_close(&e);
+	if (renew && bad > 0) {
+		struct buf	errs = BUF_INIT;
+
+		fan_errors(res, n, &errs);
+		enc_release(&e);
+		req_fail(rq, "acme", "%s\ncertificate renewal failed on %zu of "
+		    "%zu hosts", buf_str(&errs), bad, n);
+		buf_release(&errs);
+	} else
+		req_ok(rq, &e);
+	fan_results_free(res, n);
+	free(res);
+	free_names(hosts, n);
+out:
+	site_rec_free(&rec);
+	spec_free(&s);
+}
+
+void
+cmd_cert_list(struct req *rq, struct mv *args)
+{
+	cert_fan(rq, args, "cert.list");
+}
+
+void
+cmd_cert_renew(struct req *rq, struct mv *args)
+{
+	cert_fan(rq, args, "cert.renew");
+}
