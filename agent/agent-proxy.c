@@ -821,6 +821,8 @@ cert_renew_run(struct job *j)
 	}
 	be = proxy_backend(pc.kind);
 	if ((r = journal_read(cr->site, &jr)) != 1 || jr.proxy.ndomains == 0) {
+		if (cr->days > 0)
+			goto skip;
 		job_fail(j, E_NOT_FOUND, "site %s serves nothing here",
 		    cr->site);
 		return;
@@ -835,7 +837,10 @@ cert_renew_run(struct job *j)
 		snprintf(jr.proxy.acme_root, sizeof jr.proxy.acme_root, "%s",
 		    cr->acme.acme_root);
 	}
-	if (!jr.proxy.tls_auto || be->site_cert == NULL) {
+	if (!jr.proxy.tls_auto || be->site_cert == NULL || !PROXY_SYSTEM(&pc) ||
+	    pc.tls_listen == 0) {
+		if (cr->days > 0)
+			goto skip;
 		job_fail(j, E_PROXY, "site %s has no automatic certificate "
 		    "here (tls auto on a %s proxy with TLS in system mode)",
 		    cr->site, pc.kind);
@@ -882,6 +887,13 @@ cert_renew_run(struct job *j)
 	enc_ku64(&e, "not_before", (uint64_t)after.not_before);
 	enc_ku64(&e, "not_after", (uint64_t)after.not_after);
 	enc_close(&e);
+	job_ok(j, &e);
+	return;
+skip:
+	/* The scheduler asks every host of a site: nothing to renew here. */
+	job_result_begin(j, &e);
+	enc_kbool(&e, "renewed", 0);
+	enc_kstr(&e, "skipped", "no automatic certificate on this host");
 	job_ok(j, &e);
 }
 

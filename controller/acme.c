@@ -83,3 +83,23 @@ acme_fill(struct site_spec *s)
 	free(s->acme_root);
 	s->acme_root = ac.trust_root;
 }
+
+/* The args of the agent's cert.renew (arg: struct cert_args). */
+void
+acme_cert_args(struct enc *e, void *arg)
+{
+	const struct cert_args	*ca = arg;
+
+	enc_kstr(e, "site", ca->site);
+	if (ca->ac == NULL)	/* site.status */
+		return;
+	enc_ku64(e, "days", ca->days);
+	if (ca->ac->email[0] == '\0')
+		return;
+	enc_kmap(e, "acme");
+	enc_kstr(e, "ca", ca->ac->ca);
+	enc_kstr(e, "email", ca->ac->email);
+	if (ca->ac->trust_root != NULL)
+		enc_kstr(e, "trust_root", ca->ac->trust_root);
+	enc_close(e);
+}

@@ -119,31 +119,6 @@ cmd_acme_show(struct req *rq, struct mv *args)
 	acme_conf_free(&ac);
 }
 
-struct cert_args {
-	const char		*site;
-	const struct acme_conf	*ac;
-	uint64_t		 days;	/* renew what ends sooner; 0: now */
-};
-
-static void
-args_cert(struct enc *e, void *arg)
-{
-	const struct cert_args	*ca = arg;
-
-	enc_kstr(e, "site", ca->site);
-	if (ca->ac == NULL)	/* site.status */
-		return;
-	enc_ku64(e, "days", ca->days);
-	if (ca->ac->email[0] == '\0')
-		return;
-	enc_kmap(e, "acme");
-	enc_kstr(e, "ca", ca->ac->ca);
-	enc_kstr(e, "email", ca->ac->email);
-	if (ca->ac->trust_root != NULL)
-		enc_kstr(e, "trust_root", ca->ac->trust_root);
-	enc_close(e);
-}
-
 /* cert.list and cert.renew: one agent op on each of the site's hosts. */
 static void
 cert_fan(struct req *rq, struct mv *args, const char *op)
@@ -168,15 +143,16 @@ cert_fan(struct req *rq, struct mv *args, const char *op)
 	ca.days = 0;
 	res = xcalloc(n + 1, sizeof *res);
 	fleet_run(rq, hosts, n, renew ? "cert.renew" : "site.status",
-	    args_cert, &ca, renew ? CERT_TIMEOUT_MS : 60000, res);
+	    acme_cert_args, &ca, renew ? CERT_TIMEOUT_MS : 60000, res);
 	acme_conf_free(&ac);
 	req_result_begin(rq, &e);
 	enc_kstr(&e, "site", rec.name);
 	enc_karr(&e, "hosts");
 	for (i = 0; i < n; i++) {
-		struct mv	b, v;
-		char		tmp[MSG_ERRLEN];
-		int		k;
+		struct mv		b, v;
+		struct renew_state	rs;
+		char			tmp[MSG_ERRLEN];
+		int			k;
 
 		enc_map_open(&e);
 		enc_kstr(&e, "host", res[i].host);
@@ -195,6 +171,18 @@ cert_fan(struct req *rq, struct mv *args, const char *op)
 		    0) == 1)
 			enc_kstr(&e, "old_serial", tmp);
 		site_cert_copy(&e, &v);
+		if (!renew && renew_state_get(rec.name, res[i].host, &rs)) {
+			enc_kmap(&e, "renewal");
+			enc_ki64(&e, "tried_at", (int64_t)rs.tried_at);
+			enc_kbool(&e, "ok", rs.ok);
+			if (!rs.ok)
+				enc_kstr(&e, "error", rs.error);
+			enc_ki64(&e, "next_at", (int64_t)rs.next_at);
+			if (rs.renewed_at != 0)
+				enc_ki64(&e, "renewed_at",
+				    (int64_t)rs.renewed_at);
+			enc_close(&e);
+		}
 		enc_close(&e);
 	}
 	enc_close(&e);

@@ -95,6 +95,28 @@ void	 acme_conf_free(struct acme_conf *);
 int	 acme_store(const struct acme_conf *);	/* 0, -1 */
 /* Copy them into s (acme_ca, acme_email, acme_root) for its deploys. */
 void	 acme_fill(struct site_spec *s);
+struct cert_args {
+	const char		*site;
+	const struct acme_conf	*ac;	/* NULL: site.status's args only */
+	uint64_t		 days;	/* renew what ends sooner; 0: now */
+};
+void	 acme_cert_args(struct enc *, void *cert_args);
+
+/* renew.c: tugd's certificate renewal thread. */
+struct renew_state {
+	char		 site[SITE_NAME_MAX + 1];
+	char		 host[HOST_NAME_MAX_TUG + 1];
+	time_t		 tried_at;	/* 0: not yet */
+	time_t		 next_at;
+	time_t		 renewed_at;
+	int		 ok;
+	int		 fails;		/* in a row */
+	char		 error[512];
+};
+void	 renew_start(void);
+/* The last scheduled renewal of site on host: 1 and out, 0 none yet. */
+int	 renew_state_get(const char *site, const char *host,
+	    struct renew_state *out);
 
 /* schema.c: the tables, moved forward by migrations. */
 #define CONTROLLER_ID_LEN	32	/* hex */

@@ -259,6 +259,7 @@ main(int argc, char **argv)
 		}
 		free(hosts);
 	}
+	renew_start();
 
 	while (!quit) {
 		struct pollfd	pfd = { lfd, POLLIN, 0 };

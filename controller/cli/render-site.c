@@ -250,6 +250,34 @@ render_cert_line(const char *host, struct mv *c)
 	    s_(c, "serial", name, sizeof name));
 }
 
+/* The scheduler's last word on a host's certificate. */
+static void
+render_renewal(const char *host, struct mv *r)
+{
+	char		tried[32], next[32], err[600];
+	time_t		t;
+	struct tm	tm;
+	int64_t		v = 0;
+	int		ok = 0;
+
+	mv_i64(r, "tried_at", &v, 0);
+	t = (time_t)v;
+	gmtime_r(&t, &tm);
+	strftime(tried, sizeof tried, "%Y-%m-%d %H:%M:%S UTC", &tm);
+	mv_i64(r, "next_at", &v, 0);
+	t = (time_t)v;
+	gmtime_r(&t, &tm);
+	strftime(next, sizeof next, "%Y-%m-%d %H:%M:%S UTC", &tm);
+	mv_bool(r, "ok", &ok, 0);
+	if (ok)
+		printf("%s: renewal checked %s, next check %s\n", host, tried,
+		    next);
+	else
+		printf("%s: renewal failed %s: %s; the serving certificate "
+		    "stays; next try %s\n", host, tried, s_(r, "error", err,
+		    sizeof err), next);
+}
+
 void
 render_cert(struct mv *v)
 {
@@ -278,5 +306,7 @@ render_cert(struct mv *v)
 		else
 			printf("%s: no certificate (plain HTTP, or tls "
 			    "files)\n", host);
+		if (mv_map(&row, "renewal", &c, 0) == 1)
+			render_renewal(host, &c);
 	}
 }

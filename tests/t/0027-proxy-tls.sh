@@ -199,4 +199,52 @@ step 'a spec asks for tls auto, off, or files, nothing else' '
 	has $T/out "tls.hsts goes with automatic certificates"
 '
 
+serial() {
+	openssl s_client -connect $ADDR:443 -servername sec.t27.test </dev/null 2>/dev/null |
+	    openssl x509 -noout -serial
+}
+
+# tugd again, checking every second and renewing what ends within 91 days
+# (Pebble's certificates last 90): its scheduler must renew by itself.
+step 'tugd renews before expiry on its own, under load: a new serial, 0 failed, audited' '
+	tugd_stop &&
+	old=$(serial) && test -n "$old" &&
+	rm -f $T/stop &&
+	{ "$LOAD" -c 8 -S 2 -s "/slow?ms=2000" -k "$PEBBLE_ROOT" \
+	    -r "sec.t27.test:443:$ADDR" -n 500 \
+	    https://sec.t27.test/ $T/stop >$T/load.sched 2>&1 & } &&
+	lpid=$! &&
+	TUG_RENEW_CHECK_S=1 TUG_RENEW_DAYS=91 TUG_RENEW_RETRY_S=1 "$TUG" status >/dev/null &&
+	for _ in $(seq 120); do
+		new=$(serial)
+		[ -n "$new" ] && [ "$new" != "$old" ] && break
+		sleep 0.5
+	done
+	touch $T/stop; wait $lpid; lrc=$?
+	test -n "$new" && test "$new" != "$old" && test $lrc = 0 &&
+	"$TUG" audit --limit 50 >$T/audit &&
+	has $T/audit "cert.renew.*site:sec host:h$N.*renewed: serial ${new#serial=}" &&
+	"$TUG" cert list sec >$T/cl &&
+	has $T/cl "^h$N: renewal checked "
+'
+echo "# renewed by tugd, under load: $(cat $T/load.sched 2>/dev/null)"
+
+step 'a renewal that fails keeps the serving certificate, is audited, shown, and tried again' '
+	before=$(serial) &&
+	pebble_stop &&
+	for _ in $(seq 60); do
+		"$TUG" cert list sec >$T/cl 2>&1
+		grep -q "renewal failed" $T/cl && break
+		sleep 0.5
+	done
+	has $T/cl "^h$N: renewal failed .*: h$N: the ACME CA did not issue a certificate for sec.t27.test: .*; the serving certificate stays; next try " &&
+	test "$(serial)" = "$before" &&
+	test "$(https sec.t27.test)" = "sec 1" &&
+	"$TUG" audit --limit 50 >$T/audit &&
+	has $T/audit "cert.renew.*site:sec host:h$N.*renewal failed" &&
+	sleep 3 && "$TUG" audit --limit 200 >$T/audit2 &&
+	test "$(grep -c "renewal failed" $T/audit2)" -ge 2
+'
+tugd_stop
+
 finish
