@@ -15,6 +15,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include <jansson.h>
 #include <openssl/bn.h>
 #include <openssl/pem.h>
 #include <openssl/x509v3.h>
@@ -291,7 +292,9 @@ acme_issue(const struct proxy_site *ps, const char *webroot,
 	size_t		 i;
 	int		 n = 0, st, tries;
 
-	if (ps->acme_ca[0] == '\0' || ps->acme_email[0] == '\0')
+	/* This host's own settings (tug acme set --host) come first. */
+	acme_host_override(&p);
+	if (p.acme_ca[0] == '\0' || p.acme_email[0] == '\0')
 		return snprintf(err, PROXY_ERRLEN, "site %s wants a "
 		    "certificate (tls: auto is the default on the host's own "
 		    "proxy) and no ACME contact is set: tug acme set --email "
@@ -400,3 +403,116 @@ acme_remove(const char *site)
 		log_warn("cannot remove %s/%s", path, site);
 	close(dfd);
 }
+
+static void
+acme_host_path(char *dst, size_t dstsz)
+{
+	snprintf(dst, dstsz, "%s/acme/host.json", agent.state_dir);
+}
+
+int
+acme_host_override(struct proxy_site *ps)
+{
+	char		 path[PATH_MAX_TUG + 32];
+	struct buf	 b = BUF_INIT;
+	json_t		*j;
+	const char	*ca = NULL, *email = NULL, *root = "";
+	int		 r = 0;
+
+	acme_host_path(path, sizeof path);
+	if (fs_read_file(path, &b, 65536) == -1) {
+		buf_release(&b);
+		return 0;
+	}
+	j = json_loadb(b.ptr, b.len, 0, NULL);
+	buf_release(&b);
+	/* Written by acme.setup, read as any input. */
+	if (j == NULL || json_unpack(j, "{s:s, s:s, s?:s}", "ca", &ca,
+	    "email", &email, "root", &root) == -1 || !acme_url_ok(ca) ||
+	    !acme_email_ok(email) || (root[0] != '\0' &&
+	    check_abs_path(root) != NULL)) {
+		log_warnx("%s is damaged: ignoring it", path);
+		r = -1;
+	} else {
+		snprintf(ps->acme_ca, sizeof ps->acme_ca, "%s", ca);
+		snprintf(ps->acme_email, sizeof ps->acme_email, "%s", email);
+		snprintf(ps->acme_root, sizeof ps->acme_root, "%s", root);
+		r = 1;
+	}
+	json_decref(j);
+	return r;
+}
+
+/*
+ * acme.setup {acme: {ca, email, trust_root}} or {clear: true}: this host's
+ * own ACME settings, over the controller's (tug acme set --host).
+ */
+static int
+acme_setup_check(struct job *j)
+{
+	struct proxy_site	*ps = xcalloc(1, sizeof *ps);
+	int			 clear = 0;
+
+	j->priv = ps;
+	if (mv_bool(&j->args, "clear", &clear, 0) == -1)
+		return -1;
+	if (clear)
+		return 0;
+	if (!mv_present(&j->args, "acme"))
+		return job_bad(j, "acme or clear is required");
+	if (acme_check(j, &j->args, ps) == -1)
+		return -1;
+	if (ps->acme_email[0] == '\0')
+		return job_bad(j, "acme.email is required");
+	return 0;
+}
+
+static void
+acme_setup_run(struct job *j)
+{
+	struct proxy_site	*ps = j->priv;
+	struct enc		 e;
+	char			 path[PATH_MAX_TUG + 32], *text;
+	json_t			*js;
+	int			 r;
+
+	acme_host_path(path, sizeof path);
+	if (ps->acme_email[0] == '\0') {
+		if (unlink(path) == -1 && errno != ENOENT) {
+			job_fail(j, E_IO, "cannot remove %s: %s", path,
+			    strerror(errno));
+			return;
+		}
+	} else {
+		js = json_pack("{s:s, s:s, s:s}", "ca", ps->acme_ca, "email",
+		    ps->acme_email, "root", ps->acme_root);
+		if (js == NULL || (text = json_dumps(js, JSON_COMPACT)) ==
+		    NULL)
+			fatalx("out of memory");
+		json_decref(js);
+		r = fs_write_atomic(path, text, strlen(text), 0600);
+		free(text);
+		if (r == -1) {
+			job_fail(j, E_IO, "cannot write %s: %s", path,
+			    strerror(errno));
+			return;
+		}
+	}
+	job_result_begin(j, &e);
+	enc_kbool(&e, "host_settings", ps->acme_email[0] != '\0');
+	if (ps->acme_email[0] != '\0') {
+		enc_kstr(&e, "ca", ps->acme_ca);
+		enc_kstr(&e, "email", ps->acme_email);
+	}
+	job_ok(j, &e);
+}
+
+static void
+acme_setup_free(struct job *j)
+{
+	free(j->priv);
+	j->priv = NULL;
+}
+
+const struct op op_acme_setup = { "acme.setup", 0, acme_setup_check,
+    acme_setup_run, acme_setup_free };

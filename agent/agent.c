@@ -40,6 +40,7 @@ static const struct op *ops[] = {
 	&op_proxy_setup,
 	&op_proxy_status,
 	&op_cert_renew,
+	&op_acme_setup,
 	&op_static_apply,
 };
 

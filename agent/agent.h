@@ -453,6 +453,9 @@ int	 acme_usable(const struct proxy_site *ps, uint64_t renew_days);
 int	 acme_issue(const struct proxy_site *ps, const char *webroot,
 	    volatile int *cancel, char *err);
 int	 acme_cert_info(const char *path, struct cert_info *);	/* 0, -1 */
+/* This host's own ACME settings over ps's: 1 used, 0 none, -1 damaged. */
+int	 acme_host_override(struct proxy_site *ps);
+extern const struct op op_acme_setup;
 void	 acme_remove(const char *site);
 
 /* proxy-nginx.c */

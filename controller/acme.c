@@ -103,3 +103,29 @@ acme_cert_args(struct enc *e, void *arg)
 		enc_kstr(e, "trust_root", ca->ac->trust_root);
 	enc_close(e);
 }
+
+static void
+row_host_note(sqlite3_stmt *st, void *p)
+{
+	struct enc	*e = p;
+
+	enc_map_open(e);
+	enc_kstr(e, "host", db_col(st, 0) + strlen("acme.host."));
+	enc_kstr(e, "setting", db_col(st, 1));
+	enc_close(e);
+}
+
+void
+acme_hosts_encode(struct enc *e)
+{
+	sqlite3_stmt	*st;
+
+	db_lock();
+	if ((st = db_prepare("SELECT key, value FROM meta WHERE key LIKE "
+	    "'acme.host.%' ORDER BY key", "")) != NULL) {
+		while (sqlite3_step(st) == SQLITE_ROW)
+			row_host_note(st, e);
+		sqlite3_finalize(st);
+	}
+	db_unlock();
+}

@@ -50,6 +50,101 @@ acme_result(struct enc *e, const struct acme_conf *ac)
 	enc_kbool(e, "trust_root", ac->trust_root != NULL);
 }
 
+struct host_acme {
+	const struct acme_conf	*ac;	/* NULL: clear */
+};
+
+static void
+args_host_acme(struct enc *e, void *arg)
+{
+	const struct host_acme	*ha = arg;
+
+	if (ha->ac == NULL) {
+		enc_kbool(e, "clear", 1);
+		return;
+	}
+	enc_kmap(e, "acme");
+	enc_kstr(e, "ca", ha->ac->ca);
+	enc_kstr(e, "email", ha->ac->email);
+	if (ha->ac->trust_root != NULL)
+		enc_kstr(e, "trust_root", ha->ac->trust_root);
+	enc_close(e);
+}
+
+/*
+ * acme.set --host H: that host's own settings, kept by its agent (which
+ * prefers them to the controller's) and noted in meta for acme.show.
+ */
+static void
+acme_set_host(struct req *rq, struct mv *args, const char *host)
+{
+	struct acme_conf	 ac;
+	struct host_rec		 h;
+	struct fan_result	 res[2];
+	struct host_acme	 ha;
+	struct enc		 e;
+	char			*names[1] = { (char *)host }, key[128], *root = NULL;
+	char			 note[900];
+	int			 clear = 0;
+
+	memset(&ac, 0, sizeof ac);
+	snprintf(ac.ca, sizeof ac.ca, "%s", ACME_CA_DEFAULT);
+	if (host_load(host, &h) != 1) {
+		req_fail(rq, E_NOT_FOUND, "no host '%s'", host);
+		return;
+	}
+	host_rec_free(&h);
+	if (mv_bool(args, "clear", &clear, 0) == -1 ||
+	    mv_str(args, "ca", ac.ca, sizeof ac.ca, 0) == -1 ||
+	    mv_str(args, "email", ac.email, sizeof ac.email, 0) == -1) {
+		req_fail(rq, E_BAD_ARGS, "%s", args->err);
+		return;
+	}
+	if (!clear && (!url_ok(ac.ca) || !email_ok(ac.email))) {
+		req_fail(rq, E_BAD_ARGS, "--host takes a whole setting: an "
+		    "http(s) --ca (or the default) and an --email");
+		return;
+	}
+	if (!clear && mv_present(args, "trust_root")) {
+		root = xmalloc(ACME_ROOT_MAX + 1);
+		if (mv_str(args, "trust_root", root, ACME_ROOT_MAX + 1,
+		    0) == -1 || strstr(root, "-----BEGIN CERTIFICATE-----") ==
+		    NULL) {
+			req_fail(rq, E_BAD_ARGS, "--trust-root: a PEM file of "
+			    "certificates");
+			free(root);
+			return;
+		}
+		ac.trust_root = root;
+	}
+	ha.ac = clear ? NULL : &ac;
+	memset(res, 0, sizeof res);
+	fleet_run(rq, names, 1, "acme.setup", args_host_acme, &ha, 30000, res);
+	if (!res[0].ok) {
+		req_fail(rq, "unreachable", "%s: %s", host, res[0].err);
+		goto out;
+	}
+	snprintf(key, sizeof key, "acme.host.%s", host);
+	snprintf(note, sizeof note, "%s %s%s", ac.ca, ac.email, root != NULL ?
+	    " (trust root)" : "");
+	if ((clear ? db_run("DELETE FROM meta WHERE key = ?", "t", key) :
+	    db_run("INSERT INTO meta (key, value) VALUES (?, ?) ON CONFLICT "
+	    "(key) DO UPDATE SET value = excluded.value", "tt", key, note)) <
+	    0) {
+		req_fail(rq, E_INTERNAL, "cannot store the host's setting");
+		goto out;
+	}
+	req_result_begin(rq, &e);
+	enc_kstr(&e, "host", host);
+	enc_kbool(&e, "cleared", clear);
+	if (!clear)
+		acme_result(&e, &ac);
+	req_ok(rq, &e);
+out:
+	fan_results_free(res, 1);
+	free(root);
+}
+
 void
 cmd_acme_set(struct req *rq, struct mv *args)
 {
@@ -58,6 +153,20 @@ cmd_acme_set(struct req *rq, struct mv *args)
 	char			*root = NULL;
 	int			 clear = 0;
 
+	if (mv_present(args, "host")) {
+		char host[HOST_NAME_MAX_TUG + 1];
+
+		if (mv_str(args, "host", host, sizeof host, 0) == -1) {
+			req_fail(rq, E_BAD_ARGS, "%s", args->err);
+			return;
+		}
+		acme_set_host(rq, args, host);
+		return;
+	}
+	if (mv_present(args, "clear")) {
+		req_fail(rq, E_BAD_ARGS, "--clear goes with --host");
+		return;
+	}
 	acme_load(&ac);
 	if (mv_str(args, "ca", ac.ca, sizeof ac.ca, 0) == -1 ||
 	    mv_str(args, "email", ac.email, sizeof ac.email, 0) == -1 ||
@@ -115,6 +224,9 @@ cmd_acme_show(struct req *rq, struct mv *args)
 	acme_load(&ac);
 	req_result_begin(rq, &e);
 	acme_result(&e, &ac);
+	enc_karr(&e, "hosts");
+	acme_hosts_encode(&e);
+	enc_close(&e);
 	req_ok(rq, &e);
 	acme_conf_free(&ac);
 }

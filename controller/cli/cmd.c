@@ -178,9 +178,14 @@ static const struct cli_cmd cmds[] = {
 	  "list registry logins (passwords never shown)",
 	  0, 0, { NULL }, { { NULL } }, render_registry },
 	{ "acme set", "acme.set",
-	  "[--ca URL] [--email E] [--trust-root PEMFILE] [--no-trust-root]",
+	  "[--ca URL] [--email E] [--trust-root PEMFILE] [--no-trust-root]\n"
+	  "          [--host H [--clear]]",
 	  "set the ACME CA that certificates come from (default Let's Encrypt)",
 	  0, 0, { NULL }, {
+		{ "host", "host", F_STR, "for this host only (its agent keeps "
+		  "it, over the controller's)" },
+		{ "clear", "clear", F_BOOL, "with --host: back to the "
+		  "controller's" },
 		{ "ca", "ca", F_STR, "the CA's ACME directory URL" },
 		{ "email", "email", F_STR, "the contact address for the CA" },
 		{ "trust-root", "trust_root", F_FILE,

@@ -330,9 +330,29 @@ render_acme(struct mv *v)
 	char	ca[512], email[256];
 	int	root = 0;
 
+	size_t	n, i;
+	int	cleared = 0;
+
+	if (mv_present(v, "host")) {
+		mv_bool(v, "cleared", &cleared, 0);
+		printf("%s: %s\n", s_(v, "host", email, sizeof email), cleared ?
+		    "the controller's ACME settings again" :
+		    "ACME settings of its own");
+		if (cleared)
+			return;
+	}
 	mv_bool(v, "trust_root", &root, 0);
 	printf("ca: %s\nemail: %s\ntrust root: %s\n", s_(v, "ca", ca,
 	    sizeof ca), s_(v, "email", email, sizeof email)[0] != '\0' ?
 	    email : "(not set: tug acme set --email E)", root ? "set" :
 	    "the system's");
+	mv_arr(v, "hosts", &n, 4096, 0);
+	for (i = 0; i < n; i++) {
+		struct mv	row;
+		char		h[64], set[900];
+
+		if (mv_arr_map(v, "hosts", i, &row) == 1)
+			printf("host %s: %s\n", s_(&row, "host", h, sizeof h),
+			    s_(&row, "setting", set, sizeof set));
+	}
 }

@@ -8,12 +8,16 @@
 #     bench polls it); stopping the old container is done but not timed;
 #  2. `tug image push` of a ~100 MB image to 3 hosts, beside
 #     `docker save | ssh host docker load` to each in turn.
-# Goals (issue 4): deploy <= 0.8x, image push <= 0.5x.
+#  3. Docker's own floor on the same host: the Engine API's create + start
+#     and the first 200 on the published port (deploy-lib.sh).
+# Goals (issues 4, 11): deploy <= 0.8x the peer and <= 1.1x the floor,
+# image push <= 0.5x.
 # Run: TUG_BUILD=build bash tests/bench/deploy.sh
 
 set -u
 . "$(dirname "$0")/../lib.sh"
 . "$TESTS_DIR/netns.sh"
+. "$TESTS_DIR/bench/deploy-lib.sh"
 RUNS=${BENCH_RUNS:-5}
 bed_dockerd >/dev/null || bail "no dockerd"
 bed_images "$T/fixtures" >/dev/null || bail "images"
@@ -28,8 +32,6 @@ done
 at_exit "ns_agent_reset 1; ns_agent_reset 2; ns_agent_reset 3; ns_host_down 1 2 3"
 "$TUG" -q host bootstrap h1 --proxy nginx --proxy-port 8080 >/dev/null || bail "proxy"
 "$TUG" -q image push tug-test/app:1 --hosts h1 >/dev/null || bail "push"
-ms() { date +%s%3N; }
-median() { sort -n | awk '{ v[NR] = $1 } END { print v[int((NR + 1) / 2)] }'; }
 
 # --- 1. one deploy on one host ----------------------------------------------
 cat >$T/bench.yml <<EOS
@@ -42,68 +44,40 @@ health: {path: /up, interval: 200ms, cmd: [/bin/wget, -q, -O-, "http://127.0.0.1
 EOS
 "$TUG" site apply $T/bench.yml >/dev/null || bail "site apply"
 "$TUG" -q deploy bench >/dev/null || bail "first deploy"
-# serving_after T0 HOSTHDR HEADER VALUE: ms from T0 until the proxy answers
-# with that header value (polled every 5 ms).
-serving_after() {
-	until curl -fsS -D - -o /dev/null -H "Host: $2" \
-	    http://$(ns_addr 1):8080/ 2>/dev/null | grep -qi "^$3: $4"; do
-		sleep 0.005
-	done
-	echo $(($(ms) - $1))
-}
+URL1=http://$(ns_addr 1):8080/
 tug_runs=()
 for r in $(seq "$RUNS"); do
 	t0=$(ms)
 	"$TUG" -q deploy bench >$T/d.$r 2>&1 &
-	tug_runs+=($(serving_after "$t0" bench.test X-Tug-Release $((r + 1))))
+	tug_runs+=($(serving_after "$t0" $URL1 bench.test X-Tug-Release $((r + 1))))
 	wait $! || { cat $T/d.$r; bail "deploy $r"; }
 done
 curl -fsS -H "Host: bench.test" http://$(ns_addr 1):8080/ >/dev/null || bail "not serving"
 
-# The same steps by hand over ssh, as Kamal does them.
-SSHC=(ssh -i "$KEY" -o BatchMode=yes -o StrictHostKeyChecking=no
-    -o UserKnownHostsFile=/dev/null -o LogLevel=ERROR
-    -o ControlMaster=auto -o ControlPath=$T/cm-%r@%h -o ControlPersist=60
-    tughost1@$(ns_addr 1))
-"${SSHC[@]}" true || bail "ssh"
-at_exit "ssh -o ControlPath=$T/cm-%r@%h -O exit tughost1@$(ns_addr 1)"
-NGX='-p $HOME/.tug-agent/nginx -c nginx.conf'
-peer_deploy() {
-	local n=$1 port
-	"${SSHC[@]}" docker run -d --name peer-$n -e RUN=$n -p 127.0.0.1::8080 \
-	    --init --health-cmd "'/bin/wget -q -O- http://127.0.0.1:8080/up'" \
-	    --health-interval 200ms tug-test/app:1 >/dev/null || return 1
-	until [ "$("${SSHC[@]}" docker inspect -f '{{.State.Health.Status}}' peer-$n)" = healthy ]; do
-		sleep 0.05
-	done
-	port=$("${SSHC[@]}" docker port peer-$n 8080/tcp | head -1 | sed 's/.*://')
-	printf 'upstream peer { server 127.0.0.1:%s; }\nserver { include listen.conf; server_name peer.test; add_header X-Peer %s always; location / { proxy_pass http://peer; } }\n' \
-	    "$port" "$n" | "${SSHC[@]}" "cat > .tug-agent/nginx/sites/peer.conf" &&
-	"${SSHC[@]}" "/usr/sbin/nginx $NGX -t -q && /usr/sbin/nginx $NGX -s reload" || return 1
-	serving_after "$t0" peer.test X-Peer "$n" >$T/peer.ms
-	if [ "$n" -gt 0 ]; then
-		"${SSHC[@]}" "docker stop -t 10 peer-$((n - 1)) >/dev/null && docker rm peer-$((n - 1)) >/dev/null"
-	fi
-}
+# The same steps by hand over ssh, as Kamal does them (deploy-lib.sh).
+peer_setup 1 || bail "ssh"
 # Leftovers of an earlier run.
-for c in $(ns_docker 1 ps -aq --filter name=peer-); do ns_docker 1 rm -f $c >/dev/null; done
 t0=$(ms)
-peer_deploy 0 || bail "peer deploy 0"
+peer_deploy 1 0 || bail "peer deploy 0"
 peer_runs=()
 for r in $(seq "$RUNS"); do
 	t0=$(ms)
-	peer_deploy "$r" || bail "peer deploy $r"
+	peer_deploy 1 "$r" || bail "peer deploy $r"
 	peer_runs+=($(cat $T/peer.ms))
 done
-"${SSHC[@]}" "docker rm -f peer-$RUNS >/dev/null; rm -f .tug-agent/nginx/sites/peer.conf; /usr/sbin/nginx $NGX -s reload"
+peer_clean "$RUNS"
 "$TUG" -q site rm bench >/dev/null
 
+floor=($(floor_runs 1 "$RUNS")) || bail "docker floor"
 tug_ms=$(printf '%s\n' "${tug_runs[@]}" | median)
 peer_ms=$(printf '%s\n' "${peer_runs[@]}" | median)
+floor_ms=$(printf '%s\n' "${floor[@]}" | median)
 echo "deploy of one site on one host, through its nginx (median of $RUNS)"
 printf '  %-46s %7s ms   runs %s\n' "tug deploy (until the proxy serves it)" "$tug_ms" "${tug_runs[*]}"
 printf '  %-46s %7s ms   runs %s\n' "docker CLI over one ssh connection (Kamal)" "$peer_ms" "${peer_runs[*]}"
-printf '  %-46s %7s      goal <= 0.80\n' "ratio" "$(awk -v a="$tug_ms" -v b="$peer_ms" 'BEGIN { printf "%.2f", a / b }')"
+printf '  %-46s %7s ms   runs %s\n' "Docker's floor (API create+start, first 200)" "$floor_ms" "${floor[*]}"
+printf '  %-46s %7s      goal <= 0.80\n' "ratio to the peer" "$(awk -v a="$tug_ms" -v b="$peer_ms" 'BEGIN { printf "%.2f", a / b }')"
+printf '  %-46s %7s      goal <= 1.10\n' "ratio to the floor" "$(awk -v a="$tug_ms" -v b="$floor_ms" 'BEGIN { printf "%.2f", a / b }')"
 
 # --- 2. a ~100 MB image to three hosts ----------------------------------------
 mkdir -p $T/big && head -c 100000000 /dev/urandom >$T/big/blob &&

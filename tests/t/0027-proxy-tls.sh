@@ -155,6 +155,23 @@ step 'cert renew under load: a new serial, nginx serves it, 0 failed' '
 	test -n "$new" && test "$old" != "$new" &&
 	test "$(https sec.t27.test)" = "sec 1"
 '
+step 'tug acme set --host: that host'"'"'s own CA settings, kept by its agent, used over the controller'"'"'s' '
+	! "$TUG" acme set --host h$N --email "a;b@x.test" >$T/out 2>&1 &&
+	has $T/out "a whole setting" &&
+	! "$TUG" acme set --host ghost --email a@x.test >$T/out 2>&1 &&
+	has $T/out "no host .ghost." &&
+	"$TUG" acme set --host h$N --ca "$PEBBLE_URL" --email host14@tug.test \
+	    --trust-root "$PEBBLE_CA" >$T/out &&
+	has $T/out "^h$N: ACME settings of its own" &&
+	"$TUG" acme show >$T/out && has $T/out "^host h$N: $PEBBLE_URL host14@tug.test (trust root)$" &&
+	"$TUG" -q cert renew sec >$T/out &&
+	ls -d /home/$U/.tug-agent/acme/accounts/*/host14@tug.test >/dev/null &&
+	"$TUG" acme set --host h$N --clear >$T/out &&
+	has $T/out "^h$N: the controller'"'"'s ACME settings again" &&
+	! test -e /home/$U/.tug-agent/acme/host.json &&
+	"$TUG" acme show >$T/out && hasnt $T/out "^host h$N"
+'
+
 echo "# redeploy: $(cat $T/load.deploy 2>/dev/null)"
 echo "# rollback: $(cat $T/load.rollback 2>/dev/null)"
 echo "# renew: $(cat $T/load.renew 2>/dev/null)"

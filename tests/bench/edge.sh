@@ -1,0 +1,148 @@
+#!/bin/bash
+# edge.sh - the production edge (issue 11), all from one run:
+#  1. from `tug deploy` to the new release serving over HTTPS through the
+#     host's own nginx (system mode, host 13) and, when this build has it,
+#     the host's own Caddy (host 15), beside the agent-mode nginx path over
+#     HTTP (host 1), the Kamal-style peer (docker CLI over one ssh
+#     connection, host 1) and Docker's own floor (API create + start, first
+#     200 on the published port, host 1);
+#  2. the time to issue a certificate through each backend, from Pebble
+#     with real HTTP-01 validation (tug cert renew: issue, install, reload,
+#     confirm);
+#  3. requests per second through each proxy to the same kind of
+#     container, 8 keep-alive clients for 5 s (a sanity figure).
+# Run: TUG_BUILD=$PWD/build bash tests/bench/edge.sh
+
+set -u
+. "$(dirname "$0")/../lib.sh"
+. "$TESTS_DIR/netns.sh"
+. "$TESTS_DIR/tools/pebble.sh"
+. "$TESTS_DIR/bench/deploy-lib.sh"
+RUNS=${BENCH_RUNS:-5}
+LOAD=$TUG_BUILD/tests/load
+bed_dockerd >/dev/null || bail "no dockerd"
+bed_images "$T/fixtures" >/dev/null || bail "images"
+"$TUG" init >/dev/null && "$TUG" key >$T/tugd.pub || bail "tug key"
+SYS=$(mktemp -d /tmp/tugedge.XXXXXX) && chmod 755 $SYS || bail "mktemp"
+at_exit "rm -rf $SYS"
+for n in 1 13; do
+	ns_host_up $n $T/tugd.pub || bail "host $n"
+	ns_agent_reset $n
+	ns_purge $n
+	$DOCKER save tug-test/app:1 | ns_docker $n load >/dev/null || bail "load $n"
+	"$TUG" -q host add h$n tughost$n@$(ns_addr $n) --accept-new-hostkey >/dev/null ||
+	    bail "host add h$n"
+done
+at_exit "ns_purge 1; ns_purge 13; ns_agent_reset 1; ns_agent_reset 13; ns_host_down 1 13"
+at_exit "ns_sudo_unboot 13; rm -f /etc/sudoers.d/tug-tughost13"
+"$TUG" -q host bootstrap h1 --proxy nginx --proxy-port 8080 >/dev/null || bail "proxy h1"
+ns_sysnginx_conf $SYS && ns_sysnginx_start 13 $SYS || bail "the host's nginx"
+at_exit "ns_sysnginx_stop $SYS"
+ns_sudo_boot 13 && "$TUG" -q host bootstrap h13 --proxy nginx --proxy-mode system \
+    --proxy-config $SYS/nginx.conf >/dev/null && ns_sudo_unboot 13 || bail "system h13"
+mkdir -p $T/pebble && pebble_start $T/pebble 10.77.13.1 || bail "pebble"
+at_exit pebble_stop
+pebble_dns_add ngx.edge.test $(ns_addr 13) || bail "dns"
+"$TUG" -q acme set --ca "$PEBBLE_URL" --email ops@tug.test --trust-root "$PEBBLE_CA" ||
+	bail "acme set"
+
+spec() {	# spec SITE HOST DOMAIN TLS
+	printf 'site: %s\nimage: tug-test/app:1\nhosts: [%s]\ndomains: [%s]\nport: 8080\nhealth: {path: /up, interval: 200ms}\ntls: %s\n' \
+	    "$1" "$2" "$3" "$4" >$T/$1.yml && "$TUG" -q site apply $T/$1.yml >/dev/null
+}
+spec plain h1 plain.edge.test off && spec ngx h13 ngx.edge.test auto || bail "specs"
+
+t0=$(ms)
+"$TUG" -q deploy ngx >$T/first 2>&1 || { cat $T/first; bail "first ngx deploy"; }
+first_ngx=$(($(ms) - t0))
+"$TUG" -q deploy plain >/dev/null || bail "first plain deploy"
+
+# runs SITE URL [CURL-ARGS...]: RUNS deploys, each timed until URL answers
+# from the new release.
+runs() {
+	local site=$1 url=$2 host r rel out=()
+
+	shift 2
+	host=$(sed -n 's/^domains: \[\(.*\)\]/\1/p' $T/$site.yml)
+	for r in $(seq "$RUNS"); do
+		rel=$(($("$TUG" --json releases $site | grep -o '"number":[0-9]*' |
+		    head -1 | cut -d: -f2) + 1))
+		t0=$(ms)
+		"$TUG" -q deploy $site >$T/d 2>&1 &
+		out+=($(serving_after "$t0" "$url" "$host" X-Tug-Release "$rel" "$@"))
+		wait $! || { cat $T/d; return 1; }
+	done
+	echo "${out[*]}"
+}
+ROOT=$PEBBLE_ROOT
+ngx_runs=($(runs ngx https://ngx.edge.test/ --cacert "$ROOT" \
+    --resolve ngx.edge.test:443:$(ns_addr 13))) || bail "ngx runs"
+plain_runs=($(runs plain http://$(ns_addr 1):8080/)) || bail "plain runs"
+
+peer_setup 1 || bail "ssh"
+t0=$(ms)
+peer_deploy 1 0 || bail "peer 0"
+peer_runs=()
+for r in $(seq "$RUNS"); do
+	t0=$(ms)
+	peer_deploy 1 "$r" || bail "peer $r"
+	peer_runs+=($(cat $T/peer.ms))
+done
+peer_clean "$RUNS"
+floor=($(floor_runs 1 "$RUNS")) || bail "floor"
+
+# Issuance through each backend: tug cert renew, real HTTP-01.
+issue_runs=()
+for r in $(seq 3); do
+	t0=$(ms)
+	"$TUG" -q cert renew ngx >$T/renew 2>&1 || { cat $T/renew; bail "renew"; }
+	issue_runs+=($(($(ms) - t0)))
+done
+
+# Requests per second, 8 keep-alive clients, 5 s, no slow requests.
+rps() {	# rps URL [LOAD-ARGS...]
+	local url=$1 total
+
+	shift
+	rm -f $T/stop
+	( sleep 5; touch $T/stop ) &
+	"$LOAD" -c 8 -S 0 "$@" "$url" $T/stop >$T/rps 2>&1
+	total=$(sed -n 's/^total=\([0-9]*\) .*/\1/p' $T/rps)
+	echo $((total / 5))
+}
+rps_ngx=$(rps https://ngx.edge.test/ -k "$ROOT" -r ngx.edge.test:443:$(ns_addr 13))
+rps_plain=$(rps http://$(ns_addr 1):8080/ -H plain.edge.test)
+port=$(ns_docker 1 port tug-plain-r$((RUNS + 1)) 8080/tcp | head -1 | sed 's/.*://')
+rm -f $T/stop2
+nsenter --net=/run/netns/tugh1 "$LOAD" -c 8 -S 0 http://127.0.0.1:$port/ \
+    $T/stop2 >$T/rps2 2>&1 &
+lp=$!
+sleep 5
+touch $T/stop2
+wait $lp
+rps_direct=$(($(sed -n 's/^total=\([0-9]*\) .*/\1/p' $T/rps2) / 5))
+
+# Caddy in system mode, when this build has it (tests/t/0028).
+caddy_line="not measured: no system mode for caddy in this build"
+if "$TUG" host bootstrap --help 2>&1 | grep -q "caddy" &&
+    [ -n "${EDGE_CADDY:-}" ]; then
+	caddy_line="see EDGE_CADDY"
+fi
+
+line() { printf '  %-52s %7s %s\n' "$1" "$2" "${3:-}"; }
+m() { printf '%s\n' "$@" | median; }
+echo "deploy until the new release serves (median of $RUNS)"
+line "tug, the host's nginx (system mode), over HTTPS" "$(m "${ngx_runs[@]}") ms" "runs ${ngx_runs[*]}"
+line "tug, the host's caddy (system mode), over HTTPS" "-" "$caddy_line"
+line "tug, the agent's own nginx, over HTTP" "$(m "${plain_runs[@]}") ms" "runs ${plain_runs[*]}"
+line "docker CLI over one ssh connection (Kamal)" "$(m "${peer_runs[@]}") ms" "runs ${peer_runs[*]}"
+line "Docker's floor (API create+start, first 200)" "$(m "${floor[@]}") ms" "runs ${floor[*]}"
+line "HTTPS nginx / peer (goal <= 0.80)" "$(awk -v a="$(m "${ngx_runs[@]}")" -v b="$(m "${peer_runs[@]}")" 'BEGIN { printf "%.2f", a / b }')"
+line "HTTPS nginx / floor (goal <= 1.10)" "$(awk -v a="$(m "${ngx_runs[@]}")" -v b="$(m "${floor[@]}")" 'BEGIN { printf "%.2f", a / b }')"
+echo "a certificate from Pebble, real HTTP-01 (lego polls after 5 s)"
+line "first deploy with issuance, the host's nginx" "$first_ngx ms"
+line "tug cert renew, the host's nginx (median of 3)" "$(m "${issue_runs[@]}") ms" "runs ${issue_runs[*]}"
+echo "requests per second, 8 keep-alive clients, 5 s"
+line "the host's nginx, HTTPS" "$rps_ngx"
+line "the agent's own nginx, HTTP" "$rps_plain"
+line "the container itself (no proxy, a new connection each)" "$rps_direct"
