@@ -49,38 +49,16 @@ acme_paths(struct proxy_site *ps)
 	    ps->site);
 }
 
-/* A contact address: local@domain of plain characters. */
 static int
 acme_email_ok(const char *s)
 {
-	const char	*at = strchr(s, '@');
-	size_t		 i;
-
-	if (at == NULL || at == s || strchr(at + 1, '@') != NULL ||
-	    check_domain(at + 1) != NULL || strlen(s) > 254)
-		return 0;
-	for (i = 0; s + i < at; i++)
-		if (!((s[i] >= 'a' && s[i] <= 'z') || (s[i] >= 'A' &&
-		    s[i] <= 'Z') || (s[i] >= '0' && s[i] <= '9') ||
-		    strchr("._%+-", s[i]) != NULL))
-			return 0;
-	return 1;
+	return check_email(s) == NULL;
 }
 
-/* A directory URL: http(s)://, then URL characters only. */
 static int
 acme_url_ok(const char *s)
 {
-	size_t	i;
-
-	if (strncmp(s, "https://", 8) != 0 && strncmp(s, "http://", 7) != 0)
-		return 0;
-	for (i = 0; s[i] != '\0'; i++)
-		if (!((s[i] >= 'a' && s[i] <= 'z') || (s[i] >= 'A' &&
-		    s[i] <= 'Z') || (s[i] >= '0' && s[i] <= '9') ||
-		    strchr(":/._-~%?=&+", s[i]) != NULL))
-			return 0;
-	return strlen(s) < ACME_URL_MAX;
+	return check_url(s) == NULL && strlen(s) < ACME_URL_MAX;
 }
 
 int

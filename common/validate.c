@@ -453,3 +453,39 @@ parse_volume_spec(const char *s, struct volume_spec *v)
 		return "cannot mount over '/'";
 	return NULL;
 }
+
+const char *
+check_email(const char *s)
+{
+	const char	*at = strchr(s, '@');
+	size_t		 i;
+
+	if (strlen(s) > 254)
+		return "longer than 254 characters";
+	if (at == NULL || at == s || strchr(at + 1, '@') != NULL)
+		return "an address local@domain";
+	for (i = 0; s + i < at; i++)
+		if (!is_alpha((unsigned char)s[i]) &&
+		    !is_digit((unsigned char)s[i]) && strchr("._%+-", s[i]) ==
+		    NULL)
+			return "letters, digits and . _ % + - before the @";
+	return check_domain(at + 1) != NULL ? "not a domain after the @" :
+	    NULL;
+}
+
+const char *
+check_url(const char *s)
+{
+	size_t	i;
+
+	if (strncmp(s, "https://", 8) != 0 && strncmp(s, "http://", 7) != 0)
+		return "must start with https:// or http://";
+	if (strlen(s) >= 512)
+		return "longer than 511 characters";
+	for (i = 0; s[i] != '\0'; i++)
+		if (!is_alpha((unsigned char)s[i]) &&
+		    !is_digit((unsigned char)s[i]) &&
+		    strchr(":/._-~%?=&+", s[i]) == NULL)
+			return "letters, digits and :/._-~%?=&+ only";
+	return NULL;
+}

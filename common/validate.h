@@ -24,6 +24,8 @@ const char	*check_volume_name(const char *);
 const char	*check_user_spec(const char *);	/* name|uid[:group|gid] */
 const char	*check_capability(const char *);
 const char	*check_file_name(const char *);	/* one plain component */
+const char	*check_email(const char *);	/* local@domain, plain */
+const char	*check_url(const char *);	/* http(s)://, plain characters */
 int		 path_is_under(const char *path, const char *root);
 
 /*

@@ -94,13 +94,18 @@ acme_cert_args(struct enc *e, void *arg)
 	if (ca->ac == NULL)	/* site.status */
 		return;
 	enc_ku64(e, "days", ca->days);
-	if (ca->ac->email[0] == '\0')
-		return;
+	if (ca->ac->email[0] != '\0')
+		acme_encode(e, ca->ac);
+}
+
+void
+acme_encode(struct enc *e, const struct acme_conf *ac)
+{
 	enc_kmap(e, "acme");
-	enc_kstr(e, "ca", ca->ac->ca);
-	enc_kstr(e, "email", ca->ac->email);
-	if (ca->ac->trust_root != NULL)
-		enc_kstr(e, "trust_root", ca->ac->trust_root);
+	enc_kstr(e, "ca", ac->ca);
+	enc_kstr(e, "email", ac->email);
+	if (ac->trust_root != NULL)
+		enc_kstr(e, "trust_root", ac->trust_root);
 	enc_close(e);
 }
 

@@ -15,31 +15,16 @@
 #define CERT_TIMEOUT_MS		240000	/* lego's own limits are shorter */
 #define ACME_ROOT_MAX		(64u << 10)
 
-/* A directory URL of plain characters, as the agent takes it. */
 static int
 url_ok(const char *s)
 {
-	if (strncmp(s, "https://", 8) != 0 && strncmp(s, "http://", 7) != 0)
-		return 0;
-	for (; *s != '\0'; s++)
-		if (!((*s >= 'a' && *s <= 'z') || (*s >= 'A' && *s <= 'Z') ||
-		    (*s >= '0' && *s <= '9') || strchr(":/._-~%?=&+", *s)))
-			return 0;
-	return 1;
+	return check_url(s) == NULL;
 }
 
 static int
 email_ok(const char *s)
 {
-	const char	*at = strchr(s, '@');
-
-	if (at == NULL || at == s || check_domain(at + 1) != NULL)
-		return 0;
-	for (; s < at; s++)
-		if (!((*s >= 'a' && *s <= 'z') || (*s >= 'A' && *s <= 'Z') ||
-		    (*s >= '0' && *s <= '9') || strchr("._%+-", *s)))
-			return 0;
-	return 1;
+	return check_email(s) == NULL;
 }
 
 static void
@@ -59,16 +44,10 @@ args_host_acme(struct enc *e, void *arg)
 {
 	const struct host_acme	*ha = arg;
 
-	if (ha->ac == NULL) {
+	if (ha->ac == NULL)
 		enc_kbool(e, "clear", 1);
-		return;
-	}
-	enc_kmap(e, "acme");
-	enc_kstr(e, "ca", ha->ac->ca);
-	enc_kstr(e, "email", ha->ac->email);
-	if (ha->ac->trust_root != NULL)
-		enc_kstr(e, "trust_root", ha->ac->trust_root);
-	enc_close(e);
+	else
+		acme_encode(e, ha->ac);
 }
 
 /*

@@ -101,6 +101,8 @@ struct cert_args {
 	uint64_t		 days;	/* renew what ends sooner; 0: now */
 };
 void	 acme_cert_args(struct enc *, void *cert_args);
+/* The "acme" map of the agent's ops: ca, email, trust_root. */
+void	 acme_encode(struct enc *, const struct acme_conf *);
 /* The hosts with settings of their own, as maps {host, setting}. */
 void	 acme_hosts_encode(struct enc *);
 
