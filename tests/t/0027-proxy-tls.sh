@@ -145,6 +145,12 @@ step 'rollback under the same load: 0 failed' '
 	test "$(https sec.t27.test)" = "sec 1"
 '
 
+step 'an env change (a redeploy) under the same load: 0 failed' '
+	under_load $T/load.env 1 "$TUG" -q env set sec GREETING=hi &&
+	test "$(https sec.t27.test)" = "sec 1" &&
+	"$TUG" env list sec | grep -q "^GREETING=hi"
+'
+
 step 'cert renew under load: a new serial, nginx serves it, 0 failed' '
 	old=$(openssl s_client -connect $ADDR:443 -servername sec.t27.test </dev/null 2>/dev/null |
 	    openssl x509 -noout -serial) &&
@@ -174,6 +180,7 @@ step 'tug acme set --host: that host'"'"'s own CA settings, kept by its agent, u
 
 echo "# redeploy: $(cat $T/load.deploy 2>/dev/null)"
 echo "# rollback: $(cat $T/load.rollback 2>/dev/null)"
+echo "# env change: $(cat $T/load.env 2>/dev/null)"
 echo "# renew: $(cat $T/load.renew 2>/dev/null)"
 
 cat >$T/bad.yml <<EOS
