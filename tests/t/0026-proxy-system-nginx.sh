@@ -244,8 +244,14 @@ step 'host rm --purge takes back exactly what bootstrap added; the host'"'"'s ng
 	! "$TUG" host list | grep -q "^h$N " &&
 	nsenter --net=$NS nginx -t -q -c $SYS/nginx.conf &&
 	test "$(get own.host.test)" = "the host'"'"'s own site" &&
-	test "$(curl -s -o /dev/null -w "%{http_code}" -H "Host: web.t26.test" http://$ADDR/)" = 404 &&
-	test -z "$(ls $SYS/conf.d)"
+	test -z "$(ls $SYS/conf.d)" &&
+	# The reload is graceful: old workers may answer for a moment.
+	for _ in $(seq 50); do
+		c=$(curl -s -o /dev/null -w "%{http_code}" -H "Host: web.t26.test" http://$ADDR/)
+		[ "$c" = 404 ] && break
+		sleep 0.1
+	done
+	test "$c" = 404 || { echo "web.t26.test still answers $c"; false; }
 '
 
 finish
