@@ -161,7 +161,10 @@ renew_pass(void)
 		char			 err[600], **hosts = NULL, **due;
 		size_t			 n = 0, nd = 0;
 
-		if (sites[i].current == 0 || spec_parse(sites[i].file,
+		/* Not deployed yet: nothing serves a certificate of it. */
+		if (sites[i].current == 0)
+			continue;
+		if (spec_parse(sites[i].file,
 		    sites[i].spec, strlen(sites[i].spec), &s, err,
 		    sizeof err) == -1) {
 			spec_free(&s);
