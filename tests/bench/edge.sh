@@ -20,12 +20,14 @@ set -u
 . "$TESTS_DIR/bench/deploy-lib.sh"
 RUNS=${BENCH_RUNS:-5}
 LOAD=$TUG_BUILD/tests/load
+A=${EDGE_AGENT_HOST:-1}		# agent-mode nginx, the peer, the floor
+S=${EDGE_SYSTEM_HOST:-13}	# the host's own nginx
 bed_dockerd >/dev/null || bail "no dockerd"
 bed_images "$T/fixtures" >/dev/null || bail "images"
 "$TUG" init >/dev/null && "$TUG" key >$T/tugd.pub || bail "tug key"
 SYS=$(mktemp -d /tmp/tugedge.XXXXXX) && chmod 755 $SYS || bail "mktemp"
 at_exit "rm -rf $SYS"
-for n in 1 13; do
+for n in $A $S; do
 	ns_host_up $n $T/tugd.pub || bail "host $n"
 	ns_agent_reset $n
 	ns_purge $n
@@ -33,16 +35,16 @@ for n in 1 13; do
 	"$TUG" -q host add h$n tughost$n@$(ns_addr $n) --accept-new-hostkey >/dev/null ||
 	    bail "host add h$n"
 done
-at_exit "ns_purge 1; ns_purge 13; ns_agent_reset 1; ns_agent_reset 13; ns_host_down 1 13"
-at_exit "ns_sudo_unboot 13; rm -f /etc/sudoers.d/tug-tughost13"
-"$TUG" -q host bootstrap h1 --proxy nginx --proxy-port 8080 >/dev/null || bail "proxy h1"
-ns_sysnginx_conf $SYS && ns_sysnginx_start 13 $SYS || bail "the host's nginx"
+at_exit "ns_purge $A; ns_purge $S; ns_agent_reset $A; ns_agent_reset $S; ns_host_down $A $S"
+at_exit "ns_sudo_unboot $S; rm -f /etc/sudoers.d/tug-tughost$S"
+"$TUG" -q host bootstrap h$A --proxy nginx --proxy-port 8080 >/dev/null || bail "proxy h$A"
+ns_sysnginx_conf $SYS && ns_sysnginx_start $S $SYS || bail "the host's nginx"
 at_exit "ns_sysnginx_stop $SYS"
-ns_sudo_boot 13 && "$TUG" -q host bootstrap h13 --proxy nginx --proxy-mode system \
-    --proxy-config $SYS/nginx.conf >/dev/null && ns_sudo_unboot 13 || bail "system h13"
-mkdir -p $T/pebble && pebble_start $T/pebble 10.77.13.1 || bail "pebble"
+ns_sudo_boot $S && "$TUG" -q host bootstrap h$S --proxy nginx --proxy-mode system \
+    --proxy-config $SYS/nginx.conf >/dev/null && ns_sudo_unboot $S || bail "system h$S"
+mkdir -p $T/pebble && pebble_start $T/pebble 10.77.$S.1 || bail "pebble"
 at_exit pebble_stop
-pebble_dns_add ngx.edge.test $(ns_addr 13) || bail "dns"
+pebble_dns_add ngx.edge.test $(ns_addr $S) || bail "dns"
 "$TUG" -q acme set --ca "$PEBBLE_URL" --email ops@tug.test --trust-root "$PEBBLE_CA" ||
 	bail "acme set"
 
@@ -50,7 +52,7 @@ spec() {	# spec SITE HOST DOMAIN TLS
 	printf 'site: %s\nimage: tug-test/app:1\nhosts: [%s]\ndomains: [%s]\nport: 8080\nhealth: {path: /up, interval: 200ms}\ntls: %s\n' \
 	    "$1" "$2" "$3" "$4" >$T/$1.yml && "$TUG" -q site apply $T/$1.yml >/dev/null
 }
-spec plain h1 plain.edge.test off && spec ngx h13 ngx.edge.test auto || bail "specs"
+spec plain h$A plain.edge.test off && spec ngx h$S ngx.edge.test auto || bail "specs"
 
 t0=$(ms)
 "$TUG" -q deploy ngx >$T/first 2>&1 || { cat $T/first; bail "first ngx deploy"; }
@@ -76,20 +78,20 @@ runs() {
 }
 ROOT=$PEBBLE_ROOT
 ngx_runs=($(runs ngx https://ngx.edge.test/ --cacert "$ROOT" \
-    --resolve ngx.edge.test:443:$(ns_addr 13))) || bail "ngx runs"
-plain_runs=($(runs plain http://$(ns_addr 1):8080/)) || bail "plain runs"
+    --resolve ngx.edge.test:443:$(ns_addr $S))) || bail "ngx runs"
+plain_runs=($(runs plain http://$(ns_addr $A):8080/)) || bail "plain runs"
 
-peer_setup 1 || bail "ssh"
+peer_setup $A || bail "ssh"
 t0=$(ms)
-peer_deploy 1 0 || bail "peer 0"
+peer_deploy $A 0 || bail "peer 0"
 peer_runs=()
 for r in $(seq "$RUNS"); do
 	t0=$(ms)
-	peer_deploy 1 "$r" || bail "peer $r"
+	peer_deploy $A "$r" || bail "peer $r"
 	peer_runs+=($(cat $T/peer.ms))
 done
 peer_clean "$RUNS"
-floor=($(floor_runs 1 "$RUNS")) || bail "floor"
+floor=($(floor_runs $A "$RUNS")) || bail "floor"
 
 # Issuance through each backend: tug cert renew, real HTTP-01.
 issue_runs=()
@@ -110,11 +112,11 @@ rps() {	# rps URL [LOAD-ARGS...]
 	total=$(sed -n 's/^total=\([0-9]*\) .*/\1/p' $T/rps)
 	echo $((total / 5))
 }
-rps_ngx=$(rps https://ngx.edge.test/ -k "$ROOT" -r ngx.edge.test:443:$(ns_addr 13))
-rps_plain=$(rps http://$(ns_addr 1):8080/ -H plain.edge.test)
-port=$(ns_docker 1 port tug-plain-r$((RUNS + 1)) 8080/tcp | head -1 | sed 's/.*://')
+rps_ngx=$(rps https://ngx.edge.test/ -k "$ROOT" -r ngx.edge.test:443:$(ns_addr $S))
+rps_plain=$(rps http://$(ns_addr $A):8080/ -H plain.edge.test)
+port=$(ns_docker $A port tug-plain-r$((RUNS + 1)) 8080/tcp | head -1 | sed 's/.*://')
 rm -f $T/stop2
-nsenter --net=/run/netns/tugh1 "$LOAD" -c 8 -S 0 http://127.0.0.1:$port/ \
+nsenter --net=/run/netns/tugh$A "$LOAD" -c 8 -S 0 http://127.0.0.1:$port/ \
     $T/stop2 >$T/rps2 2>&1 &
 lp=$!
 sleep 5

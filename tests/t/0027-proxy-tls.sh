@@ -148,7 +148,9 @@ step 'rollback under the same load: 0 failed' '
 step 'an env change (a redeploy) under the same load: 0 failed' '
 	under_load $T/load.env 1 "$TUG" -q env set sec GREETING=hi &&
 	test "$(https sec.t27.test)" = "sec 1" &&
-	"$TUG" env list sec | grep -q "^GREETING=hi"
+	"$TUG" env list sec | grep -q "^GREETING  *hi " &&
+	ns_docker $N inspect -f "{{.Config.Env}}" \
+	    $(ns_docker $N ps -q --filter label=tug.site=sec) | grep -q "GREETING=hi"
 '
 
 step 'cert renew under load: a new serial, nginx serves it, 0 failed' '
