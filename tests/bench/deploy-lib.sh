@@ -7,13 +7,15 @@ ms() { date +%s%3N; }
 median() { sort -n | awk '{ v[NR] = $1 } END { print v[int((NR + 1) / 2)] }'; }
 
 # serving_after T0 URL HOSTHDR HEADER VALUE [CURL-ARGS...]: ms from T0 until
-# URL answers with that header value (polled every 5 ms).
+# URL answers with that header value (polled every 5 ms); fails after 60 s.
 serving_after() {
 	local t0=$1 url=$2 host=$3 hdr=$4 val=$5
 
 	shift 5
 	until curl -fsS -D - -o /dev/null -H "Host: $host" "$@" "$url" \
 	    2>/dev/null | grep -qi "^$hdr: $val"; do
+		[ $(($(ms) - t0)) -lt 60000 ] || { echo "$url never answered" \
+		    "with $hdr: $val" >&2; return 1; }
 		sleep 0.005
 	done
 	echo $(($(ms) - t0))
@@ -87,7 +89,7 @@ peer_deploy() {
 	port=$("${SSHC[@]}" docker port peer-$n 8080/tcp | head -1 | sed 's/.*://')
 	printf 'upstream peer { server 127.0.0.1:%s; }\nserver { include listen.conf; server_name peer.test; add_header X-Peer %s always; location / { proxy_pass http://peer; } }\n' \
 	    "$port" "$n" | "${SSHC[@]}" "cat > .tug-agent/nginx/sites/peer.conf" &&
-	"${SSHC[@]}" "/usr/sbin/nginx $NGX -t -q && /usr/sbin/nginx $NGX -s reload" || return 1
+	"${SSHC[@]}" "/usr/sbin/nginx $NGX -t -q && /usr/sbin/nginx $NGX -s reload 2>/dev/null" || return 1
 	serving_after "$t0" "$PEER_URL" peer.test X-Peer "$n" >$T/peer.ms
 	if [ "$n" -gt 0 ]; then
 		"${SSHC[@]}" "docker stop -t 10 peer-$((n - 1)) >/dev/null && docker rm peer-$((n - 1)) >/dev/null"

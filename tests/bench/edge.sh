@@ -67,12 +67,12 @@ runs() {
 	shift 2
 	host=$(sed -n 's/^domains: \[\(.*\)\]/\1/p' $T/$site.yml)
 	for r in $(seq "$RUNS"); do
-		rel=$(($("$TUG" --json releases $site | grep -o '"number":[0-9]*' |
+		rel=$(($("$TUG" --json releases $site | grep -o '"release":[0-9]*' |
 		    head -1 | cut -d: -f2) + 1))
 		t0=$(ms)
 		"$TUG" -q deploy $site >$T/d 2>&1 &
 		out+=($(serving_after "$t0" "$url" "$host" X-Tug-Release "$rel" "$@"))
-		wait $! || { cat $T/d; return 1; }
+		wait $! || { cat $T/d >&2; return 1; }
 	done
 	echo "${out[*]}"
 }
