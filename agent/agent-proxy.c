@@ -195,10 +195,11 @@ proxy_load(struct proxy_conf *pc, char *err)
 		    "proxy.setup again", path), -1;
 	}
 	json_decref(j);
-	if (PROXY_SYSTEM(pc) && (strcmp(pc->kind, "nginx") != 0 ||
+	if (PROXY_SYSTEM(pc) && ((strcmp(pc->kind, "nginx") != 0 &&
+	    strcmp(pc->kind, "caddy") != 0) ||
 	    (why = proxy_system_check(pc)) != NULL))
 		return snprintf(err, PROXY_ERRLEN, "%s: system mode: %s", path,
-		    why != NULL ? why : "only for nginx"), -1;
+		    why != NULL ? why : "only for nginx and caddy"), -1;
 	return 1;
 }
 
@@ -506,8 +507,10 @@ proxy_setup_check(struct job *j)
 		return job_bad(j, "unknown proxy mode '%s': agent or system",
 		    log_escape(e, sizeof e, pc->mode, strlen(pc->mode)));
 	if (PROXY_SYSTEM(pc)) {
-		if (strcmp(pc->kind, "nginx") != 0)
-			return job_bad(j, "system mode is for nginx only");
+		if (strcmp(pc->kind, "nginx") != 0 &&
+		    strcmp(pc->kind, "caddy") != 0)
+			return job_bad(j, "system mode is for nginx and caddy "
+			    "only");
 		if (mv_str(&j->args, "binary", pc->binary, sizeof pc->binary,
 		    MV_REQ) == -1 ||
 		    mv_str(&j->args, "config", pc->config, sizeof pc->config,
@@ -838,7 +841,7 @@ cert_renew_run(struct job *j)
 		    cr->acme.acme_root);
 	}
 	if (!jr.proxy.tls_auto || be->site_cert == NULL || !PROXY_SYSTEM(&pc) ||
-	    pc.tls_listen == 0) {
+	    pc.tls_listen == 0 || (cr->days > 0 && be->renews_itself)) {
 		if (cr->days > 0)
 			goto skip;
 		job_fail(j, E_PROXY, "site %s has no automatic certificate "

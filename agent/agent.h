@@ -386,6 +386,11 @@ struct proxy_backend {
 	 */
 	int		(*site_cert)(const struct proxy_conf *,
 			    const struct proxy_site *, char *err);
+	/*
+	 * The proxy renews its certificates itself (Caddy): tugd's scheduled
+	 * cert.renew (days > 0) leaves it alone; only a forced one asks.
+	 */
+	int		 renews_itself;
 };
 
 struct cert_renew {

@@ -297,6 +297,136 @@ cmd_host_list(struct req *rq, struct mv *args)
 	req_ok(rq, &e);
 }
 
+/* The first line of b, for a message (b is cut there). */
+static const char *
+line1(struct buf *b)
+{
+	char	*nl;
+
+	if (b->ptr != NULL && (nl = strchr(b->ptr, '\n')) != NULL)
+		*nl = '\0';
+	return buf_str(b);
+}
+
+/*
+ * System mode for caddy, once per host (DESIGN §6, agent/system.c): the
+ * agent just installed runs as root through `sudo -n` and readies the
+ * host's Caddy for it (a directory of group tug for the admin socket, the
+ * user in that group, the config it starts from, a systemd drop-in), or
+ * with undo takes that back. Its JSON answer goes to out. The command is
+ * fixed words around checked paths and the host's SSH user, as
+ * bootstrap_system's for nginx.
+ */
+static int
+system_caddy(struct sshc *sc, const struct host_rec *h, const char *binary,
+    const char *config, const char *admin, int install_deps, int undo,
+    struct buf *out, void *parg)
+{
+	struct buf	 errout = BUF_INIT;
+	char		 path[PATH_MAX_TUG], cmd[4 * PATH_MAX_TUG + 256];
+	char		 argv[3 * PATH_MAX_TUG + 128], msg[256];
+	const char	*why, *verb = undo ? "system-undo" : "system-setup";
+	int		 st, tries, r = -1;
+
+	if ((why = check_abs_path(binary)) != NULL ||
+	    (why = check_abs_path(config)) != NULL ||
+	    (why = check_abs_path(admin)) != NULL ||
+	    (why = check_ssh_user(h->user)) != NULL) {
+		snprintf(sc->err, sizeof sc->err, "%s: system mode: %s",
+		    h->name, why);
+		return -1;
+	}
+	agent_remote_path(path, sizeof path);
+	snprintf(argv, sizeof argv, "%s %s caddy --user %s --binary %s "
+	    "--config %s --admin %s", path, verb, h->user, binary, config,
+	    admin);
+	snprintf(cmd, sizeof cmd, "sudo -n %s", argv);
+	for (tries = 0; tries < 2; tries++) {
+		snprintf(msg, sizeof msg, "sudo -n tug-agent %s caddy (%s)",
+		    verb, admin);
+		progress_to_client(parg, "system", msg);
+		buf_reset(out);
+		buf_reset(&errout);
+		if ((st = sshc_run(sc, cmd, NULL, 0, out, &errout, 120)) == 0) {
+			r = 0;
+			break;
+		}
+		if (st == -1)
+			break;
+		if (st == 127 || strstr(buf_str(&errout), "sudo: not found") !=
+		    NULL || strstr(buf_str(&errout), "command not found") !=
+		    NULL) {
+			snprintf(sc->err, sizeof sc->err, "%s: sudo is not "
+			    "installed: system mode needs root once (install "
+			    "sudo, or run `%s` as root on the host)", h->name,
+			    argv);
+			break;
+		}
+		if (strncmp(buf_str(&errout), "sudo:", 5) == 0) {
+			snprintf(sc->err, sizeof sc->err, "%s: sudo -n refused "
+			    "(%s): system mode needs passwordless sudo once, "
+			    "for this step only; or run `%s` as root on the "
+			    "host", h->name, line1(&errout), argv);
+			break;
+		}
+		if (st == 3 && install_deps && tries == 0 && !undo &&
+		    strcmp(binary, "/usr/bin/caddy") == 0) {
+			progress_to_client(parg, "deps", "installing caddy with "
+			    "sudo apt-get");
+			buf_reset(&errout);
+			if (sshc_run(sc, "sudo -n env DEBIAN_FRONTEND="
+			    "noninteractive apt-get install -y -q caddy",
+			    NULL, 0, NULL, &errout, 600) != 0) {
+				snprintf(sc->err, sizeof sc->err, "%s: "
+				    "installing caddy failed: %s", h->name,
+				    line1(&errout));
+				break;
+			}
+			continue;
+		}
+		snprintf(sc->err, sizeof sc->err, "%s: %s%s", h->name,
+		    line1(&errout), st == 3 && !undo ? " (tug host "
+		    "bootstrap --install-deps installs Debian's caddy)" : "");
+		break;
+	}
+	buf_release(&errout);
+	return r;
+}
+
+/* What system-setup or -undo said besides its JSON: "tug-agent: ..." lines. */
+static void
+system_say(const struct buf *out, void *parg, const char *step)
+{
+	const char	*p = buf_str(out);
+	char		 line[300];
+	size_t		 n;
+
+	for (; *p != '\0'; p += n + (p[n] == '\n')) {
+		n = strcspn(p, "\n");
+		if (strncmp(p, "tug-agent: ", 11) == 0) {
+			snprintf(line, sizeof line, "%.*s", (int)(n - 11),
+			    p + 11);
+			progress_to_client(parg, step, line);
+		}
+	}
+}
+
+/* The last line of out that is a JSON object: setup's answer. */
+static json_t *
+system_answer(const struct buf *out)
+{
+	const char	*p = buf_str(out), *last = NULL;
+	size_t		 n;
+
+	for (; *p != '\0'; p += n + (p[n] == '\n')) {
+		n = strcspn(p, "\n");
+		if (*p == '{')
+			last = p;
+	}
+	return last != NULL ? json_loadb(last, strcspn(last, "\n"), 0, NULL) :
+	    NULL;
+}
+
 /*
  * host rm --purge: take back what bootstrap put on the host. In system
  * mode that is system-setup's include dir, snippet and sudoers rule, which
@@ -313,7 +443,7 @@ host_purge(struct req *rq, const char *name)
 	struct buf		 out = BUF_INIT;
 	char			*names[1] = { (char *)name }, tmp[MSG_ERRLEN];
 	char			 mode[16] = "", bin[PATH_MAX_TUG] = "";
-	char			 conf[PATH_MAX_TUG] = "";
+	char			 conf[PATH_MAX_TUG] = "", kind[16] = "";
 	void			*parg[2] = { rq, (void *)name };
 	int			 r = -1;
 
@@ -332,6 +462,7 @@ host_purge(struct req *rq, const char *name)
 	msg_body(&res[0].m, &b, tmp, "");
 	mv_map(&b, "value", &v, 0);
 	mv_str(&v, "mode", mode, sizeof mode, 0);
+	mv_str(&v, "kind", kind, sizeof kind, 0);
 	mv_str(&v, "binary", bin, sizeof bin, 0);
 	mv_str(&v, "config", conf, sizeof conf, 0);
 	memset(&t, 0, sizeof t);
@@ -347,16 +478,28 @@ host_purge(struct req *rq, const char *name)
 		    sc.err);
 		goto out;
 	}
-	if (strcmp(mode, "system") == 0 && bootstrap_system(&sc, &h, bin,
-	    conf, 0, 1, &out, progress_to_client, parg) == -1) {
+	/* For caddy, "config" is the host's admin socket. */
+	if (strcmp(mode, "system") == 0 && (strcmp(kind, "caddy") == 0 ?
+	    system_caddy(&sc, &h, bin, "/etc/caddy/Caddyfile", conf, 0, 1,
+	    &out, parg) : bootstrap_system(&sc, &h, bin, conf, 0, 1, &out,
+	    progress_to_client, parg)) == -1) {
 		req_fail(rq, "purge", "%s\n%s is kept: run the command above "
 		    "on the host, then tug host rm %s", sc.err, name, name);
 		sshc_close(&sc);
 		goto out;
 	}
-	if (out.len > 0)
-		req_progress(rq, name, "purge", "system-undo: %.*s",
-		    (int)strcspn(buf_str(&out), "\n"), buf_str(&out));
+	system_say(&out, parg, "purge");
+	{
+		json_t	*ans = system_answer(&out);
+		char	*text = ans != NULL ? json_dumps(ans, JSON_COMPACT) :
+			    NULL;
+
+		if (text != NULL)
+			req_progress(rq, name, "purge", "system-undo: %s",
+			    text);
+		free(text);
+		json_decref(ans);
+	}
 	/* Fixed words: the agent's own directory of binaries. */
 	sshc_run(&sc, "rm -f .tug/bin/tug-agent-* && rmdir .tug/bin",
 	    NULL, 0, NULL, NULL, 10);
@@ -564,10 +707,10 @@ cmd_host_bootstrap(struct req *rq, struct mv *args)
 	size_t		  n, i, good = 0;
 	struct enc	  e;
 	struct buf	  errs = BUF_INIT;
-	int		  deps = 0, sys;
+	int		  deps = 0, sys, caddy;
 	char		  proxy[16] = "", pool[64] = "", mode[16] = "agent";
-	char		  binary[PATH_MAX_TUG] = "/usr/sbin/nginx";
-	char		  config[PATH_MAX_TUG] = "/etc/nginx/nginx.conf";
+	char		  binary[PATH_MAX_TUG] = "", config[PATH_MAX_TUG] = "";
+	char		  admin[PATH_MAX_TUG] = "";
 	const char	 *why;
 	uint64_t	  port = 0, tls_port = 0, low;
 	json_t		**sysout;
@@ -577,6 +720,7 @@ cmd_host_bootstrap(struct req *rq, struct mv *args)
 	    mv_str(args, "proxy_mode", mode, sizeof mode, 0) == -1 ||
 	    mv_str(args, "proxy_binary", binary, sizeof binary, 0) == -1 ||
 	    mv_str(args, "proxy_config", config, sizeof config, 0) == -1 ||
+	    mv_str(args, "proxy_admin", admin, sizeof admin, 0) == -1 ||
 	    mv_str(args, "subnet_pool", pool, sizeof pool, 0) == -1 ||
 	    mv_u64(args, "proxy_port", &port, 0) == -1 ||
 	    mv_u64(args, "proxy_tls_port", &tls_port, 0) == -1) {
@@ -595,9 +739,10 @@ cmd_host_bootstrap(struct req *rq, struct mv *args)
 		return;
 	}
 	sys = strcmp(mode, "system") == 0;
-	if (sys && strcmp(proxy, "nginx") != 0) {
+	caddy = strcmp(proxy, "caddy") == 0;
+	if (sys && strcmp(proxy, "nginx") != 0 && !caddy) {
 		req_fail(rq, E_BAD_ARGS, "--proxy-mode system is for --proxy "
-		    "nginx");
+		    "nginx or --proxy caddy");
 		return;
 	}
 	if ((mv_present(args, "proxy_binary") ||
@@ -606,10 +751,26 @@ cmd_host_bootstrap(struct req *rq, struct mv *args)
 		    "go with --proxy-mode system");
 		return;
 	}
+	if (mv_present(args, "proxy_admin") && (!sys || !caddy)) {
+		req_fail(rq, E_BAD_ARGS, "--proxy-admin goes with --proxy caddy "
+		    "--proxy-mode system");
+		return;
+	}
+	/* Debian's paths; caddy's socket defaults per host (its user). */
+	if (binary[0] == '\0')
+		snprintf(binary, sizeof binary, "%s", caddy ? "/usr/bin/caddy" :
+		    "/usr/sbin/nginx");
+	if (config[0] == '\0')
+		snprintf(config, sizeof config, "%s", caddy ?
+		    "/etc/caddy/Caddyfile" : "/etc/nginx/nginx.conf");
 	if ((why = check_abs_path(binary)) != NULL ||
 	    (why = check_abs_path(config)) != NULL) {
 		req_fail(rq, E_BAD_ARGS, "invalid --proxy-binary or "
 		    "--proxy-config: %s", why);
+		return;
+	}
+	if (admin[0] != '\0' && (why = check_abs_path(admin)) != NULL) {
+		req_fail(rq, E_BAD_ARGS, "invalid --proxy-admin: %s", why);
 		return;
 	}
 	if (pool[0] != '\0' && proxy[0] == '\0') {
@@ -664,7 +825,7 @@ cmd_host_bootstrap(struct req *rq, struct mv *args)
 			ok = 1;
 			host_seen(h.name, facts.ptr, agent_bin.sha256);
 		}
-		if (ok && sys) {
+		if (ok && sys && !caddy) {
 			struct buf	out = BUF_INIT;
 
 			ok = bootstrap_system(&sc, &h, binary, config, deps, 0,
@@ -675,6 +836,42 @@ cmd_host_bootstrap(struct req *rq, struct mv *args)
 				snprintf(sc.err, sizeof sc.err, "%s: system-"
 				    "setup gave no answer", h.name);
 			buf_release(&out);
+		}
+		if (ok && sys && caddy) {
+			struct buf	out = BUF_INIT;
+			char		sock[PATH_MAX_TUG];
+
+			snprintf(sock, sizeof sock, "%s", admin);
+			if (sock[0] == '\0')
+				snprintf(sock, sizeof sock, "/var/lib/caddy/"
+				    "tug-%s/admin.sock", h.user);
+			sc.err[0] = '\0';
+			ok = system_caddy(&sc, &h, binary, config, sock, deps, 0,
+			    &out, parg) == 0 &&
+			    (sysout[i] = system_answer(&out)) != NULL;
+			system_say(&out, parg, "system");
+			if (!ok && sc.err[0] == '\0')
+				snprintf(sc.err, sizeof sc.err, "%s: system-"
+				    "setup gave no answer", h.name);
+			buf_release(&out);
+		}
+		/*
+		 * The agent's session may have begun before its user joined
+		 * group tug (this bootstrap, or an earlier one that stopped
+		 * short): a new one has the group, and so the admin socket.
+		 */
+		if (ok && sys && caddy) {
+			req_progress(rq, h.name, "system", "a new session for "
+			    "the agent, now of group %s",
+			    json_string_value(json_object_get(sysout[i],
+			    "group")));
+			fleet_remove(h.name);
+			if (fleet_add(&h) == -1) {
+				ok = 0;
+				snprintf(sc.err, sizeof sc.err, "%s: tugd cannot "
+				    "start its session again now: restart tugd",
+				    h.name);
+			}
 		}
 		enc_map_open(&e);
 		enc_kstr(&e, "name", h.name);

@@ -661,3 +661,55 @@ ns_sudo_unboot() {
 	rm -f "/etc/sudoers.d/tugtest-boot-tughost$1" \
 	    "/etc/sudoers.d/tugtest-boot-tughost$1.new"
 }
+
+# A host's "own" Caddy for system mode (DESIGN §7: the namespaces share
+# /etc and /var/lib, so its HOME, XDG dirs and admin socket are of its
+# own): ns_syscaddy_start N DIR SOCKDIR runs /usr/bin/caddy in host N's
+# netns as the user caddy, with the supplementary group tug, umask 0007
+# and CAP_NET_BIND_SERVICE as an ambient capability (setpriv; Debian's
+# unit has AmbientCapabilities), HOME and XDG dirs in DIR/home, exactly as
+# `tug-agent system-setup caddy` asks a host without systemd to: `caddy
+# run --resume --config SOCKDIR/initial.json --pidfile SOCKDIR/caddy.pid`,
+# and waits until its admin socket answers. Its pid is kept in
+# DIR/caddy.pid too (SOCKDIR goes at system-undo); ns_syscaddy_stop DIR
+# stops it by that pid, checked against its command line.
+ns_syscaddy_start() {
+	local n=$1 dir=$2 sd=$3 i
+
+	_ns_n ns_syscaddy_start "$n" || return
+	mkdir -p "$dir/home" && chown caddy:caddy "$dir/home" &&
+	    chmod 700 "$dir/home" ||
+		_bed_err "ns_syscaddy_start $n: cannot make $dir/home" || return
+	(
+		umask 0007
+		exec nsenter --net="$_ns_netns/tugh$n" setpriv --reuid caddy \
+		    --regid caddy --groups tug --inh-caps +net_bind_service \
+		    --ambient-caps +net_bind_service -- env -i \
+		    HOME="$dir/home" XDG_CONFIG_HOME="$dir/home/config" \
+		    XDG_DATA_HOME="$dir/home/data" PATH=/usr/bin:/bin \
+		    /usr/bin/caddy run --resume --config "$sd/initial.json" \
+		    --pidfile "$sd/caddy.pid"
+	) </dev/null >>"$dir/caddy.out" 2>&1 &
+	echo $! >"$dir/caddy.pid"
+	for ((i = 0; i < 100; i++)); do
+		curl -s -m 1 --unix-socket "$sd/admin.sock" -o /dev/null \
+		    http://localhost/config/ && return 0
+		_bed_running "$(cat "$dir/caddy.pid")" || break
+		sleep 0.1
+	done
+	_bed_err "ns_syscaddy_start $n: caddy does not answer on $sd/admin.sock (see $dir/caddy.out)"
+}
+
+ns_syscaddy_stop() {
+	local pid
+
+	pid=$(cat "$1/caddy.pid" 2>/dev/null) || return 0
+	_ns_is "$pid" caddy run --resume || return 0
+	kill "$pid"
+	for _ in $(seq 50); do
+		_bed_running "$pid" || return 0
+		sleep 0.1
+	done
+	kill -KILL "$pid" 2>/dev/null
+	return 0
+}

@@ -62,8 +62,9 @@ static const struct cli_cmd cmds[] = {
 	  "[NAME...] [--group G] [--all] [--install-deps] [--proxy nginx|caddy]\n"
 	  "          [--proxy-mode agent|system] [--proxy-binary PATH] "
 	  "[--proxy-config PATH]\n"
-	  "          [--proxy-port PORT] [--proxy-tls-port PORT] "
-	  "[--subnet-pool CIDR]",
+	  "          [--proxy-admin SOCKET] [--proxy-port PORT] "
+	  "[--proxy-tls-port PORT]\n"
+	  "          [--subnet-pool CIDR]",
 	  "install or update the agent (and a proxy) on hosts",
 	  0, -1, { "*hosts" }, { TARGET_FLAGS,
 		{ "install-deps", "install_deps", F_BOOL,
@@ -71,12 +72,17 @@ static const struct cli_cmd cmds[] = {
 		{ "proxy", "proxy", F_STR, "set up this proxy (nginx or caddy)" },
 		{ "proxy-mode", "proxy_mode", F_STR,
 		  "agent: the agent's own proxy on high ports (default); "
-		  "system: the host's nginx on 80 and 443, set up once with "
-		  "sudo" },
+		  "system: the host's nginx or caddy on 80 and 443, set up "
+		  "once with sudo" },
 		{ "proxy-binary", "proxy_binary", F_STR,
-		  "system mode: the host's nginx (default /usr/sbin/nginx)" },
+		  "system mode: the host's nginx (default /usr/sbin/nginx) or "
+		  "caddy (/usr/bin/caddy)" },
 		{ "proxy-config", "proxy_config", F_STR,
-		  "system mode: its config (default /etc/nginx/nginx.conf)" },
+		  "system mode: its config (default /etc/nginx/nginx.conf; "
+		  "caddy: the Caddyfile it starts from, /etc/caddy/Caddyfile)" },
+		{ "proxy-admin", "proxy_admin", F_STR,
+		  "system mode, caddy: its admin socket (default "
+		  "/var/lib/caddy/tug-USER/admin.sock)" },
 		{ "proxy-port", "proxy_port", F_U64,
 		  "the proxy's port (default 8080; system mode 80)" },
 		{ "proxy-tls-port", "proxy_tls_port", F_U64,

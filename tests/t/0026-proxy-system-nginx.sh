@@ -224,7 +224,7 @@ step 'hostile input never reaches the host'"'"'s config' '
 	! "$TUG" host bootstrap h$N --proxy nginx --proxy-mode system \
 	    --proxy-config "$SYS/nginx.conf;id" >$T/out 2>$T/err &&
 	has $T/err "invalid --proxy-binary or --proxy-config" &&
-	! "$TUG" host bootstrap h$N --proxy caddy --proxy-mode system >$T/out 2>$T/err &&
+	! "$TUG" host bootstrap h$N --proxy-mode system >$T/out 2>$T/err &&
 	has $T/err "--proxy-mode system is for --proxy nginx" &&
 	nsenter --net=$NS nginx -t -c $SYS/nginx.conf 2>/dev/null
 '
