@@ -206,35 +206,46 @@ out:
 }
 
 /*
- * System mode, once per host (DESIGN §6): the agent just installed runs as
- * root through `sudo -n` and readies the host's nginx (agent/system.c), or
- * with undo takes that back. Its JSON answer goes to out. The command is
- * fixed words around checked paths and the host's SSH user.
+ * System mode, once per host (DESIGN §6, agent/system.c): the agent just
+ * installed runs as root through `sudo -n` and readies the host's proxy
+ * (kind nginx or caddy; admin is Caddy's socket, NULL for nginx), or with
+ * undo takes that back. Its output, with the JSON answer, goes to out. The
+ * command is fixed words around checked paths and the host's SSH user.
  */
 int
-bootstrap_system(struct sshc *sc, const struct host_rec *h,
-    const char *binary, const char *config, int install_deps, int undo,
-    struct buf *out, void (*progress)(void *, const char *, const char *),
-    void *arg)
+bootstrap_system(struct sshc *sc, const struct host_rec *h, const char *kind,
+    const char *binary, const char *config, const char *admin,
+    int install_deps, int undo, struct buf *out,
+    void (*progress)(void *, const char *, const char *), void *arg)
 {
 	struct buf	 errout = BUF_INIT;
-	char		 path[PATH_MAX_TUG], cmd[3 * PATH_MAX_TUG + 256];
-	const char	*why, *verb = undo ? "system-undo" : "system-setup";
+	char		 path[PATH_MAX_TUG], cmd[4 * PATH_MAX_TUG + 256];
+	char		 argv[4 * PATH_MAX_TUG + 128], extra[PATH_MAX_TUG + 16] = "";
+	const char	*why = NULL, *verb = undo ? "system-undo" :
+			    "system-setup";
+	const char	*pkg = strcmp(kind, "caddy") == 0 ? "caddy" : "nginx-light";
+	const char	*deflt = strcmp(kind, "caddy") == 0 ? "/usr/bin/caddy" :
+			    "/usr/sbin/nginx";
 	int		 st, tries, r = -1;
 
-	if ((why = check_abs_path(binary)) != NULL ||
+	if ((strcmp(kind, "nginx") != 0 && strcmp(kind, "caddy") != 0) ||
+	    (why = check_abs_path(binary)) != NULL ||
 	    (why = check_abs_path(config)) != NULL ||
+	    (admin != NULL && (why = check_abs_path(admin)) != NULL) ||
 	    (why = check_ssh_user(h->user)) != NULL) {
 		snprintf(sc->err, sizeof sc->err, "%s: system mode: %s",
-		    h->name, why);
+		    h->name, why != NULL ? why : "nginx or caddy only");
 		return -1;
 	}
+	if (admin != NULL)
+		snprintf(extra, sizeof extra, " --admin %s", admin);
 	agent_remote_path(path, sizeof path);
-	snprintf(cmd, sizeof cmd, "sudo -n %s %s nginx --user %s --binary %s "
-	    "--config %s", path, verb, h->user, binary, config);
+	snprintf(argv, sizeof argv, "%s %s %s --user %s --binary %s --config "
+	    "%s%s", path, verb, kind, h->user, binary, config, extra);
+	snprintf(cmd, sizeof cmd, "sudo -n %s", argv);
 	for (tries = 0; tries < 2; tries++) {
-		say(progress, arg, "system", "sudo -n tug-agent %s nginx (%s)",
-		    verb, config);
+		say(progress, arg, "system", "sudo -n tug-agent %s %s (%s)",
+		    verb, kind, admin != NULL ? admin : config);
 		buf_reset(out);
 		buf_reset(&errout);
 		if ((st = sshc_run(sc, cmd, NULL, 0, out, &errout, 120)) == 0) {
@@ -248,38 +259,38 @@ bootstrap_system(struct sshc *sc, const struct host_rec *h,
 		    NULL) {
 			snprintf(sc->err, sizeof sc->err, "%s: sudo is not "
 			    "installed: system mode needs root once (install "
-			    "sudo, or run `%s %s nginx --user %s --binary %s "
-			    "--config %s` as root on the host)", h->name, path,
-			    verb, h->user, binary, config);
+			    "sudo, or run `%s` as root on the host)", h->name,
+			    argv);
 			break;
 		}
 		if (strncmp(buf_str(&errout), "sudo:", 5) == 0) {
 			snprintf(sc->err, sizeof sc->err, "%s: sudo -n refused "
 			    "(%s): system mode needs passwordless sudo once, "
-			    "for this step only; or run `%s %s nginx --user %s "
-			    "--binary %s --config %s` as root on the host",
-			    h->name, first_line(&errout), path, verb, h->user,
-			    binary, config);
+			    "for this step only; or run `%s` as root on the "
+			    "host", h->name, first_line(&errout), argv);
 			break;
 		}
 		if (st == 3 && install_deps && tries == 0 && !undo &&
-		    strcmp(binary, "/usr/sbin/nginx") == 0) {
-			say(progress, arg, "deps", "installing nginx with sudo "
-			    "apt-get");
+		    strcmp(binary, deflt) == 0) {
+			say(progress, arg, "deps", "installing %s with sudo "
+			    "apt-get", pkg);
 			buf_reset(&errout);
-			if (sshc_run(sc, "sudo -n env DEBIAN_FRONTEND="
-			    "noninteractive apt-get install -y -q nginx-light",
-			    NULL, 0, NULL, &errout, 600) != 0) {
+			snprintf(cmd, sizeof cmd, "sudo -n env DEBIAN_FRONTEND="
+			    "noninteractive apt-get install -y -q %s", pkg);
+			st = sshc_run(sc, cmd, NULL, 0, NULL, &errout, 600);
+			snprintf(cmd, sizeof cmd, "sudo -n %s", argv);
+			if (st != 0) {
 				snprintf(sc->err, sizeof sc->err, "%s: "
-				    "installing nginx failed: %s", h->name,
+				    "installing %s failed: %s", h->name, pkg,
 				    first_line(&errout));
 				break;
 			}
 			continue;
 		}
-		snprintf(sc->err, sizeof sc->err, "%s: %s%s", h->name,
+		snprintf(sc->err, sizeof sc->err, "%s: %s%s%s%s", h->name,
 		    first_line(&errout), st == 3 && !undo ? " (tug host "
-		    "bootstrap --install-deps installs Debian's nginx)" : "");
+		    "bootstrap --install-deps installs Debian's " : "",
+		    st == 3 && !undo ? kind : "", st == 3 && !undo ? ")" : "");
 		break;
 	}
 	buf_release(&errout);

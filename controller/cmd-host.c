@@ -297,102 +297,6 @@ cmd_host_list(struct req *rq, struct mv *args)
 	req_ok(rq, &e);
 }
 
-/* The first line of b, for a message (b is cut there). */
-static const char *
-line1(struct buf *b)
-{
-	char	*nl;
-
-	if (b->ptr != NULL && (nl = strchr(b->ptr, '\n')) != NULL)
-		*nl = '\0';
-	return buf_str(b);
-}
-
-/*
- * System mode for caddy, once per host (DESIGN §6, agent/system.c): the
- * agent just installed runs as root through `sudo -n` and readies the
- * host's Caddy for it (a directory of group tug for the admin socket, the
- * user in that group, the config it starts from, a systemd drop-in), or
- * with undo takes that back. Its JSON answer goes to out. The command is
- * fixed words around checked paths and the host's SSH user, as
- * bootstrap_system's for nginx.
- */
-static int
-system_caddy(struct sshc *sc, const struct host_rec *h, const char *binary,
-    const char *config, const char *admin, int install_deps, int undo,
-    struct buf *out, void *parg)
-{
-	struct buf	 errout = BUF_INIT;
-	char		 path[PATH_MAX_TUG], cmd[4 * PATH_MAX_TUG + 256];
-	char		 argv[3 * PATH_MAX_TUG + 128], msg[256];
-	const char	*why, *verb = undo ? "system-undo" : "system-setup";
-	int		 st, tries, r = -1;
-
-	if ((why = check_abs_path(binary)) != NULL ||
-	    (why = check_abs_path(config)) != NULL ||
-	    (why = check_abs_path(admin)) != NULL ||
-	    (why = check_ssh_user(h->user)) != NULL) {
-		snprintf(sc->err, sizeof sc->err, "%s: system mode: %s",
-		    h->name, why);
-		return -1;
-	}
-	agent_remote_path(path, sizeof path);
-	snprintf(argv, sizeof argv, "%s %s caddy --user %s --binary %s "
-	    "--config %s --admin %s", path, verb, h->user, binary, config,
-	    admin);
-	snprintf(cmd, sizeof cmd, "sudo -n %s", argv);
-	for (tries = 0; tries < 2; tries++) {
-		snprintf(msg, sizeof msg, "sudo -n tug-agent %s caddy (%s)",
-		    verb, admin);
-		progress_to_client(parg, "system", msg);
-		buf_reset(out);
-		buf_reset(&errout);
-		if ((st = sshc_run(sc, cmd, NULL, 0, out, &errout, 120)) == 0) {
-			r = 0;
-			break;
-		}
-		if (st == -1)
-			break;
-		if (st == 127 || strstr(buf_str(&errout), "sudo: not found") !=
-		    NULL || strstr(buf_str(&errout), "command not found") !=
-		    NULL) {
-			snprintf(sc->err, sizeof sc->err, "%s: sudo is not "
-			    "installed: system mode needs root once (install "
-			    "sudo, or run `%s` as root on the host)", h->name,
-			    argv);
-			break;
-		}
-		if (strncmp(buf_str(&errout), "sudo:", 5) == 0) {
-			snprintf(sc->err, sizeof sc->err, "%s: sudo -n refused "
-			    "(%s): system mode needs passwordless sudo once, "
-			    "for this step only; or run `%s` as root on the "
-			    "host", h->name, line1(&errout), argv);
-			break;
-		}
-		if (st == 3 && install_deps && tries == 0 && !undo &&
-		    strcmp(binary, "/usr/bin/caddy") == 0) {
-			progress_to_client(parg, "deps", "installing caddy with "
-			    "sudo apt-get");
-			buf_reset(&errout);
-			if (sshc_run(sc, "sudo -n env DEBIAN_FRONTEND="
-			    "noninteractive apt-get install -y -q caddy",
-			    NULL, 0, NULL, &errout, 600) != 0) {
-				snprintf(sc->err, sizeof sc->err, "%s: "
-				    "installing caddy failed: %s", h->name,
-				    line1(&errout));
-				break;
-			}
-			continue;
-		}
-		snprintf(sc->err, sizeof sc->err, "%s: %s%s", h->name,
-		    line1(&errout), st == 3 && !undo ? " (tug host "
-		    "bootstrap --install-deps installs Debian's caddy)" : "");
-		break;
-	}
-	buf_release(&errout);
-	return r;
-}
-
 /* What system-setup or -undo said besides its JSON: "tug-agent: ..." lines. */
 static void
 system_say(const struct buf *out, void *parg, const char *step)
@@ -480,8 +384,9 @@ host_purge(struct req *rq, const char *name)
 	}
 	/* For caddy, "config" is the host's admin socket. */
 	if (strcmp(mode, "system") == 0 && (strcmp(kind, "caddy") == 0 ?
-	    system_caddy(&sc, &h, bin, "/etc/caddy/Caddyfile", conf, 0, 1,
-	    &out, parg) : bootstrap_system(&sc, &h, bin, conf, 0, 1, &out,
+	    bootstrap_system(&sc, &h, "caddy", bin, "/etc/caddy/Caddyfile",
+	    conf, 0, 1, &out, progress_to_client, parg) :
+	    bootstrap_system(&sc, &h, "nginx", bin, conf, NULL, 0, 1, &out,
 	    progress_to_client, parg)) == -1) {
 		req_fail(rq, "purge", "%s\n%s is kept: run the command above "
 		    "on the host, then tug host rm %s", sc.err, name, name);
@@ -828,8 +733,8 @@ cmd_host_bootstrap(struct req *rq, struct mv *args)
 		if (ok && sys && !caddy) {
 			struct buf	out = BUF_INIT;
 
-			ok = bootstrap_system(&sc, &h, binary, config, deps, 0,
-			    &out, progress_to_client, parg) == 0 &&
+			ok = bootstrap_system(&sc, &h, "nginx", binary, config,
+			    NULL, deps, 0, &out, progress_to_client, parg) == 0 &&
 			    (sysout[i] = json_loadb(out.ptr, out.len, 0,
 			    NULL)) != NULL;
 			if (!ok && sc.err[0] == '\0')
@@ -846,8 +751,8 @@ cmd_host_bootstrap(struct req *rq, struct mv *args)
 				snprintf(sock, sizeof sock, "/var/lib/caddy/"
 				    "tug-%s/admin.sock", h.user);
 			sc.err[0] = '\0';
-			ok = system_caddy(&sc, &h, binary, config, sock, deps, 0,
-			    &out, parg) == 0 &&
+			ok = bootstrap_system(&sc, &h, "caddy", binary, config,
+			    sock, deps, 0, &out, progress_to_client, parg) == 0 &&
 			    (sysout[i] = system_answer(&out)) != NULL;
 			system_say(&out, parg, "system");
 			if (!ok && sc.err[0] == '\0')

@@ -360,13 +360,14 @@ int	 bootstrap(struct sshc *, const char *host, int install_deps,
 	    const char *), void *arg);
 
 /*
- * System mode: run the agent's system-setup (or system-undo) through sudo
- * -n for h's SSH user; its JSON answer in out, or -1 with sc->err.
+ * System mode: run the agent's system-setup (or system-undo) of kind (nginx
+ * or caddy; admin: Caddy's socket, else NULL) through sudo -n for h's SSH
+ * user; its output, with the JSON answer, in out, or -1 with sc->err.
  */
 int	 bootstrap_system(struct sshc *, const struct host_rec *h,
-	    const char *binary, const char *config, int install_deps,
-	    int undo, struct buf *out, void (*progress)(void *, const char *,
-	    const char *), void *arg);
+	    const char *kind, const char *binary, const char *config,
+	    const char *admin, int install_deps, int undo, struct buf *out,
+	    void (*progress)(void *, const char *, const char *), void *arg);
 
 /* fleet.c: one thread, session and agent channel per host. */
 enum host_state { H_IDLE, H_CONNECTING, H_UP, H_DOWN };
