@@ -271,6 +271,17 @@ step 'a renewal that fails keeps the serving certificate, is audited, shown, and
 	sleep 3 && "$TUG" audit --limit 200 >$T/audit2 &&
 	test "$(grep -c "renewal failed" $T/audit2)" -ge 2
 '
+
+printf 'site: down\nimage: tug-test/app:1\nhosts: [h%s]\ndomains: [down.t27.test]\nport: 8080\nhealth: {path: /up, interval: 200ms}\n' \
+    $N >$T/down.yml
+
+step 'a first certificate with the CA unreachable: the deploy fails with lego'"'"'s words, nothing serves' '
+	"$TUG" -q site apply $T/down.yml >/dev/null &&
+	! "$TUG" deploy down >$T/out 2>$T/err &&
+	has $T/err "the ACME CA did not issue a certificate for down.t27.test: Could not create client: get directory at .*connect: connection refused" &&
+	! ls $SYS/tug-$U/sites/down.conf $SYS/tug-$U/sites/_acme.* 2>/dev/null &&
+	test "$(curl -s -o /dev/null -w "%{http_code}" -H "Host: down.t27.test" http://$ADDR/)" = 404
+'
 tugd_stop
 
 finish

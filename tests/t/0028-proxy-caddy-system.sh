@@ -335,6 +335,16 @@ step 'rollback under the same load: 0 failed, no reload' '
 	test "$(stat -c %Y.%y $autosave)" = "$before"
 '
 
+step 'an env change (a redeploy) under the same load: 0 failed, no reload' '
+	before=$(stat -c %Y.%y $autosave) &&
+	under_load $T/load.env 1 "$TUG" -q env set sec GREETING=hi &&
+	test "$(https sec.t28.test)" = "sec 1" &&
+	test "$(stat -c %Y.%y $autosave)" = "$before" &&
+	has $T/load.env.strict "failed=0 " &&
+	ns_docker $N inspect -f "{{.Config.Env}}" \
+	    $(ns_docker $N ps -q --filter label=tug.site=sec) | grep -q "GREETING=hi"
+'
+
 step 'cert renew under load: a new serial, caddy serves it; its two reloads cost closed connections only' '
 	old=$(openssl s_client -connect $ADDR:443 -servername sec.t28.test </dev/null 2>/dev/null |
 	    openssl x509 -noout -serial) &&
