@@ -216,9 +216,13 @@ renew_main(void *arg)
 	(void)arg;
 	/* Let the fleet's sessions come up first. */
 	sleep(R.check_s < 10 ? (unsigned)R.check_s : 10);
+	/*
+	 * A pass asks only the (site, host) pairs that are due, so waking
+	 * often costs a read of the sites table and finds a new site soon.
+	 */
 	for (;;) {
 		renew_pass();
-		sleep(R.check_s < 60 ? (unsigned)R.check_s : 60);
+		sleep(R.check_s < 10 ? (unsigned)R.check_s : 10);
 	}
 	return NULL;
 }
