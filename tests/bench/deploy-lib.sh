@@ -72,7 +72,7 @@ peer_setup() {
 	NGX='-p $HOME/.tug-agent/nginx -c nginx.conf'
 	"${SSHC[@]}" true || return 1
 	at_exit "ssh -o ControlPath=$T/cm-%r@%h -O exit tughost$1@$(ns_addr $1)"
-	for c in $(ns_docker $1 ps -aq --filter name=peer-); do
+	for c in $(ns_docker $1 ps -aq --filter label=tug.bench=peer); do
 		ns_docker $1 rm -f $c >/dev/null
 	done
 }
@@ -80,7 +80,8 @@ peer_setup() {
 peer_deploy() {
 	local n=$2 port
 
-	"${SSHC[@]}" docker run -d --name peer-$n -e RUN=$n -p 127.0.0.1::8080 \
+	"${SSHC[@]}" docker run -d --name peer-$n --label tug.bench=peer \
+	    --label tug.bench.run=$n -e RUN=$n -p 127.0.0.1::8080 \
 	    --init --health-cmd "'/bin/wget -q -O- http://127.0.0.1:8080/up'" \
 	    --health-interval 200ms tug-test/app:1 >/dev/null || return 1
 	until [ "$("${SSHC[@]}" docker inspect -f '{{.State.Health.Status}}' peer-$n)" = healthy ]; do
@@ -92,10 +93,22 @@ peer_deploy() {
 	"${SSHC[@]}" "/usr/sbin/nginx $NGX -t -q && /usr/sbin/nginx $NGX -s reload 2>/dev/null" || return 1
 	serving_after "$t0" "$PEER_URL" peer.test X-Peer "$n" >$T/peer.ms
 	if [ "$n" -gt 0 ]; then
-		"${SSHC[@]}" "docker stop -t 10 peer-$((n - 1)) >/dev/null && docker rm peer-$((n - 1)) >/dev/null"
+		peer_rm "tug.bench.run=$((n - 1))"
 	fi
 }
 
+# peer_rm LABEL: stop and remove the peer's containers with that label
+# (only ours: every one carries tug.bench=peer).
+peer_rm() {
+	local c
+
+	for c in $("${SSHC[@]}" docker ps -aq --filter label=tug.bench=peer \
+	    --filter "label=$1"); do
+		"${SSHC[@]}" "docker stop -t 10 $c >/dev/null && docker rm $c >/dev/null"
+	done
+}
+
 peer_clean() {
-	"${SSHC[@]}" "docker rm -f peer-$1 >/dev/null; rm -f .tug-agent/nginx/sites/peer.conf; /usr/sbin/nginx $NGX -s reload"
+	peer_rm "tug.bench.run=$1"
+	"${SSHC[@]}" "rm -f .tug-agent/nginx/sites/peer.conf; /usr/sbin/nginx $NGX -s reload 2>/dev/null"
 }
