@@ -883,13 +883,8 @@ cert_renew_run(struct job *j)
 	job_result_begin(j, &e);
 	enc_kbool(&e, "renewed", renewed);
 	enc_kstr(&e, "old_serial", before.serial);
-	enc_kmap(&e, "cert");
-	enc_kstr(&e, "site", cr->site);
-	enc_kstr(&e, "issuer", after.issuer);
-	enc_kstr(&e, "serial", after.serial);
-	enc_ku64(&e, "not_before", (uint64_t)after.not_before);
-	enc_ku64(&e, "not_after", (uint64_t)after.not_after);
-	enc_close(&e);
+	enc_str(&e, "cert");
+	cert_encode(&e, cr->site, &after);
 	job_ok(j, &e);
 	return;
 skip:

@@ -463,6 +463,10 @@ int	 acme_host_override(struct proxy_site *ps);
 extern const struct op op_acme_setup;
 void	 acme_remove(const char *site);
 
+/* acme-account.c: the host's own ACME account (for the host's Caddy). */
+int	 acme_account_key(const char *ca, const char *email, const char *trust,
+	    int check, struct buf *pem, char *err, size_t errsz); /* 0, -1 */
+
 /* proxy-nginx.c */
 extern const struct proxy_backend proxy_nginx;
 /* The line of nginx's output that says what went wrong, escaped. */

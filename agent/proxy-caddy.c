@@ -1618,11 +1618,13 @@ done:
 /*
  * The TLS policy of a tls-auto site: exactly its names, from its ACME CA
  * over HTTP-01 (TLS-ALPN off), trusting the controller's trust root,
- * which is copied where Caddy can read it (roots/, group tug).
+ * which is copied where Caddy can read it (roots/, group tug), with the
+ * account the agent registered for that CA and contact (acme-account.c
+ * says why Caddy must not make its own).
  */
 static json_t *
 cdy_sys_policy(const struct proxy_conf *pc, const struct proxy_site *ps,
-    char *err)
+    int check, char *err)
 {
 	char		 id[SITE_NAME_MAX + 16], root[CDY_PATH];
 	const char	*base;
@@ -1636,9 +1638,13 @@ cdy_sys_policy(const struct proxy_conf *pc, const struct proxy_site *ps,
 		    "proxy) and no ACME contact is set: tug acme set --email "
 		    "you@example.com, or tls: off in its spec", ps->site),
 		    NULL;
-	issuer = json_pack("{s:s, s:s, s:s, s:{s:{s:b}}}", "module", "acme",
-	    "ca", ps->acme_ca, "email", ps->acme_email, "challenges",
-	    "tls-alpn", "disabled", 1);
+	if (acme_account_key(ps->acme_ca, ps->acme_email, ps->acme_root, check,
+	    &pem, err, PROXY_ERRLEN) == -1)
+		return NULL;
+	issuer = json_pack("{s:s, s:s, s:s, s:s, s:{s:{s:b}}}", "module",
+	    "acme", "ca", ps->acme_ca, "email", ps->acme_email, "account_key",
+	    buf_str(&pem), "challenges", "tls-alpn", "disabled", 1);
+	buf_reset(&pem);
 	if (ps->acme_root[0] != '\0') {
 		base = strrchr(ps->acme_root, '/') + 1;
 		if (check_file_name(base) != NULL) {
@@ -2155,7 +2161,7 @@ cdy_sys_switch(const struct proxy_conf *pc, const struct proxy_site *ps,
 	memset(tm, 0, sizeof *tm);
 	if ((route = cdy_sys_route(pc, ps, tls, err)) == NULL)
 		return -1;
-	if (tls && (policy = cdy_sys_policy(pc, ps, err)) == NULL)
+	if (tls && (policy = cdy_sys_policy(pc, ps, 0, err)) == NULL)
 		goto out;
 	if (path[0] == '\0')
 		path = "/";
@@ -2195,6 +2201,12 @@ cdy_sys_switch(const struct proxy_conf *pc, const struct proxy_site *ps,
 	json_incref(oldr);
 	snprintf(id, sizeof id, CDY_POLICY_ID "%s", ps->site);
 	oldp = json_incref(cdy_find_policy(cfg, id));
+	/* A policy that changes asks for certificates: the account alive? */
+	if (policy != NULL && (oldp == NULL || !json_equal(oldp, policy))) {
+		json_decref(policy);
+		if ((policy = cdy_sys_policy(pc, ps, 1, err)) == NULL)
+			goto out;
+	}
 	want = json_deep_copy(cfg);
 	cdy_sys_layout(pc, want);
 	cdy_sys_set_route(pc, want, route, tls);
@@ -2428,7 +2440,7 @@ cdy_sys_cert(const struct proxy_conf *pc, const struct proxy_site *ps,
 	char		 (*before)[80], id[SITE_NAME_MAX + 16], why[PROXY_ERRLEN];
 	char		 host[DOMAIN_MAX + 16], rel[24];
 	struct cert_info ci;
-	json_t		*cfg, *want, *pol = NULL, *e;
+	json_t		*cfg, *want, *pol;
 	size_t		 i;
 	off_t		 off;
 	int		 r = -1;
@@ -2439,29 +2451,30 @@ cdy_sys_cert(const struct proxy_conf *pc, const struct proxy_site *ps,
 	if ((cfg = cdy_get(pc, "/config/", err)) == NULL)
 		return -1;
 	snprintf(id, sizeof id, CDY_POLICY_ID "%s", ps->site);
-	json_array_foreach(cdy_policies(cfg, 0), i, e)
-		if (json_string_value(json_object_get(e, "@id")) != NULL &&
-		    strcmp(json_string_value(json_object_get(e, "@id")),
-		    id) == 0)
-			pol = e;
-	if (pol == NULL) {
+	if (cdy_find_policy(cfg, id) == NULL) {
 		json_decref(cfg);
 		return snprintf(err, PROXY_ERRLEN, "site %s has no TLS policy "
 		    "in the host's caddy: deploy it again", ps->site), -1;
+	}
+	/* The policy as tug makes it now (its account included), due. */
+	if ((pol = cdy_sys_policy(pc, ps, 1, err)) == NULL) {
+		json_decref(cfg);
+		return -1;
 	}
 	before = xcalloc(ps->ndomains, sizeof *before);
 	for (i = 0; i < ps->ndomains; i++)
 		if (cdy_served(pc, ps->domains[i], NULL, &ci, why) == 0)
 			snprintf(before[i], sizeof before[i], "%s", ci.serial);
 	want = json_deep_copy(cfg);
-	json_array_foreach(cdy_policies(want, 0), i, e)
-		if (json_equal(e, pol))
-			json_object_set_new(e, "renewal_window_ratio",
-			    json_real(1.0));
+	json_object_set_new(pol, "renewal_window_ratio", json_real(1.0));
+	cdy_sys_set_policy(want, pol);
+	json_decref(pol);
 	off = cdy_log_size(pc);
 	if (cdy_sys_load(pc, want, err) == 0)
 		r = cdy_cert_wait(pc, ps, off, before, CDY_CERT_MS, err);
-	if (cdy_sys_load(pc, cfg, r == 0 ? err : why) == -1)
+	/* The policy as it was, with a new account if one was made. */
+	json_object_del(cdy_find_policy(want, id), "renewal_window_ratio");
+	if (cdy_sys_load(pc, want, r == 0 ? err : why) == -1)
 		r = -1;
 	if (r == 0) {
 		cdy_cert_keep(pc, ps);

@@ -43,7 +43,7 @@ ns_sysnginx_conf $SYS && ns_sysnginx_start $S $SYS || bail "the host's nginx"
 at_exit "ns_sysnginx_stop $SYS"
 ns_sudo_boot $S && "$TUG" -q host bootstrap h$S --proxy nginx --proxy-mode system \
     --proxy-config $SYS/nginx.conf >/dev/null && ns_sudo_unboot $S || bail "system h$S"
-# The host's Caddy (tests/wip/0028): bootstrap makes its socket dir, Caddy
+# The host's Caddy (tests/t/0028): bootstrap makes its socket dir, Caddy
 # starts as it was told, bootstrap again completes.
 SYSC=$(mktemp -d /tmp/tugedgec.XXXXXX) && chmod 755 $SYSC || bail "mktemp"
 at_exit "rm -rf $SYSC"

@@ -161,6 +161,7 @@ step 'cert renew under load: a new serial, nginx serves it, 0 failed' '
 	new=$(openssl s_client -connect $ADDR:443 -servername sec.t27.test </dev/null 2>/dev/null |
 	    openssl x509 -noout -serial) &&
 	test -n "$new" && test "$old" != "$new" &&
+	has $T/cmd.out "^h$N: certificate from Pebble Intermediate CA [0-9a-f]* for sec.t27.test, www.sec.t27.test, expires .* serial ${new#serial=}$" &&
 	test "$(https sec.t27.test)" = "sec 1"
 '
 step 'tug acme set --host: that host'"'"'s own CA settings, kept by its agent, used over the controller'"'"'s' '

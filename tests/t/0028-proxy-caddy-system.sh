@@ -234,6 +234,30 @@ step 'the first deploy: caddy gets a certificate per name over real HTTP-01 and 
 	test "$(curl -sS -m 5 -H "Host: own.host.test" http://$ADDR/)" = "the host'"'"'s own site"
 '
 
+# Caddy 2.6.2 makes an account in every goroutine that needs one and may
+# keep one's URL with another's key: every later request then fails with
+# "JWS verification error" (agent/acme-account.c). The account is the
+# agent's: one at the CA, and the one Caddy keeps, found by its key.
+ACCTS=/home/$U/.tug-agent/acme/agent-accounts
+caddy_acct() {	# the account in Caddy's storage: its URL, its public key
+	local u=$SYS/home/data/caddy/acme/*/users/ops@tug.test
+	sed -n 's/.*"location": *"\([^"]*\)".*/\1/p' $u/ops.json &&
+	    openssl pkey -in $u/ops.key -pubout
+}
+agent_acct() {
+	sed -n 's/.*"url": *"\([^"]*\)".*/\1/p' $ACCTS/*.json &&
+	    openssl pkey -in $ACCTS/*.key -pubout
+}
+step 'one ACME account, the agent'"'"'s: the CA has one, and Caddy keeps that one, found by its key' '
+	test "$(grep -c "There are now [0-9]* accounts in memory" $T/pebble/pebble.log)" = 1 &&
+	test "$(ls $ACCTS | wc -l)" = 2 &&
+	test "$(stat -c %a $ACCTS/*.key)" = 600 &&
+	caddy_acct >$T/acct.caddy && agent_acct >$T/acct.agent &&
+	has $T/acct.agent "^https://10.77.$N.1:[0-9]*/my-account/" &&
+	cmp $T/acct.caddy $T/acct.agent &&
+	admin /id/tug-tls-sec >$T/pol && has $T/pol "\"account_key\":\"-----BEGIN EC PRIVATE KEY-----"
+'
+
 # tugd's renewal thread asks each host of a tls-auto site for cert.renew
 # (30 days) within a minute of its first deploy. The agent's cert.renew
 # cannot read Caddy's certificates (one per name, keys in Caddy's storage),
@@ -362,6 +386,7 @@ step 'cert renew under load: a new serial, caddy serves it; its two reloads cost
 	new=$(openssl s_client -connect $ADDR:443 -servername sec.t28.test </dev/null 2>/dev/null |
 	    openssl x509 -noout -serial) &&
 	test -n "$new" && test "$old" != "$new" &&
+	has $T/cmd.out "^h$N: certificate from Pebble Intermediate CA [0-9a-f]* for sec.t28.test, expires .* serial ${new#serial=}$" &&
 	"$TUG" cert list sec >$T/cl && has $T/cl "serial ${new#serial=}$" &&
 	test "$(https sec.t28.test)" = "sec 1" &&
 	admin /id/tug-tls-sec >$T/pol && hasnt $T/pol renewal_window_ratio
@@ -538,6 +563,18 @@ step 'one site on a Caddy host and a system-nginx host: each serves HTTPS with a
 	has $T/cl "^h$M: certificate from Pebble Intermediate CA [0-9a-f]* for both.t28.test" &&
 	test "$(grep -c serial $T/cl)" = 2 &&
 	test "$(sed -n "s/.*serial //p" $T/cl | sort -u | wc -l)" = 2
+'
+
+step 'a CA that forgot the account (Pebble restarted): cert renew finds out first, makes a new one, renews' '
+	agent_acct >$T/acct.old && body=$(https sec.t28.test) &&
+	test -n "$body" && pebble_restart && pebble_root &&
+	{ "$TUG" cert renew sec >$T/renew.out 2>$T/renew.err ||
+	    { cat $T/renew.err; false; }; } &&
+	has $T/renew.out "^h$N: renewed (the old serial was" &&
+	test "$(https sec.t28.test)" = "$body" &&
+	agent_acct >$T/acct.new && ! cmp -s $T/acct.old $T/acct.new &&
+	caddy_acct >$T/acct.caddy && cmp $T/acct.caddy $T/acct.new &&
+	hasnt $D/caddy.log "accountDoesNotExist"
 '
 
 step 'host rm --purge without sudo: refused with the command to run, the host kept' '
