@@ -54,7 +54,7 @@ FUZZ_REPLAY	:= $(patsubst tests/fuzz/%.c,$(B)/tests/replay-%,$(FUZZ_SRC))
 FUZZ_BIN	:= $(patsubst tests/fuzz/%.c,build-fuzz/%,$(FUZZ_SRC))
 
 .SECONDARY:
-.PHONY: all test check-deps fuzz fuzz-smoke bench install clean
+.PHONY: all tools test mutants check-deps fuzz fuzz-smoke bench install clean
 all: $(B)/tug-agent $(B)/tug $(B)/tugd $(B)/libcommon.a $(B)/libproto.a
 
 $(B)/%.o: %.c
@@ -92,8 +92,15 @@ $(B)/tests/%: $(B)/tests/tools/%.o $(B)/libproto.a $(B)/libcommon.a
 $(B)/tests/replay-%: $(B)/tests/fuzz/%.o $(B)/tests/fuzz/replay.o $(B)/libproto.a $(B)/libcommon.a
 	$(CC) $(ALL_LDFLAGS) -o $@ $^ $(PROTO_LIBS)
 
+tools: all $(TOOL_BIN)
+
 test: all $(UNIT_BIN) $(TOOL_BIN) $(FUZZ_REPLAY)
 	TUG_BUILD=$(abspath $(B)) TUG_SANITIZE=$(SANITIZE) bash tests/run.sh
+
+# Plant each bug of tests/mutants/mutants.txt, run the test that must
+# catch it, put the tree back (not in CI: it takes a while).
+mutants: tools
+	MUTANTS=$(MUTANTS) python3 tests/mutants/run.py
 
 FUZZ_CC		?= clang
 FUZZ_FLAGS	:= -std=c11 -g -O1 -I. -D_GNU_SOURCE \
@@ -107,8 +114,9 @@ build-fuzz/%: tests/fuzz/%.c $(COMMON_SRC) $(PROTO_SRC)
 	$(FUZZ_CC) $(FUZZ_FLAGS) -o $@ $< $(COMMON_SRC) $(PROTO_SRC) $(PROTO_LIBS) \
 	    $(CRYPTO_LIBS)
 
+# FUZZ_ONLY=fuzz-tar: that target alone.
 fuzz-smoke: fuzz
-	@for f in $(FUZZ_BIN); do \
+	@for f in $(if $(FUZZ_ONLY),build-fuzz/$(FUZZ_ONLY),$(FUZZ_BIN)); do \
 		n=$$(basename $$f); mkdir -p build-fuzz/corpus-$$n; \
 		echo "fuzzing $$n for $(FUZZ_SECONDS) s"; \
 		$$f -max_total_time=$(FUZZ_SECONDS) -max_len=70000 -timeout=10 \

@@ -40,6 +40,7 @@ struct site_args {
 	char			 restart[32];
 	double			 cpus;
 	uint64_t		 memory;
+	uint64_t		 pids;
 	char			 hpath[256];
 	char			**hcmd;
 	size_t			 nhcmd;
@@ -353,6 +354,7 @@ site_apply_check(struct job *j)
 	    mv_str(&j->args, "restart", a->restart, sizeof a->restart, 0) == -1 ||
 	    mv_num(&j->args, "cpus", &a->cpus, 0) == -1 ||
 	    mv_u64(&j->args, "memory", &a->memory, 0) == -1 ||
+	    mv_u64(&j->args, "pids", &a->pids, 0) == -1 ||
 	    mv_u64(&j->args, "stop_timeout", &a->stop_timeout, 0) == -1 ||
 	    mv_u64(&j->args, "drain_ms", &a->drain_ms, 0) == -1)
 		return -1;
@@ -373,6 +375,9 @@ site_apply_check(struct job *j)
 		return job_bad(j, "cpus must be between 0.01 and 1024");
 	if (a->memory != 0 && a->memory < (6u << 20))
 		return job_bad(j, "memory must be at least 6 MiB");
+	if (a->pids != 0 && (a->pids < PIDS_MIN || a->pids > PIDS_MAX))
+		return job_bad(j, "pids must be between %u and %u", PIDS_MIN,
+		    PIDS_MAX);
 	if (a->stop_timeout > 3600 || a->drain_ms > 3600000)
 		return job_bad(j, "stop_timeout and drain over 1 h");
 	if (env_check(j, a) == -1 || volumes_check(j, a) == -1 ||
@@ -600,6 +605,9 @@ create_body(const struct site_args *a)
 	if (a->memory != 0)
 		json_object_set_new(hc, "Memory",
 		    json_integer((json_int_t)a->memory));
+	if (a->pids != 0)
+		json_object_set_new(hc, "PidsLimit",
+		    json_integer((json_int_t)a->pids));
 	if (a->read_only) {
 		json_object_set_new(hc, "ReadonlyRootfs", json_true());
 		json_object_set_new(hc, "Tmpfs", json_pack("{s:s}", "/tmp",

@@ -577,6 +577,7 @@ int	 journal_lock(const char *site, volatile int *cancel); /* fd or -1 */
 int	 journal_begin(struct job *, const char *site, const char *kind,
 	    struct journal *);
 void	 journal_step(struct journal *, const char *step);
+void	 agent_fault(const char *site, const char *point);	/* tests */
 void	 journal_unlock(int fd);
 
 #endif

@@ -176,11 +176,48 @@ journal_begin(struct job *j, const char *site, const char *kind,
 	return lock;
 }
 
+/*
+ * The tests' fault hook (docs/architecture.md, "Faults"): a file
+ * <state>/fault holding "POINT" or "SITE POINT" makes the agent _exit at
+ * that point, as a kill -9 there would leave things. The file goes first,
+ * so the next apply runs through. Points: after-STEP for every journal
+ * step, and the backends' own (proxy-nginx.c: switch-written). One failed
+ * open per point when there is no file.
+ */
+void
+agent_fault(const char *site, const char *point)
+{
+	char		 path[PATH_MAX_TUG + 16], want[SITE_NAME_MAX + 64];
+	struct buf	 b = BUF_INIT;
+	size_t		 n;
+
+	snprintf(path, sizeof path, "%s/fault", agent.state_dir);
+	if (fs_read_file(path, &b, 256) == -1) {
+		buf_release(&b);
+		return;
+	}
+	for (n = b.len; n > 0 && (b.ptr[n - 1] == '\n' || b.ptr[n - 1] == ' ');
+	    n--)
+		;
+	buf_setlen(&b, n);
+	snprintf(want, sizeof want, "%s %s", site, point);
+	if (strcmp(buf_str(&b), point) == 0 || strcmp(buf_str(&b), want) == 0) {
+		unlink(path);
+		log_warnx("fault injected at %s %s: exiting", site, point);
+		_exit(86);
+	}
+	buf_release(&b);
+}
+
 /* Record the step an apply has reached; a failed write is only logged. */
 void
 journal_step(struct journal *jr, const char *step)
 {
+	char	point[40];
+
 	snprintf(jr->step, sizeof jr->step, "%s", step);
 	if (journal_write(jr) == -1)
 		log_warn("journal %s", jr->site);
+	snprintf(point, sizeof point, "after-%s", step);
+	agent_fault(jr->site, point);
 }

@@ -1091,6 +1091,7 @@ ngx_site_switch(const struct proxy_conf *pc, const struct proxy_site *ps,
 		goto undo;
 	}
 	tm->changed = 1;
+	agent_fault(ps->site, "switch-written");	/* tests: mid-switch */
 	t = clock_ms();
 	r = ngx_test(pc, ps, err);
 	tm->test_ms = clock_ms() - t;

@@ -14,6 +14,8 @@
 #define IMAGE_REF_MAX	255
 #define VOLUME_NAME_MAX	64
 #define PATH_MAX_TUG	1024
+#define PIDS_MIN	16	/* resources.pids: fewer starts nothing */
+#define PIDS_MAX	4194304	/* the kernel's pid_max */
 
 const char	*check_site_name(const char *);
 const char	*check_domain(const char *);	/* RFC 1123, optional "*." */

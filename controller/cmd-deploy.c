@@ -1,8 +1,9 @@
 /*
  * cmd-deploy.c: the release ops. deploy rolls the stored spec out as a new
  * release (with --image, another image), rollback an earlier release's
- * spec and image, both through the rollout engine (rollout.c); releases
- * lists them; start, stop and restart run agent ops on every host.
+ * spec and image, restart the serving one's again, all through the
+ * rollout engine (rollout.c); releases lists them; start and stop run
+ * agent ops on every host.
  */
 #include <errno.h>
 #include <stdio.h>
@@ -50,16 +51,53 @@ out:
 	spec_free(&s);
 }
 
+/*
+ * A new release from target's spec and image: a rollback (an earlier
+ * release), or a restart (the serving one again, in a fresh container,
+ * through the whole deploy sequence: health-gated, switched, drained).
+ */
+static void
+release_again(struct req *rq, struct site_rec *rec,
+    const struct release_rec *target, const char *step)
+{
+	struct site_spec	 rs;
+	struct rollout_plan	 plan = { 0 };
+	char			 err[600], note[512];
+
+	if (spec_parse(rec->file, target->spec, strlen(target->spec), &rs, err,
+	    sizeof err) == -1) {
+		req_fail(rq, "spec", "release %lld's spec no longer parses: "
+		    "%s", (long long)target->number, err);
+		spec_free(&rs);
+		return;
+	}
+	acme_fill(&rs);
+	if (strcmp(step, "restart") == 0)
+		snprintf(note, sizeof note, "restarting %s: release %lld (%s) "
+		    "again, in a fresh container", rec->name,
+		    (long long)target->number, target->image);
+	else
+		snprintf(note, sizeof note, "rolling %s back to release %lld "
+		    "(%s)", rec->name, (long long)target->number,
+		    target->image);
+	plan.spec = &rs;
+	plan.spec_text = target->spec;
+	plan.image = target->image;
+	plan.rollback_of = target->number;
+	plan.step = step;
+	plan.note = note;
+	rollout_release(rq, rec, &plan);
+	spec_free(&rs);
+}
+
 void
 cmd_rollback(struct req *rq, struct mv *args)
 {
 	struct site_rec		 rec;
-	struct site_spec	 s, rs;
+	struct site_spec	 s;
 	struct release_rec	*rels = NULL, target;
 	size_t			 n = 0, i;
-	struct rollout_plan	 plan = { 0 };
 	uint64_t		 want = 0;
-	char			 err[600], note[512];
 	int			 found = 0;
 
 	if (site_open(rq, args, &rec, &s) == -1)
@@ -88,25 +126,16 @@ cmd_rollback(struct req *rq, struct mv *args)
 			    "good release to roll back to", rec.name);
 		goto out;
 	}
-	if (spec_parse(rec.file, target.spec, strlen(target.spec), &rs, err,
-	    sizeof err) == -1) {
-		req_fail(rq, "spec", "release %lld's spec no longer parses: "
-		    "%s", (long long)target.number, err);
-		spec_free(&rs);
+	/* Only a release that served: a failed one would fail again. */
+	if (strcmp(target.status, "done") != 0) {
+		req_fail(rq, E_BAD_ARGS, "release %lld of %s is %s, not one "
+		    "that served: roll back to a done release (tug releases "
+		    "%s)", (long long)target.number, rec.name, target.status,
+		    rec.name);
 		free(target.spec);
 		goto out;
 	}
-	acme_fill(&rs);
-	snprintf(note, sizeof note, "rolling %s back to release %lld (%s)",
-	    rec.name, (long long)target.number, target.image);
-	plan.spec = &rs;
-	plan.spec_text = target.spec;
-	plan.image = target.image;
-	plan.rollback_of = target.number;
-	plan.step = "rollback";
-	plan.note = note;
-	rollout_release(rq, &rec, &plan);
-	spec_free(&rs);
+	release_again(rq, &rec, &target, "rollback");
 	free(target.spec);
 out:
 	for (i = 0; i < n; i++)
@@ -173,10 +202,32 @@ cmd_site_stop(struct req *rq, struct mv *args)
 	rollout_hosts(rq, args, ops, 0);
 }
 
+/*
+ * restart: a container site's serving release again, as a new release
+ * (release_again), so that it loses no request; stop and start are
+ * plain agent ops and do not promise that. A static site has no
+ * container: its hosts' stop and start.
+ */
 void
 cmd_site_restart(struct req *rq, struct mv *args)
 {
 	static const char *const ops[] = { "site.stop", "site.start", NULL };
+	struct site_rec		 rec;
+	struct site_spec	 s;
+	struct release_rec	 cur;
 
-	rollout_hosts(rq, args, ops, 0);
+	if (site_open(rq, args, &rec, &s) == -1)
+		return;
+	if (s.kind == KIND_STATIC)
+		rollout_hosts(rq, args, ops, 0);
+	else if (rec.current == 0 || release_load(rec.id, rec.current,
+	    &cur) != 1)
+		req_fail(rq, E_NOT_FOUND, "site '%s' has no serving release "
+		    "to restart: tug deploy %s", rec.name, rec.name);
+	else {
+		release_again(rq, &rec, &cur, "restart");
+		release_rec_free(&cur);
+	}
+	site_rec_free(&rec);
+	spec_free(&s);
 }

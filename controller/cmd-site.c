@@ -63,6 +63,8 @@ spec_lines(const struct site_spec *s, struct buf *b, int masked,
 		buf_addf(b, "cpus: %g\n", s->cpus);
 	if (s->memory > 0)
 		buf_addf(b, "memory: %llu\n", (unsigned long long)s->memory);
+	if (s->pids > 0)
+		buf_addf(b, "pids: %llu\n", (unsigned long long)s->pids);
 	buf_addf(b, "health: %s every %llu ms, timeout %llu ms, %llu "
 	    "retries\n", s->health_path[0] ? s->health_path : "/",
 	    (unsigned long long)s->health_interval_ms,

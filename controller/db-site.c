@@ -8,6 +8,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "common/log.h"
 #include "common/xmalloc.h"
 #include "controller/tug.h"
 
@@ -236,6 +237,59 @@ int
 locks_clear(void)
 {
 	return db_run("DELETE FROM locks", "") == -1 ? -1 : 0;
+}
+
+struct stuck {
+	char	site[SITE_NAME_MAX + 1];
+	int64_t	number;
+};
+
+static void
+row_to_stuck(sqlite3_stmt *st, void *p)
+{
+	struct stuck	*s = p;
+
+	db_copy(st, 0, s->site, sizeof s->site);
+	s->number = sqlite3_column_int64(st, 1);
+}
+
+/*
+ * At start-up: a release still 'deploying' (and its hosts' 'running'
+ * deployments) belonged to a tugd that was killed in its middle. Marked
+ * 'interrupted', never rolled back to, each said in the audit log. What
+ * a host serves is the agent's word (site status); the next deploy
+ * converges it.
+ */
+int
+releases_interrupted(void)
+{
+	struct stuck	*v = NULL;
+	char		 target[SITE_NAME_MAX + 8], result[128];
+	size_t		 n = 0, i;
+	int64_t		 now = (int64_t)time(NULL);
+
+	if (db_rows("SELECT sites.name, releases.number FROM releases JOIN "
+	    "sites ON sites.id = releases.site_id WHERE releases.status = "
+	    "'deploying' ORDER BY releases.id", sizeof *v, row_to_stuck, NULL,
+	    &v, &n, "") == -1)
+		return -1;
+	if (n > 0 && (db_run("UPDATE deployments SET state = 'interrupted', "
+	    "error = 'tugd stopped before this host finished', finished_at = "
+	    "? WHERE state = 'running'", "i", now) == -1 ||
+	    db_run("UPDATE releases SET status = 'interrupted', finished_at = "
+	    "? WHERE status = 'deploying'", "i", now) == -1)) {
+		free(v);
+		return -1;
+	}
+	for (i = 0; i < n; i++) {
+		snprintf(target, sizeof target, "site:%s", v[i].site);
+		snprintf(result, sizeof result, "release %lld interrupted: "
+		    "tugd stopped during its deploy", (long long)v[i].number);
+		audit_add("tugd", "startup", "deploy", target, "{}", 1, result);
+		log_warnx("site %s: %s", v[i].site, result);
+	}
+	free(v);
+	return (int)n;
 }
 
 static void

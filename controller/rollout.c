@@ -12,6 +12,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "common/clock.h"
 #include "common/hash.h"
@@ -107,6 +108,24 @@ apply_timeout(const struct site_spec *s)
 	    120000;
 }
 
+/*
+ * The tests' fault hook in tugd (docs/architecture.md, "Faults"):
+ * TUG_FAULT=tugd:POINT in tugd's environment makes it _exit at POINT, as
+ * a kill -9 there would. Points: after-release (the row made, no host
+ * asked yet), before-finish (every host answered, the row not updated).
+ */
+void
+tugd_fault(const char *point)
+{
+	const char	*f = getenv("TUG_FAULT");
+
+	if (f != NULL && strncmp(f, "tugd:", 5) == 0 &&
+	    strcmp(f + 5, point) == 0) {
+		log_warnx("fault injected at %s: exiting", point);
+		_exit(86);
+	}
+}
+
 /* One rollout of one release, as the strategies see it. */
 struct rollout {
 	struct req		 *rq;
@@ -117,6 +136,7 @@ struct rollout {
 	int64_t			  number;
 	int64_t			  tree;		/* static sites: whose files */
 	int64_t			  rollback_of;
+	const char		 *kind;		/* deploy, rollback, restart */
 	char			**hosts;
 	size_t			  n;
 	struct fan_result	 *res;		/* one per host */
@@ -256,6 +276,7 @@ answer(struct rollout *ro, const char *image, uint64_t t0)
 	enc_kstr(&e, "image", image);
 	if (ro->rollback_of > 0)
 		enc_ki64(&e, "rollback_of", ro->rollback_of);
+	enc_kstr(&e, "kind", ro->kind);
 	enc_karr(&e, "hosts");
 	for (k = 0; k < ro->n; k++) {
 		enc_map_open(&e);
@@ -272,7 +293,7 @@ answer(struct rollout *ro, const char *image, uint64_t t0)
 /* The release, from env to its answer; the caller holds the lease. */
 static void
 roll(struct req *rq, struct site_rec *rec, const struct rollout_plan *p,
-    const char *image)
+    const char *image, const char *lease)
 {
 	const struct site_spec	*s = p->spec;
 	struct rollout		 ro;
@@ -284,6 +305,7 @@ roll(struct req *rq, struct site_rec *rec, const struct rollout_plan *p,
 	ro.site = rec;
 	ro.spec = s;
 	ro.rollback_of = p->rollback_of;
+	ro.kind = p->step != NULL ? p->step : "deploy";
 	ro.apply.image = image;
 	if (site_env(rq, rec->id, s, &ro.apply.env, &ro.apply.nenv) == -1)
 		return;
@@ -315,7 +337,9 @@ roll(struct req *rq, struct site_rec *rec, const struct rollout_plan *p,
 	ro.apply.release = ro.number;
 	ro.res = xcalloc(ro.n + 1, sizeof *ro.res);
 	ro.dep = xcalloc(ro.n + 1, sizeof *ro.dep);
+	tugd_fault("after-release");
 	strategy_for(s)->run(&ro);
+	tugd_fault("before-finish");
 	if (ro.failed == 0) {
 		release_finish(ro.rid, "done");
 		site_set_current(rec->id, ro.number);
@@ -323,6 +347,8 @@ roll(struct req *rq, struct site_rec *rec, const struct rollout_plan *p,
 			static_prune(s->site, s->keep, ro.tree);
 	} else
 		release_finish(ro.rid, "failed");
+	/* Free before the answer: the user's next command may need it. */
+	lock_drop(rec->name, lease);
 	answer(&ro, image, t0);
 	fan_results_free(ro.res, ro.n);
 	free(ro.res);
@@ -347,12 +373,12 @@ rollout_release(struct req *rq, struct site_rec *rec,
 	if (p->step != NULL)
 		req_progress(rq, NULL, p->step, "%s", p->note);
 	if (p->image != NULL)
-		roll(rq, rec, p, p->image);
+		roll(rq, rec, p, p->image, who);
 	else if (p->spec->kind == KIND_CONTAINER)
-		roll(rq, rec, p, p->spec->image);
+		roll(rq, rec, p, p->spec->image, who);
 	else if (static_prepare(rq, rec, p->spec, image, sizeof image) == 0)
-		roll(rq, rec, p, image);
-	lock_drop(rec->name, who);
+		roll(rq, rec, p, image, who);
+	lock_drop(rec->name, who);	/* when roll() answered early */
 }
 
 /* site.remove's args: the site, and with --volumes its named volumes. */
@@ -445,6 +471,7 @@ rollout_hosts(struct req *rq, struct mv *args, const char *const *ops,
 	if (bad > 0) {
 		struct buf	errs = BUF_INIT;
 
+		lock_drop(rec.name, who);	/* before the answer, as roll() */
 		fan_errors(res, n, &errs);
 		req_fail(rq, "partial", "%sfailed on %zu of %zu hosts%s",
 		    buf_str(&errs), bad, n, remove ? "; the site is still "
@@ -455,12 +482,12 @@ rollout_hosts(struct req *rq, struct mv *args, const char *const *ops,
 			site_delete(rec.name);
 			static_forget(rec.name);
 		}
+		lock_drop(rec.name, who);
 		req_result_begin(rq, &e);
 		enc_kstr(&e, remove ? "removed" : "site", rec.name);
 		enc_ku64(&e, "hosts", n);
 		req_ok(rq, &e);
 	}
-	lock_drop(rec.name, who);
 	fan_results_free(res, n);
 	free(res);
 	free_names(hosts, n);

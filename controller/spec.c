@@ -1052,9 +1052,18 @@ r_memory(struct sp *p, const struct node *k, const struct node *v)
 	return 0;
 }
 
+static int
+r_pids(struct sp *p, const struct node *k, const struct node *v)
+{
+	(void)k;
+	return want_uint(p, "resources.pids", v, PIDS_MIN, PIDS_MAX,
+	    &p->s->pids);
+}
+
 static const struct field resource_fields[] = {
 	{ "cpus", K_ANY, r_cpus },
 	{ "memory", K_ANY, r_memory },
+	{ "pids", K_ANY, r_pids },
 };
 
 static int
@@ -1648,6 +1657,8 @@ spec_apply_args(const struct site_spec *s, uint64_t release,
 	}
 	if (s->memory != 0)
 		enc_ku64(e, "memory", s->memory);
+	if (s->pids != 0)
+		enc_ku64(e, "pids", s->pids);
 	enc_ku64(e, "stop_timeout", s->stop_timeout_s);
 	enc_ku64(e, "drain_ms", s->drain_ms);
 

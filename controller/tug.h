@@ -286,6 +286,7 @@ int	 lock_take(const char *name, const char *holder, int64_t ttl_s,
 	    char *who, size_t whosz, int64_t *since);
 int	 lock_drop(const char *name, const char *holder);
 int	 locks_clear(void);
+int	 releases_interrupted(void);	/* at start-up: how many, -1 */
 
 /* secret.c: AES-256-GCM with a key file of mode 0600; ad binds the row. */
 int	 secret_seal(const char *ad, const void *, size_t, struct buf *out);
@@ -480,6 +481,7 @@ struct site_spec {
 	size_t		 nvolumes;
 	double		 cpus;			/* 0: no limit */
 	uint64_t	 memory;		/* bytes, 0: no limit */
+	uint64_t	 pids;			/* processes, 0: no limit */
 	char		 health_path[256];
 	char		**health_cmd;
 	size_t		 nhealth_cmd;
@@ -550,6 +552,7 @@ struct rollout_plan {
 };
 void	 rollout_release(struct req *, struct site_rec *,
 	    const struct rollout_plan *);
+void	 tugd_fault(const char *point);	/* tests: TUG_FAULT=tugd:POINT */
 /* Agent ops on every host of a site under its lease; remove: forget it. */
 void	 rollout_hosts(struct req *, struct mv *args, const char *const *ops,
 	    int remove);

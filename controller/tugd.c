@@ -220,6 +220,7 @@ main(int argc, char **argv)
 		fatalx("%s", err);
 	db_private(paths.db);	/* 0600, also for a database made before */
 	locks_clear();		/* held by a tugd that is gone */
+	releases_interrupted();	/* its deploys, too */
 	ssh_init();
 	if (ssh_key_ensure(paths.key, pub, sizeof pub, err, sizeof err) == -1)
 		fatalx("%s", err);

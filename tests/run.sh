@@ -44,7 +44,8 @@ for t in "$B"/tests/test-*; do
 done
 for r in "$B"/tests/replay-*; do
 	n=$(basename "$r")
-	run "$n" "$r" "$TESTS_DIR/fuzz/corpus/${n#replay-}"
+	run "$n" "$r" "$TESTS_DIR/fuzz/corpus/${n#replay-}" \
+	    "$TESTS_DIR/fuzz/${n#replay-}.expect"
 done
 for t in "$TESTS_DIR"/t/[0-9]*.sh; do
 	[ -n "${TUG_ONLY:-}" ] && case $(basename "$t") in $TUG_ONLY*) ;; *) continue ;; esac

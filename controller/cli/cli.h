@@ -93,6 +93,7 @@ void	 render_site_rm(struct mv *);
 void	 render_deploy(struct mv *);
 void	 render_releases(struct mv *);
 void	 render_power(struct mv *);
+void	 render_restart(struct mv *);
 void	 render_env_list(struct mv *);
 void	 render_env_set(struct mv *);
 

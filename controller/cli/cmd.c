@@ -121,8 +121,9 @@ static const struct cli_cmd cmds[] = {
 	  1, 1, { "site" }, { { NULL } }, render_power },
 	{ "stop", "site.stop", "SITE", "stop a site's containers",
 	  1, 1, { "site" }, { { NULL } }, render_power },
-	{ "restart", "site.restart", "SITE", "stop, then start a site",
-	  1, 1, { "site" }, { { NULL } }, render_power },
+	{ "restart", "site.restart", "SITE",
+	  "the serving release again in a fresh container, without downtime",
+	  1, 1, { "site" }, { { NULL } }, render_restart },
 	{ "logs", "logs",
 	  "SITE [-f|--follow] [-n|--tail N|all] [--since T] [--host H]\n"
 	  "          [-t|--timestamps] [--json]",

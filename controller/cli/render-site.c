@@ -134,14 +134,21 @@ render_site_rm(struct mv *v)
 void
 render_deploy(struct mv *v)
 {
-	char	site[64], image[300];
+	char	site[64], image[300], kind[16] = "", of_s[48] = "";
 	int64_t	rel = 0, of = 0;
 
 	mv_i64(v, "release", &rel, 0);
 	mv_i64(v, "rollback_of", &of, 0);
+	mv_str(v, "kind", kind, sizeof kind, 0);
+	if (strcmp(kind, "restart") == 0)
+		snprintf(of_s, sizeof of_s, ", release %lld restarted",
+		    (long long)of);
+	else if (of > 0)
+		snprintf(of_s, sizeof of_s, ", a rollback to %lld",
+		    (long long)of);
 	printf("%s: release %lld (%s%s) serving on %llu host%s in %.1f s\n",
 	    s_(v, "site", site, sizeof site), (long long)rel,
-	    s_(v, "image", image, sizeof image), of > 0 ? ", a rollback" : "",
+	    s_(v, "image", image, sizeof image), of_s,
 	    (unsigned long long)u_(v, "deployed"), u_(v, "deployed") == 1 ?
 	    "" : "s", (double)u_(v, "elapsed_ms") / 1000);
 }
@@ -151,7 +158,7 @@ render_releases(struct mv *v)
 {
 	struct table	t = { .rows = 0 };
 	size_t		n, i;
-	char		rel[32], image[300], status[16], who[64], when[32];
+	char		rel[32], image[300], status[40], who[64], when[32];
 
 	mv_arr(v, "releases", &n, 100000, 0);
 	table_add(&t, "RELEASE", "IMAGE", "STATUS", "BY", "CREATED (UTC)",
@@ -192,6 +199,16 @@ render_power(struct mv *v)
 	printf("%s: done on %llu host%s\n", s_(v, "site", site, sizeof site),
 	    (unsigned long long)u_(v, "hosts"), u_(v, "hosts") == 1 ? "" :
 	    "s");
+}
+
+/* restart: a new release (container sites), or stop and start (static). */
+void
+render_restart(struct mv *v)
+{
+	if (mv_present(v, "release"))
+		render_deploy(v);
+	else
+		render_power(v);
 }
 
 void

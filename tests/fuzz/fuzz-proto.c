@@ -6,12 +6,54 @@
  * and deflated. Nothing may crash, leak or read out of bounds.
  */
 #include <stdint.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "proto/proto.h"
 
 int	LLVMFuzzerTestOneInput(const uint8_t *, size_t);
+void	fuzz_verdict(const uint8_t *, size_t, char *, size_t);
+
+/* For the corpus replay: the input read as a stream of frames. */
+void
+fuzz_verdict(const uint8_t *data, size_t size, char *out, size_t outsz)
+{
+	const uint8_t	*p = data;
+	size_t		 left = size, n = 0;
+	struct msg	 m;
+	char		 err[MSG_ERRLEN];
+	uint32_t	 len;
+	uint8_t		 flags;
+
+	while (left > 0) {
+		if (left < FRAME_HDR) {
+			snprintf(out, outsz, "refused: %zu bytes after frame "
+			    "%zu, less than a header", left, n);
+			return;
+		}
+		if (frame_header(p, &len, &flags, err) == -1) {
+			snprintf(out, outsz, "refused: frame %zu: %s", n + 1,
+			    err);
+			return;
+		}
+		if (len > left - FRAME_HDR) {
+			snprintf(out, outsz, "refused: frame %zu: truncated",
+			    n + 1);
+			return;
+		}
+		if (msg_decode(&m, flags, p + FRAME_HDR, len, err) == -1) {
+			snprintf(out, outsz, "refused: frame %zu: %s", n + 1,
+			    err);
+			return;
+		}
+		msg_release(&m);
+		n++;
+		p += FRAME_HDR + len;
+		left -= FRAME_HDR + len;
+	}
+	snprintf(out, outsz, "accepted: %zu message%s", n, n == 1 ? "" : "s");
+}
 
 static void
 walk(const struct msg *m)

@@ -5,12 +5,29 @@
  * bounds or leave an error that is not "FILE:LINE:COL: ...".
  */
 #include <stdint.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "controller/tug.h"
 
 int	LLVMFuzzerTestOneInput(const uint8_t *, size_t);
+void	fuzz_verdict(const uint8_t *, size_t, char *, size_t);
+
+/* For the corpus replay: what the parser says of the input. */
+void
+fuzz_verdict(const uint8_t *data, size_t size, char *out, size_t outsz)
+{
+	struct site_spec	s;
+	char			err[512];
+
+	if (spec_parse("fuzz.yml", (const char *)data, size, &s, err,
+	    sizeof err) == -1)
+		snprintf(out, outsz, "refused: %s", err);
+	else
+		snprintf(out, outsz, "accepted: site %s", s.site);
+	spec_free(&s);
+}
 
 int
 LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)

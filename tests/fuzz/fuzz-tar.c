@@ -5,6 +5,7 @@
  * bounds, or come back as a different verdict when read in smaller pieces.
  */
 #include <stdint.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/types.h>
@@ -12,6 +13,7 @@
 #include "common/tar.h"
 
 int	LLVMFuzzerTestOneInput(const uint8_t *, size_t);
+void	fuzz_verdict(const uint8_t *, size_t, char *, size_t);
 
 struct src {
 	const uint8_t	*p;
@@ -32,6 +34,22 @@ src_read(void *arg, void *dst, size_t n, char *err)
 	s->p += k;
 	s->left -= k;
 	return (ssize_t)k;
+}
+
+/* For the corpus replay: what the reader says of the archive. */
+void
+fuzz_verdict(const uint8_t *data, size_t size, char *out, size_t outsz)
+{
+	struct tar_limits	lim = { 1 << 20, 1000 };
+	struct tar_stats	st;
+	struct src		s = { data, size, 0 };
+	char			err[TAR_ERRLEN];
+
+	if (tar_extract(-1, src_read, &s, &lim, &st, err) == TAR_OK)
+		snprintf(out, outsz, "accepted: %llu files",
+		    (unsigned long long)st.files);
+	else
+		snprintf(out, outsz, "refused: %s", err);
 }
 
 int

@@ -89,13 +89,22 @@ step 'check of an unknown host or group is refused' '
 	! "$TUG" host check --group nogroup 2>$T/err && grep -q "no host in group .nogroup." $T/err
 '
 
-step 'a regenerated host key is refused, naming both fingerprints' '
+# Bootstrap connects on its own; check, logs and deploys go through
+# tugd's persistent sessions, which must check the pin as well: tugd is
+# restarted so that they connect again (a session open before the new
+# key would not notice it).
+step 'a regenerated host key is refused, naming both fingerprints, by bootstrap and by tugd'"'"'s own sessions' '
 	old=$(sqlite3 "$TUG_HOME/tug.db" "SELECT hostkey FROM hosts WHERE name = '\''h3'\''") &&
 	ns_regen_hostkey 3 &&
 	new=$(ssh-keyscan -t ed25519 $(ns_addr 3) 2>/dev/null | ssh-keygen -l -f - | cut -d" " -f2) &&
 	test "$old" != "$new" &&
 	"$TUG" host bootstrap h3 >$T/out 2>$T/err;
 	grep -q "HOST KEY CHANGED: 10.77.3.2:22 presented $new but $old is pinned" $T/err &&
+	tugd_stop &&
+	! "$TUG" host check h3 >$T/out 2>$T/err &&
+	grep -q "HOST KEY CHANGED: 10.77.3.2:22 presented $new but $old is pinned" $T/out $T/err &&
+	! "$TUG" host check --all >$T/out 2>$T/err &&
+	grep -q "^2 of 3 hosts reachable" $T/out &&
 	"$TUG" host rm h3 >/dev/null &&
 	"$TUG" host add h3 tughost3@$(ns_addr 3) --hostkey "$new" --group db >/dev/null 2>&1
 '

@@ -265,6 +265,28 @@ step 'a group grant covers the sites whose spec targets it, judged as stored and
 	"$TUG" site list | grep -q "^shop *container *- *tug-test/app:1 *shop.test"
 '
 
+# A scope is a name, never a prefix; a group covers the sites whose spec
+# targets it, not a site that happens to list the group's hosts by name.
+step 'a grant covers the name it names only: site:blo, group:we, host:web cover nothing here; group:web does not cover a site naming its hosts' '
+	"$TUG" user add pfx >/dev/null &&
+	"$TUG" grant pfx view site:blo >/dev/null &&
+	"$TUG" grant pfx deploy group:we >/dev/null &&
+	"$TUG" grant pfx view host:web >/dev/null &&
+	! "$TUG" --as pfx releases blog 2>$T/err &&
+	grep -qx "tug: permission denied: pfx may not view site:blog" $T/err &&
+	! "$TUG" --as pfx deploy blog 2>$T/err &&
+	grep -qx "tug: permission denied: pfx may not deploy site:blog" $T/err &&
+	! "$TUG" --as pfx host check web1 2>$T/err &&
+	grep -qx "tug: permission denied: pfx may not view host:web1" $T/err &&
+	spec named "hosts: [web1, web2]" >$T/named.yml &&
+	"$TUG" site apply $T/named.yml >/dev/null &&
+	"$TUG" user add grpv >/dev/null && "$TUG" grant grpv view group:web >/dev/null &&
+	"$TUG" --as grpv releases blog >/dev/null &&
+	! "$TUG" --as grpv releases named 2>$T/err &&
+	grep -qx "tug: permission denied: grpv may not view site:named" $T/err &&
+	"$TUG" --as grpv host check web1 2>&1 | grep -vq "permission denied"
+'
+
 step 'tugd reads files for static specs and image push --file: admins only' '
 	"$TUG" user add editor >/dev/null &&
 	"$TUG" grant editor edit_config global >/dev/null &&

@@ -119,6 +119,60 @@ step 'verify names a row edited behind tugd'"'"'s back, and is happy again once 
 	"$TUG" audit verify >$T/out && grep -q "^audit chain OK" $T/out
 '
 
+# The documented encoding (docs/cli.md), computed here and not by tugd:
+# "tug-audit-1\n", then id, at, user, peer, op, target, args, allowed,
+# result, prev_hash as netstrings. rehash.py DB [ID [FIELD=VALUE]]: the
+# ids whose stored hash is not that (none: every row agrees), or with ID,
+# the hash of row ID as stored, or as it would be with FIELD=VALUE.
+cat >$T/rehash.py <<'EOF'
+import hashlib, sqlite3, sys
+db = sqlite3.connect(sys.argv[1])
+cols = ["id", "at", "user", "peer", "op", "target", "args", "allowed",
+        "result", "prev_hash"]
+def h(row):
+    b = b"tug-audit-1\n"
+    for v in row:
+        v = str(v).encode()
+        b += str(len(v)).encode() + b":" + v + b","
+    return hashlib.sha256(b).hexdigest()
+sel = "SELECT " + ", ".join(cols) + ", hash FROM audit"
+if len(sys.argv) == 2:
+    for r in db.execute(sel + " ORDER BY id"):
+        if h(r[:-1]) != r[-1]:
+            print(r[0])
+    sys.exit(0)
+r = list(db.execute(sel + " WHERE id = ?", (int(sys.argv[2]),)).fetchone()[:-1])
+for kv in sys.argv[3:]:
+    k, v = kv.split("=", 1)
+    r[cols.index(k)] = int(v) if k in ("id", "at", "allowed") else v
+print(h(r))
+EOF
+step 'the test recomputes every row'"'"'s hash from the documented encoding; each field edited in turn is named' '
+	test -z "$(python3 $T/rehash.py "$DB")" &&
+	test "$(python3 $T/rehash.py "$DB" 6)" = "$(q "SELECT hash FROM audit WHERE id = 6")" &&
+	for f in at user peer op target args allowed result prev_hash; do
+		was=$(q "SELECT quote($f) FROM audit WHERE id = 6") &&
+		case $f in at|allowed) nv="$f + 1" ;; *) nv="$f || '\''x'\''" ;; esac &&
+		q "UPDATE audit SET $f = $nv WHERE id = 6" &&
+		{ ! "$TUG" audit verify 2>$T/err || { echo "$f edited: verify is happy"; exit 1; }; } &&
+		{ grep -qx "  row 6 was edited: its hash does not match its contents" $T/err ||
+		    { echo "$f edited:"; cat $T/err; exit 1; }; } &&
+		q "UPDATE audit SET $f = $was WHERE id = 6" || exit 1
+	done &&
+	"$TUG" audit verify >$T/out && grep -q "^audit chain OK" $T/out
+'
+
+step 'a row rewritten with a correct hash of its own: verify names the row after it, which no longer links' '
+	was=$(q "SELECT quote(result) || '\'', hash = '\'' || quote(hash) FROM audit WHERE id = 6") &&
+	forged=$(python3 $T/rehash.py "$DB" 6 result=forged) &&
+	q "UPDATE audit SET result = '\''forged'\'', hash = '\''$forged'\'' WHERE id = 6" &&
+	! "$TUG" audit verify 2>$T/err &&
+	grep -qx "  row 7 does not link to row 6 (its prev_hash is not that row'"'"'s hash): rows were replaced" $T/err &&
+	! grep -q "row 6 was edited" $T/err &&
+	q "UPDATE audit SET result = $was WHERE id = 6" &&
+	"$TUG" audit verify >$T/out && grep -q "^audit chain OK" $T/out
+'
+
 step 'verify names deleted rows: in the middle, at the start, at the end' '
 	q "DROP TRIGGER audit_no_delete" &&
 	q "DELETE FROM audit WHERE id = 7" &&
