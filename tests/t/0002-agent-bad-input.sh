@@ -145,6 +145,15 @@ step 'bad volume specs are refused' '
 	bad_args "{\"site\":\"ok\",$OK,\"volumes\":[\"tug-other_data:/x\"]}" "invalid volume .tug-other_data:/x.: a named volume of site .ok. is called tug-ok_NAME"
 '
 
+# --bind-root names directories, not prefixes: /srv/t2x is not under
+# /srv/t2, and no ".." climbs out of it.
+step 'a bind mount beside or above the agent'"'"'s --bind-root is refused' '
+	RUN=("$AGENT" serve --state-dir "$STATE" --bind-root /srv/t2) &&
+	bad_args "{\"site\":\"ok\",$OK,\"volumes\":[\"/srv/t2x/data:/data\"]}" "invalid volume ./srv/t2x/data:/data.: bind mounts are allowed only under" &&
+	bad_args "{\"site\":\"ok\",$OK,\"volumes\":[\"/srv/t2/../etc:/data\"]}" "invalid volume ./srv/t2/../etc:/data.: " &&
+	bad_args "{\"site\":\"ok\",$OK,\"volumes\":[\"/srv:/data\"]}" "invalid volume ./srv:/data.: bind mounts are allowed only under"
+'
+
 step 'bad image references are refused' '
 	bad_args "{\"site\":\"ok\",\"release\":1,\"image\":\"Upper/case\"}" "invalid image reference .Upper/case." &&
 	bad_args "{\"site\":\"ok\",\"release\":1,\"image\":\"app;id\"}" "invalid image reference .app;id." &&

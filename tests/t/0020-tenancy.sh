@@ -62,7 +62,11 @@ step 'the switch confirmation name is reserved; certificates only from the site 
 	spec tls "tls.test" "tls: {cert: /etc/tug/tls/blog/cert.pem, key: /etc/tug/tls/blog/key.pem}\n" >$T/tls.yml &&
 	refused $T/tls.yml "$T/tls.yml:1:1: tls.cert and tls.key must be files in a directory named after the site (e.g. /etc/tug/tls/tls/cert.pem): a site serves only its own certificate" &&
 	spec tls "tls.test" "tls: {cert: /etc/tug/tls/tls/cert.pem, key: /etc/tug/tls/tls/key.pem}\n" >$T/tls.yml &&
-	"$TUG" site apply $T/tls.yml >/dev/null
+	"$TUG" site apply $T/tls.yml >/dev/null &&
+	spec blo "blo.test" "tls: {cert: /etc/tug/tls/blog/cert.pem, key: /etc/tug/tls/blog/key.pem}\n" >$T/blo.yml &&
+	refused $T/blo.yml "$T/blo.yml:1:1: tls.cert and tls.key must be files in a directory named after the site (e.g. /etc/tug/tls/blo/cert.pem): a site serves only its own certificate" &&
+	spec blo "blo.test" "tls: {cert: /etc/tug/tls/blo/../blog/cert.pem, key: /etc/tug/tls/blo/key.pem}\n" >$T/blo.yml &&
+	! "$TUG" site apply $T/blo.yml >$T/out 2>$T/err && grep -q "^tug: $T/blo.yml:.*tls.cert" $T/err
 '
 
 step 'site apply --dry-run masks env values for a caller without view_env' '

@@ -283,6 +283,19 @@ step 'a first certificate with the CA unreachable: the deploy fails with lego'"'
 	! ls $SYS/tug-$U/sites/down.conf $SYS/tug-$U/sites/_acme.* 2>/dev/null &&
 	test "$(curl -s -o /dev/null -w "%{http_code}" -H "Host: down.t27.test" http://$ADDR/)" = 404
 '
+
+# Pebble again, at the same address: a CA that knows none of its accounts.
+# lego's stored account is refused (accountDoesNotExist); the agent makes
+# it register anew, and the renewal goes through.
+step 'the CA forgot the account (Pebble started again): cert renew registers anew and renews' '
+	pebble_start $T/pebble 10.77.$N.1 $PEBBLE_OFFSET && pebble_root &&
+	for d in sec.t27.test www.sec.t27.test; do pebble_dns_add $d $ADDR || exit 1; done &&
+	before=$(serial) &&
+	{ "$TUG" cert renew sec >$T/out 2>$T/err || { cat $T/err; false; }; } &&
+	has $T/out "^h$N: renewed (the old serial was" &&
+	test "$(serial)" != "$before" &&
+	test "$(https sec.t27.test)" = "sec 1"
+'
 tugd_stop
 
 finish
