@@ -3,6 +3,7 @@
  * site, user and time; audit.verify walks the whole chain (audit.c) and
  * names each edited, replaced or deleted row it finds.
  */
+#include <errno.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -165,6 +166,9 @@ struct verify {
 	int64_t		 rows;
 	int64_t		 last_id;
 	char		 last_hash[65];
+	int64_t		 anchor_id;	/* --head ID:HASH, or 0 */
+	char		 anchor[65];
+	int		 anchor_seen;
 	int		 nproblems;
 	struct buf	 problems;
 };
@@ -216,24 +220,70 @@ verify_row(struct verify *v, sqlite3_stmt *st)
 	if (strcmp(hash, stored) != 0)
 		problem(v, "row %lld was edited: its hash does not match its "
 		    "contents", (long long)r.id);
+	if (r.id == v->anchor_id) {
+		v->anchor_seen = 1;
+		if (strcmp(stored, v->anchor) != 0)
+			problem(v, "row %lld is not the row anchored (its hash "
+			    "is not %.16s…): the chain was rewritten up to "
+			    "there", (long long)r.id, v->anchor);
+	}
 	v->rows++;
 	v->last_id = r.id;
 	snprintf(v->last_hash, sizeof v->last_hash, "%s", stored);
 }
 
-/* audit.verify: walk the whole chain; the first problems by row. */
+/* "ID:HASH" (the anchor verify printed) into v; -1 when it is not one. */
+static int
+anchor_parse(const char *s, struct verify *v)
+{
+	const char	*colon = strchr(s, ':');
+	char		*end;
+	size_t		 i;
+	long long	 id;
+
+	if (colon == NULL || colon == s || strlen(colon + 1) != 64)
+		return -1;
+	for (i = 0; i < 64; i++)
+		if (!((colon[1 + i] >= '0' && colon[1 + i] <= '9') ||
+		    (colon[1 + i] >= 'a' && colon[1 + i] <= 'f')))
+			return -1;
+	errno = 0;
+	id = strtoll(s, &end, 10);
+	if (end != colon || errno != 0 || id <= 0 || s[0] == '+' ||
+	    s[0] == '-')
+		return -1;
+	v->anchor_id = id;
+	snprintf(v->anchor, sizeof v->anchor, "%s", colon + 1);
+	return 0;
+}
+
+/*
+ * audit.verify: walk the whole chain; the first problems by row. With
+ * head ("ID:HASH", kept outside tugd's database), row ID must still carry
+ * HASH: a chain rewritten whole, every hash recomputed, is caught too.
+ */
 void
 cmd_audit_verify(struct req *rq, struct mv *args)
 {
 	sqlite3_stmt	*st;
 	struct verify	 v;
 	struct enc	 e;
+	char		 head[128] = "", e_[160];
 	int64_t		 seq = 0;
 	int		 r;
 
-	(void)args;
 	memset(&v, 0, sizeof v);
 	snprintf(v.last_hash, sizeof v.last_hash, "%s", AUDIT_GENESIS);
+	if (mv_str(args, "head", head, sizeof head, 0) == -1) {
+		req_fail(rq, E_BAD_ARGS, "%s", args->err);
+		return;
+	}
+	if (head[0] != '\0' && anchor_parse(head, &v) == -1) {
+		req_fail(rq, E_BAD_ARGS, "invalid --head '%s': expected ID:HASH "
+		    "as tug audit verify prints it (anchor 1234:9f86d0…, 64 hex "
+		    "digits)", log_escape(e_, sizeof e_, head, strlen(head)));
+		return;
+	}
 	db_lock();
 	if ((st = db_prepare("SELECT " AUDIT_ROW_COLS " FROM audit ORDER BY id", ""))
 	    == NULL) {
@@ -260,6 +310,9 @@ cmd_audit_verify(struct req *rq, struct mv *args)
 		problem(&v, "rows %lld to %lld are missing (deleted) at the "
 		    "end: the last row is %lld", (long long)v.last_id + 1,
 		    (long long)seq, (long long)v.last_id);
+	if (v.anchor_id != 0 && !v.anchor_seen)
+		problem(&v, "row %lld, the row anchored, is not in the chain",
+		    (long long)v.anchor_id);
 	if (v.nproblems > 0) {
 		req_fail(rq, "tampered", "audit chain BROKEN (%d problem%s "
 		    "in %lld rows):%s%s", v.nproblems, v.nproblems == 1 ? "" :

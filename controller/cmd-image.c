@@ -109,6 +109,18 @@ read_file(struct push *p, const char *path, char *err, size_t errsz)
 	return 0;
 }
 
+/* One failed host's line for the answer: "HOST: why", said once. */
+static void
+host_error(struct buf *b, const char *host, const char *why)
+{
+	size_t	n = strlen(host);
+
+	if (strncmp(why, host, n) == 0 && why[n] == ':')
+		buf_addf(b, "%s\n", why);
+	else
+		buf_addf(b, "%s: %s\n", host, why[0] != '\0' ? why : "failed");
+}
+
 void
 cmd_image_push(struct req *rq, struct mv *args)
 {
@@ -122,6 +134,7 @@ cmd_image_push(struct req *rq, struct mv *args)
 	char			 err[512] = "", esc[128], *state;
 	const char		*why;
 	size_t			 nh = 0, i, k, failed = 0;
+	struct buf		 errs = BUF_INIT;	/* "HOST: why" lines */
 	int			 r, site_open_ok = 0;
 
 	memset(&p, 0, sizeof p);
@@ -190,6 +203,9 @@ cmd_image_push(struct req *rq, struct mv *args)
 	p.rq = xcalloc(p.n + 1, sizeof *p.rq);
 	p.hs = xcalloc(p.n + 1, sizeof *p.hs);
 	for (i = k = 0; i < p.n; i++) {
+		/* No answer at all (the host is gone): no load to wait for. */
+		if (have != NULL && !have[i].ok && have[i].m.type == 0)
+			continue;
 		if (have != NULL && have[i].ok) {
 			struct mv	b, v, img;
 			char		tmp[MSG_ERRLEN], hid[128] = "";
@@ -242,8 +258,14 @@ cmd_image_push(struct req *rq, struct mv *args)
 			    !have[i].ok) ? "failed" : "skipped";
 			enc_kstr(&e, "state", state);
 			failed += strcmp(state, "failed") == 0;
-			if (strcmp(state, "failed") == 0)
-				enc_kstr(&e, "error", "host not loaded");
+			if (strcmp(state, "failed") == 0) {
+				const char *hw = have != NULL &&
+				    have[i].err[0] != '\0' ? have[i].err :
+				    "host not loaded";
+
+				enc_kstr(&e, "error", hw);
+				host_error(&errs, p.hosts[i], hw);
+			}
 		} else if (hreq_wait(p.rq[i], p.deadline, &m, herr) == 0 &&
 		    m.type == MSG_RESULT) {
 			struct mv	b, eb;
@@ -258,6 +280,7 @@ cmd_image_push(struct req *rq, struct mv *args)
 					mv_str(&eb, "message", msg, sizeof msg,
 					    0);
 				enc_kstr(&e, "error", msg);
+				host_error(&errs, p.hosts[i], msg);
 				failed++;
 			}
 			msg_release(&m);
@@ -272,6 +295,7 @@ cmd_image_push(struct req *rq, struct mv *args)
 			}
 			enc_kstr(&e, "state", "failed");
 			enc_kstr(&e, "error", herr);
+			host_error(&errs, p.hosts[i], herr);
 			failed++;
 		}
 		enc_close(&e);
@@ -280,11 +304,13 @@ cmd_image_push(struct req *rq, struct mv *args)
 	enc_ku64(&e, "elapsed_ms", clock_ms() - p.t0);
 	if (failed > 0 || (k > 0 && r == -1)) {
 		enc_release(&e);
-		req_fail(rq, "push", "pushing %s failed on %zu of %zu hosts%s%s",
-		    ref, failed, p.n, err[0] != '\0' ? ": " : "", err);
+		req_fail(rq, "push", "%spushing %s failed on %zu of %zu hosts%s%s",
+		    buf_str(&errs), ref, failed, p.n, err[0] != '\0' ? ": " : "",
+		    err);
 	} else
 		req_ok(rq, &e);
 out:
+	buf_release(&errs);
 	for (i = 0; i < p.n; i++) {
 		if (p.rq != NULL)
 			hreq_free(p.rq[i]);

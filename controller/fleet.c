@@ -27,6 +27,10 @@
 #define SENTINEL_MAX		65536
 #define HELLO_TIMEOUT_MS	15000
 #define DATA_BACKLOG		(4u << 20)	/* bytes queued for one host */
+#define DATA_CHUNK		(256u << 10)	/* bytes per channel write */
+#define DATA_STALL_MS		20000	/* no byte taken for this long: stuck */
+#define PING_IDLE_MS		5000	/* silent with a request out: ping */
+#define PING_WAIT_MS		20000	/* and nothing since the ping: gone */
 
 struct hreq {
 	uint64_t	 id;
@@ -62,6 +66,7 @@ struct host {
 	int		 wake[2];
 	struct hreq	*reqs;
 	struct buf	 ctl;		/* CANCEL frames waiting to go out */
+	uint64_t	 writing;	/* when the write under way began, or 0 */
 	uint64_t	 next_id;
 	uint64_t	 backoff;
 	uint64_t	 next_try;
@@ -455,7 +460,8 @@ host_io(struct host *h, struct sshc *sc, struct buf *in)
 	struct msg	 m;
 	struct hreq	*r;
 	size_t		 before;
-	int		 n, pr;
+	uint64_t	 heard = clock_ms(), pinged = 0, now;
+	int		 n, pr, busy;
 
 	for (;;) {
 		struct pollfd	pfd[2] = {
@@ -464,6 +470,8 @@ host_io(struct host *h, struct sshc *sc, struct buf *in)
 
 		while ((n = ssh_channel_read_nonblocking(sc->channel, chunk,
 		    sizeof chunk, 0)) > 0) {
+			heard = clock_ms();
+			pinged = 0;
 			if (buf_add(in, chunk, (size_t)n) == -1) {
 				snprintf(h->error, sizeof h->error, "%s: agent "
 				    "output over the buffer cap", h->rec.name);
@@ -498,29 +506,65 @@ host_io(struct host *h, struct sshc *sc, struct buf *in)
 			pthread_mutex_unlock(&h->lock);
 			return;
 		}
-		for (r = h->reqs; r != NULL; r = r->next) {
+		for (r = h->reqs, busy = 0; r != NULL; r = r->next) {
+			busy += r->sent && !r->done;
 			if (r->sent || r->done)
 				continue;
 			r->sent = 1;
 			r->sent_ms = clock_ms();
 			buf_add(&h->ctl, r->frame.ptr, r->frame.len);
 		}
+		/*
+		 * A host silent while a request is out is asked for a PONG
+		 * (the agent answers from its frame loop, whatever its jobs
+		 * do); silent on after that, it is gone: its requests fail
+		 * now rather than when TCP gives up, minutes later.
+		 */
+		now = clock_ms();
+		if (busy == 0)
+			heard = now, pinged = 0;
+		else if (pinged != 0 && now - pinged >= PING_WAIT_MS) {
+			pthread_mutex_unlock(&h->lock);
+			snprintf(h->error, sizeof h->error, "%s: connection "
+			    "lost: no answer to a ping for %u s", h->rec.name,
+			    PING_WAIT_MS / 1000);
+			return;
+		} else if (pinged == 0 && now - heard >= PING_IDLE_MS) {
+			struct buf	pf = BUF_INIT;
+
+			if (frame_empty(&pf, MSG_PING, 0) == 0)
+				buf_add(&h->ctl, pf.ptr, pf.len);
+			buf_release(&pf);
+			pinged = now;
+		}
 		if (h->ctl.len > 0) {
-			struct buf out = h->ctl;
+			struct buf	out = h->ctl;
+			size_t		off, k;
 
 			buf_init(&h->ctl, 0);
 			pthread_mutex_unlock(&h->lock);
-			if (ssh_channel_write(sc->channel, out.ptr,
-			    (uint32_t)out.len) != (int)out.len) {
-				buf_release(&out);
-				snprintf(h->error, sizeof h->error, "%s: write "
-				    "to the agent failed", h->rec.name);
-				return;
+			/* In pieces, so that a stream sees the host's pace. */
+			for (off = 0; off < out.len; off += k) {
+				k = out.len - off < DATA_CHUNK ? out.len - off :
+				    DATA_CHUNK;
+				pthread_mutex_lock(&h->lock);
+				h->writing = clock_ms();
+				pthread_mutex_unlock(&h->lock);
+				n = ssh_channel_write(sc->channel, out.ptr + off,
+				    (uint32_t)k);
+				pthread_mutex_lock(&h->lock);
+				h->writing = 0;
+				pthread_cond_broadcast(&h->cond);	/* room */
+				pthread_mutex_unlock(&h->lock);
+				if (n != (int)k) {
+					buf_release(&out);
+					snprintf(h->error, sizeof h->error,
+					    "%s: write to the agent failed",
+					    h->rec.name);
+					return;
+				}
 			}
 			buf_release(&out);
-			pthread_mutex_lock(&h->lock);
-			pthread_cond_broadcast(&h->cond);	/* room */
-			pthread_mutex_unlock(&h->lock);
 			continue;
 		} else
 			pthread_mutex_unlock(&h->lock);
@@ -745,6 +789,33 @@ wait_until(struct host *h, uint64_t deadline)
 	return 0;
 }
 
+/*
+ * A host whose link or agent stopped taking bytes: one write of
+ * DATA_CHUNK has not returned for DATA_STALL_MS (a silent link, a hung
+ * agent; TCP itself would take minutes). Ends r with that, sent or still
+ * queued behind the write, and queues its CANCEL should the link come
+ * back. 1 when it did; h->lock held.
+ */
+static int
+stuck_end(struct hreq *r)
+{
+	struct host	*h = r->h;
+	struct buf	 f = BUF_INIT;
+
+	if (r->done || h->writing == 0 ||
+	    clock_ms() - h->writing < DATA_STALL_MS)
+		return 0;
+	snprintf(r->err, sizeof r->err, "%s: took no data for %u s: its link "
+	    "or its agent is stuck", h->rec.name, DATA_STALL_MS / 1000);
+	if (r->sent && !r->cancel_sent && frame_empty(&f, MSG_CANCEL,
+	    r->id) == 0 && buf_add(&h->ctl, f.ptr, f.len) == 0)
+		r->cancel_sent = 1;
+	buf_release(&f);
+	req_end(r);
+	pthread_cond_broadcast(&h->cond);
+	return 1;
+}
+
 int
 hreq_data(struct hreq *r, const void *p, size_t n, int eof,
     uint64_t deadline)
@@ -763,10 +834,18 @@ hreq_data(struct hreq *r, const void *p, size_t n, int eof,
 	if (enc_finish(&e, 0, &f, err) == -1)
 		return -1;
 	pthread_mutex_lock(&h->lock);
-	/* Not before the REQUEST itself, and not faster than the host. */
-	while (!r->done && (!r->sent || h->ctl.len > DATA_BACKLOG))
-		if (wait_until(h, deadline) == -1)
+	/*
+	 * Not before the REQUEST itself, and not faster than the host; a
+	 * host stuck in a write (stuck_end) holds back no other host of the
+	 * same stream.
+	 */
+	while (!r->done && (!r->sent || h->ctl.len > DATA_BACKLOG)) {
+		if (stuck_end(r))
 			break;
+		if (wait_until(h, clock_ms() + 1000 < deadline ?
+		    clock_ms() + 1000 : deadline) == -1)
+			break;
+	}
 	if (r->done || !r->sent || h->ctl.len > DATA_BACKLOG ||
 	    buf_add(&h->ctl, f.ptr, f.len) == -1)
 		ret = -1;
@@ -852,14 +931,16 @@ hreq_wait(struct hreq *r, uint64_t deadline, struct msg *m, char *err)
 
 	memset(m, 0, sizeof *m);
 	pthread_mutex_lock(&h->lock);
-	while (!r->done) {
+	while (!r->done && !stuck_end(r)) {
 		uint64_t	now = clock_ms();
 		struct timespec	ts;
 		uint64_t	wall;
 
 		if (now >= deadline)
 			break;
-		wall = wall_ms() + (deadline - now);
+		/* Once a second at least: a write may have got stuck. */
+		wall = wall_ms() + (deadline - now < 1000 ? deadline - now :
+		    1000);
 		ts.tv_sec = (time_t)(wall / 1000);
 		ts.tv_nsec = (long)(wall % 1000) * 1000000;
 		pthread_cond_timedwait(&h->cond, &h->lock, &ts);

@@ -241,9 +241,12 @@ static const struct cli_cmd cmds[] = {
 		  "since T: 30m, 1h, 2d, or a UTC date 2024-05-01[T12:00]" },
 		{ "limit", "limit", F_U64, "the newest N rows (default 50)" },
 		{ NULL } }, render_audit },
-	{ "audit verify", "audit.verify", "",
+	{ "audit verify", "audit.verify", "[--head ID:HASH]",
 	  "check the audit log's hash chain; names edited and deleted rows",
-	  0, 0, { NULL }, { { NULL } }, render_audit_verify },
+	  0, 0, { NULL }, {
+		{ "head", "head", F_STR,
+		  "row ID must still have HASH (an anchor kept elsewhere)" },
+		{ NULL } }, render_audit_verify },
 };
 #define NCMDS	(sizeof cmds / sizeof cmds[0])
 

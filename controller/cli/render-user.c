@@ -322,6 +322,8 @@ render_audit_verify(struct mv *v)
 	    (unsigned long long)u_(v, "rows"),
 	    (unsigned long long)u_(v, "last_id"), s_(v, "head", head,
 	    sizeof head));
+	printf("anchor: %llu:%s\n", (unsigned long long)u_(v, "last_id"),
+	    head);
 }
 
 void

@@ -126,7 +126,7 @@ step 'verify names a row edited behind tugd'"'"'s back, and is happy again once 
 # the hash of row ID as stored, or as it would be with FIELD=VALUE.
 cat >$T/rehash.py <<'EOF'
 import hashlib, sqlite3, sys
-db = sqlite3.connect(sys.argv[1])
+db = sqlite3.connect(sys.argv[1]) if __name__ == "__main__" else None
 cols = ["id", "at", "user", "peer", "op", "target", "args", "allowed",
         "result", "prev_hash"]
 def h(row):
@@ -136,16 +136,16 @@ def h(row):
         b += str(len(v)).encode() + b":" + v + b","
     return hashlib.sha256(b).hexdigest()
 sel = "SELECT " + ", ".join(cols) + ", hash FROM audit"
-if len(sys.argv) == 2:
+if __name__ == "__main__" and len(sys.argv) == 2:
     for r in db.execute(sel + " ORDER BY id"):
         if h(r[:-1]) != r[-1]:
             print(r[0])
-    sys.exit(0)
-r = list(db.execute(sel + " WHERE id = ?", (int(sys.argv[2]),)).fetchone()[:-1])
-for kv in sys.argv[3:]:
-    k, v = kv.split("=", 1)
-    r[cols.index(k)] = int(v) if k in ("id", "at", "allowed") else v
-print(h(r))
+elif __name__ == "__main__":
+    r = list(db.execute(sel + " WHERE id = ?", (int(sys.argv[2]),)).fetchone()[:-1])
+    for kv in sys.argv[3:]:
+        k, v = kv.split("=", 1)
+        r[cols.index(k)] = int(v) if k in ("id", "at", "allowed") else v
+    print(h(r))
 EOF
 step 'the test recomputes every row'"'"'s hash from the documented encoding; each field edited in turn is named' '
 	test -z "$(python3 $T/rehash.py "$DB")" &&
@@ -171,6 +171,41 @@ step 'a row rewritten with a correct hash of its own: verify names the row after
 	! grep -q "row 6 was edited" $T/err &&
 	q "UPDATE audit SET result = $was WHERE id = 6" &&
 	"$TUG" audit verify >$T/out && grep -q "^audit chain OK" $T/out
+'
+
+# The whole chain rewritten from row 3 on, every hash and link recomputed
+# (what anyone who can write the database and read audit.c can do): only
+# an anchor kept outside the database catches it.
+cat >$T/rewrite.py <<'EOF'
+import sqlite3, sys
+sys.path.insert(0, sys.argv[3])
+from rehash import cols, h
+db = sqlite3.connect(sys.argv[1])
+start = int(sys.argv[2])
+prev = db.execute("SELECT hash FROM audit WHERE id = ?", (start - 1,)).fetchone()[0]
+for r in db.execute("SELECT " + ", ".join(cols) + " FROM audit WHERE id >= ? ORDER BY id", (start,)).fetchall():
+    r = list(r)
+    if r[0] == start:
+        r[cols.index("result")] = "rewritten"
+    r[cols.index("prev_hash")] = prev
+    prev = h(r)
+    db.execute("UPDATE audit SET result = ?, prev_hash = ?, hash = ? WHERE id = ?",
+               (r[cols.index("result")], r[cols.index("prev_hash")], prev, r[0]))
+db.commit()
+EOF
+step 'a chain rewritten whole, every hash recomputed: verify alone is fooled, an anchor kept outside catches it' '
+	"$TUG" audit verify >$T/out && a=$(sed -n "s/^anchor: //p" $T/out) &&
+	test -n "$a" && "$TUG" audit verify --head "$a" >$T/out2 && grep -q "^audit chain OK" $T/out2 &&
+	id=${a%%:*} && hash=${a#*:} &&
+	python3 $T/rewrite.py "$DB" 3 $T &&
+	test "$(q "SELECT result FROM audit WHERE id = 3")" = rewritten &&
+	"$TUG" audit verify >$T/out && grep -q "^audit chain OK" $T/out &&
+	! "$TUG" audit verify --head "$a" 2>$T/err &&
+	has $T/err "^  row $id is not the row anchored (its hash is not ${hash:0:16}…): the chain was rewritten up to there$" &&
+	! "$TUG" audit verify --head "99999:$hash" 2>$T/err &&
+	grep -qx "  row 99999, the row anchored, is not in the chain" $T/err &&
+	! "$TUG" audit verify --head "3:xyz" 2>$T/err &&
+	has $T/err "invalid --head .3:xyz.: expected ID:HASH"
 '
 
 step 'verify names deleted rows: in the middle, at the start, at the end' '
