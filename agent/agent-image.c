@@ -87,9 +87,56 @@ load_read(char *dst, size_t size, size_t n, void *arg)
 	return got;
 }
 
+/* The ids of every image here, as keys of an object; NULL if unknown. */
+static json_t *
+image_ids(void)
+{
+	struct dcall	 c;
+	json_t		*arr, *img, *ids = NULL;
+	size_t		 i;
+
+	dcall_init(&c, "GET", "/images/json?all=1");
+	if ((arr = docker_json(&c)) != NULL && json_is_array(arr)) {
+		ids = json_object();
+		json_array_foreach(arr, i, img) {
+			const char *id = json_string_value(json_object_get(img,
+			    "Id"));
+
+			if (id != NULL)
+				json_object_set_new(ids, id, json_true());
+		}
+	}
+	json_decref(arr);
+	dcall_release(&c);
+	return ids;
+}
+
+/* A loaded image the host did not have before is the agent's. */
+static void
+load_brought(json_t *before, const char *ref, size_t len)
+{
+	struct dcall	 c;
+	json_t		*img;
+	char		 name[IMAGE_REF_MAX + 80];
+	const char	*id;
+
+	if (before == NULL || len == 0 || len >= sizeof name)
+		return;
+	memcpy(name, ref, len);
+	name[len] = '\0';
+	dcall_init(&c, "GET", "/images/%s/json", name);
+	if ((img = docker_json(&c)) != NULL &&
+	    (id = json_string_value(json_object_get(img, "Id"))) != NULL &&
+	    json_object_get(before, id) == NULL)
+		image_brought(id, strncmp(name, "sha256:", 7) == 0 ? "" :
+		    name);
+	json_decref(img);
+	dcall_release(&c);
+}
+
 /* Docker's load answer: JSON objects, one a line; any "error" fails it. */
 static int
-load_answer(struct job *j, struct dcall *c, struct enc *e)
+load_answer(struct job *j, struct dcall *c, struct enc *e, json_t *before)
 {
 	char	*line, *save = NULL, *text;
 
@@ -116,10 +163,15 @@ load_answer(struct job *j, struct dcall *c, struct enc *e)
 			const char *p = strstr(stream, "Loaded image: ");
 			const char *q = strstr(stream, "Loaded image ID: ");
 
-			if (p != NULL)
+			if (p != NULL) {
 				enc_strn(e, p + 14, strcspn(p + 14, "\n"));
-			else if (q != NULL)
+				load_brought(before, p + 14, strcspn(p + 14,
+				    "\n"));
+			} else if (q != NULL) {
 				enc_strn(e, q + 17, strcspn(q + 17, "\n"));
+				load_brought(before, q + 17, strcspn(q + 17,
+				    "\n"));
+			}
 		}
 		json_decref(o);
 	}
@@ -134,38 +186,35 @@ image_load_run(struct job *j)
 	struct load	 l;
 	struct dcall	 c;
 	struct enc	 e;
+	json_t		*before;
 
 	memset(&l, 0, sizeof l);
 	l.job = j;
 	l.next_report = LOAD_PROGRESS_EVERY;
+	before = image_ids();
 	dcall_init(&c, "POST", "/images/load?quiet=1");
 	c.ctype = "application/x-tar";
 	c.readfn = load_read;
 	c.readarg = &l;
 	c.cancel = &j->cancelled;
 	c.timeout_ms = 0;
-	if (docker_call(&c) == -1) {
-		msg_release(&l.cur);
+	if (docker_call(&c) == -1)
 		job_fail(j, l.cancelled ? E_CANCELLED : E_DOCKER, "%s",
 		    l.cancelled && j->err[0] ? j->err : c.err);
-		dcall_release(&c);
-		return;
-	}
-	msg_release(&l.cur);
-	if (c.status != 200) {
+	else if (c.status != 200)
 		job_fail(j, E_DOCKER, "docker could not load the image: %s",
 		    docker_message(&c));
-		dcall_release(&c);
-		return;
+	else {
+		job_result_begin(j, &e);
+		if (load_answer(j, &c, &e, before) == -1)
+			enc_release(&e);
+		else {
+			enc_ku64(&e, "bytes", l.total);
+			job_ok(j, &e);
+		}
 	}
-	job_result_begin(j, &e);
-	if (load_answer(j, &c, &e) == -1) {
-		enc_release(&e);
-		dcall_release(&c);
-		return;
-	}
-	enc_ku64(&e, "bytes", l.total);
-	job_ok(j, &e);
+	msg_release(&l.cur);
+	json_decref(before);
 	dcall_release(&c);
 }
 
@@ -801,7 +850,7 @@ image_pull(struct job *j, const char *ref, struct pull_args *a,
 	struct dcall	 c;
 	char		 repo[IMAGE_REF_MAX + 1], tag[IMAGE_REF_MAX + 1];
 	char		 host[IMAGE_REF_MAX + 1], *er = NULL, *et = NULL;
-	char		*hdr = NULL;
+	char		*hdr = NULL, was[80] = "";
 	json_t		*img;
 	uint64_t	 done, existed, t0 = clock_ms();
 	int		 digest, r = -1;
@@ -826,6 +875,15 @@ image_pull(struct job *j, const char *ref, struct pull_args *a,
 		*code = E_INTERNAL;
 		goto out;
 	}
+	/* What the ref named before: an image already here is not ours. */
+	dcall_init(&c, "GET", "/images/%s/json", res->ref);
+	c.cancel = &j->cancelled;
+	if ((img = docker_json(&c)) != NULL)
+		snprintf(was, sizeof was, "%s", json_string_value(
+		    json_object_get(img, "Id")) != NULL ? json_string_value(
+		    json_object_get(img, "Id")) : "");
+	json_decref(img);
+	dcall_release(&c);
 	job_progress(j, "pull", "pulling %s from %s%s", res->ref,
 	    is_hub(host) ? "Docker Hub" : host, a->auth ?
 	    " with credentials" : "");
@@ -869,6 +927,8 @@ image_pull(struct job *j, const char *ref, struct pull_args *a,
 	    json_string_value(json_object_get(img, "Id")) : "");
 	json_decref(img);
 	dcall_release(&c);
+	if (strcmp(was, res->id) != 0)
+		image_brought(res->id, res->ref);
 	snprintf(res->digest, sizeof res->digest, "%s", p->digest);
 	pull_totals(p, &done, &existed, &res->bytes);
 	res->layers = p->nlayers;

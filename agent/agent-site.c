@@ -66,6 +66,9 @@ struct site_args {
 	struct pull_args	 pull;
 	struct vol_list		 legacy;	/* volumes of old sites */
 	int			 rmvols;	/* site.remove: volumes too */
+	char			**keep;		/* images the site keeps */
+	size_t			 nkeep;
+	int			 has_keep;
 };
 
 static const char *
@@ -90,6 +93,9 @@ site_args_free(struct job *j)
 		free(a->hcmd[i]);
 	for (i = 0; i < a->ncap; i++)
 		free(a->cap_drop[i]);
+	for (i = 0; i < a->nkeep; i++)
+		free(a->keep[i]);
+	free(a->keep);
 	free(a->env);
 	free(a->hcmd);
 	free(a->cap_drop);
@@ -295,7 +301,8 @@ security_check(struct job *j, struct site_args *a)
 
 /*
  * A short stable hash of the args, stored as a label to spot changes. The
- * proxy args are left out: they change the proxy, not the container. The
+ * proxy, pull and keep_images args are left out: they change the proxy,
+ * how the image comes and which old images go, not the container. The
  * layout of the containers this agent makes goes in first, so one made by
  * an older agent (on the default bridge, without tug.controller) is
  * replaced rather than reused.
@@ -322,7 +329,9 @@ spec_hash(struct job *j, char out[17])
 		if ((kv->key.via.str.size == 5 &&
 		    memcmp(kv->key.via.str.ptr, "proxy", 5) == 0) ||
 		    (kv->key.via.str.size == 4 &&
-		    memcmp(kv->key.via.str.ptr, "pull", 4) == 0))
+		    memcmp(kv->key.via.str.ptr, "pull", 4) == 0) ||
+		    (kv->key.via.str.size == 11 &&
+		    memcmp(kv->key.via.str.ptr, "keep_images", 11) == 0))
 			continue;
 		enc_obj(&e, &kv->key);
 		enc_obj(&e, &kv->val);
@@ -333,6 +342,36 @@ spec_hash(struct job *j, char out[17])
 	}
 	enc_release(&e);
 	snprintf(out, 17, "%016llx", (unsigned long long)h);
+}
+
+/* keep_images: the images the site keeps on this host (deploy.keep). */
+static int
+keep_check(struct job *j, struct site_args *a)
+{
+	const char	*why;
+	char		 e[128];
+	size_t		 i;
+
+	if ((a->has_keep = mv_arr(&j->args, "keep_images", &a->nkeep,
+	    DEPLOY_KEEP_MAX, 0)) == -1)
+		return -1;
+	a->keep = xcalloc(a->nkeep + 1, sizeof *a->keep);
+	for (i = 0; i < a->nkeep; i++) {
+		if (mv_arr_strdup(&j->args, "keep_images", i, &a->keep[i],
+		    IMAGE_REF_MAX) == -1) {
+			a->nkeep = i;
+			return -1;
+		}
+		if ((why = check_image_ref(a->keep[i])) != NULL) {
+			a->nkeep = i + 1;
+			return job_bad(j, "invalid image reference '%s' in "
+			    "keep_images: %s", esc(e, sizeof e, a->keep[i]),
+			    why);
+		}
+	}
+	if (a->has_keep && a->nkeep == 0)
+		return job_bad(j, "keep_images must name the release's image");
+	return 0;
 }
 
 static int
@@ -387,6 +426,8 @@ site_apply_check(struct job *j)
 	if ((a->has_proxy = r == 1) && a->port == 0)
 		return job_bad(j, "proxy needs port: the container port to send "
 		    "the traffic to");
+	if (keep_check(j, a) == -1)
+		return -1;
 	if ((r = mv_map(&j->args, "pull", &pull, 0)) == -1 ||
 	    (r == 1 && pull_args_check(j, &pull, a->image, &a->pull) == -1))
 		return -1;
@@ -766,8 +807,7 @@ http_probe(uint64_t port, const char *path, uint64_t timeout_ms, char *err)
 	return status;
 }
 
-/* Sleep up to ms, waking early on cancel; -1 if cancelled. */
-static int
+int
 job_sleep(struct job *j, uint64_t ms)
 {
 	uint64_t	end = clock_ms() + ms;
@@ -1059,6 +1099,8 @@ site_apply_run(struct job *j)
 			enc_str(&e, cs[i].name);
 	}
 	enc_close(&e);
+	if (a->has_keep)
+		image_keep(j, a->site, a->keep, a->nkeep, &e);
 	journal_step(&jr, "done");
 	container_inspect(j, id, a->port, &st, err);
 	enc_kstr(&e, "site", a->site);
@@ -1460,6 +1502,8 @@ site_each(struct job *j, const char *verb)
 			goto out;
 		}
 		enc_close(&e);
+		/* What it kept, no site keeps now: those images go. */
+		image_keep(j, a->site, NULL, 0, &e);
 		journal_remove(a->site);
 	}
 	job_ok(j, &e);

@@ -31,6 +31,7 @@ static const struct op *ops[] = {
 	&op_image_inspect,
 	&op_image_remove,
 	&op_image_pull,
+	&op_watch,
 	&op_site_apply,
 	&op_site_status,
 	&op_site_stop,

@@ -100,6 +100,8 @@ void	 job_progress(struct job *, const char *step, const char *fmt, ...)
 	    __attribute__((format(printf, 3, 4)));
 /* Next DATA frame for this job: 1 got one (release it), 0 eof, -1 cancelled. */
 int	 job_data(struct job *, struct msg *);
+/* Sleep up to ms, waking early on cancel; -1 if cancelled. */
+int	 job_sleep(struct job *, uint64_t ms);
 int	 job_check_name(struct job *, const char *key, char *dst, size_t dstsz);
 int	 job_bad(struct job *, const char *fmt, ...)
 	    __attribute__((format(printf, 2, 3)));
@@ -151,6 +153,14 @@ int	 image_pull(struct job *, const char *ref, struct pull_args *,
 	    struct pull_result *res, const char **code, char *why);
 extern const struct op op_image_load, op_image_list, op_image_inspect,
 	    op_image_remove, op_image_pull;
+
+/* image-keep.c: deploy.keep for images (see there). */
+void	 image_brought(const char *id, const char *ref);
+size_t	 image_keep(struct job *, const char *site, char **refs, size_t n,
+	    struct enc *pruned);
+
+/* watch.c */
+extern const struct op op_watch;
 
 /* agent-site.c */
 extern const struct op op_site_apply, op_site_status, op_site_stop,

@@ -16,6 +16,7 @@
 #define PATH_MAX_TUG	1024
 #define PIDS_MIN	16	/* resources.pids: fewer starts nothing */
 #define PIDS_MAX	4194304	/* the kernel's pid_max */
+#define DEPLOY_KEEP_MAX	100	/* deploy.keep: releases (and images) kept */
 
 const char	*check_site_name(const char *);
 const char	*check_domain(const char *);	/* RFC 1123, optional "*." */

@@ -358,6 +358,21 @@ name_release(void *p)
 	free(*(char **)p);
 }
 
+/*
+ * The images a host keeps for the site (deploy.keep): those of its newest
+ * keep - 1 releases that went out (done) before release `before`, each once.
+ */
+int
+release_images_kept(int64_t site_id, int64_t before, unsigned keep,
+    char ***images, size_t *n)
+{
+	return db_rows("SELECT DISTINCT image FROM (SELECT image FROM releases "
+	    "WHERE site_id = ? AND number < ? AND status = 'done' ORDER BY "
+	    "number DESC LIMIT ?)", sizeof **images, row_to_name, name_release,
+	    images, n, "iii", site_id, before, (int64_t)(keep > 0 ? keep - 1 :
+	    0));
+}
+
 /* The names of a site's volumes made before they were its own (schema 6). */
 int
 legacy_volumes_load(int64_t site_id, char ***names, size_t *n)

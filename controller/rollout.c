@@ -32,6 +32,8 @@ struct apply_args {
 	size_t			 nenv;
 	char			**legacy;	/* volume names kept (schema 6) */
 	size_t			 nlegacy;
+	char			**keep;		/* images the hosts keep */
+	size_t			 nkeep;
 	int			 pull;		/* the image names a registry */
 	char			 server[REGISTRY_SERVER_MAX + 1];
 	char			 user[256];	/* its login, if one is held */
@@ -45,6 +47,8 @@ args_apply(struct enc *e, void *arg)
 
 	spec_apply_args(a->spec, (uint64_t)a->release, a->image, a->env,
 	    a->nenv, a->legacy, a->nlegacy, e);
+	if (a->nkeep > 0)
+		enc_strv(e, "keep_images", a->keep, a->nkeep);
 	if (!a->pull)
 		return;
 	enc_kmap(e, "pull");
@@ -97,6 +101,34 @@ apply_args_free(struct apply_args *a)
 	buf_release(&a->password);
 	kv_free(a->env, a->nenv);
 	free_names(a->legacy, a->nlegacy);
+	free_names(a->keep, a->nkeep);
+}
+
+/*
+ * deploy.keep for images: the release's own image and those of the site's
+ * newest keep - 1 releases before it that went out. Each host removes the
+ * images it brought (loaded or pulled) that no site there keeps any more.
+ */
+static int
+apply_keep(struct req *rq, const struct site_rec *rec,
+    const struct site_spec *s, int64_t number, struct apply_args *a)
+{
+	size_t	i;
+
+	if (s->kind != KIND_CONTAINER)
+		return 0;
+	if (release_images_kept(rec->id, number, s->keep, &a->keep,
+	    &a->nkeep) == -1) {
+		req_fail(rq, E_INTERNAL, "cannot read the releases of '%s'",
+		    rec->name);
+		return -1;
+	}
+	for (i = 0; i < a->nkeep; i++)
+		if (strcmp(a->keep[i], a->image) == 0)
+			return 0;
+	a->keep = xrealloc(a->keep, (a->nkeep + 1) * sizeof *a->keep);
+	a->keep[a->nkeep++] = xstrdup(a->image);
+	return 0;
 }
 
 /* How long one host may take: its health budget and some slack. */
@@ -325,6 +357,12 @@ roll(struct req *rq, struct site_rec *rec, const struct rollout_plan *p,
 	if ((ro.rid = release_create(rec->id, image, p->spec_text, hash,
 	    rq->user, p->rollback_of, &ro.number)) == -1) {
 		req_fail(rq, E_INTERNAL, "cannot record a release");
+		free_names(ro.hosts, ro.n);
+		apply_args_free(&ro.apply);
+		return;
+	}
+	if (apply_keep(rq, rec, s, ro.number, &ro.apply) == -1) {
+		release_finish(ro.rid, "failed");
 		free_names(ro.hosts, ro.n);
 		apply_args_free(&ro.apply);
 		return;

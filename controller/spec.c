@@ -34,7 +34,7 @@
 #define HEALTH_CMD_ARG_MAX	1024
 #define USER_MAX		64
 #define BATCH_MAX		1024
-#define KEEP_MAX		100
+#define KEEP_MAX		DEPLOY_KEEP_MAX
 #define HOUR_MS			3600000ULL
 #define MEMORY_MAX		(1ULL << 50)	/* 1048576G: more is a typo */
 #define MAX_BODY_MAX		(1ULL << 40)	/* 1024G, as the agent allows */
@@ -1556,7 +1556,8 @@ spec_free(struct site_spec *s)
 	memset(s, 0, sizeof *s);
 }
 
-static void
+/* key: an array of sv[0..n). */
+void
 enc_strv(struct enc *e, const char *key, char **sv, size_t n)
 {
 	size_t	i;

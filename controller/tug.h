@@ -276,6 +276,8 @@ int64_t	 release_create(int64_t site_id, const char *image, const char *spec,
 int	 release_finish(int64_t id, const char *status);
 int	 release_load(int64_t site_id, int64_t number, struct release_rec *);
 int	 legacy_volumes_load(int64_t site_id, char ***, size_t *);
+int	 release_images_kept(int64_t site_id, int64_t before, unsigned keep,
+	    char ***images, size_t *n);
 int	 releases_load(int64_t site_id, struct release_rec **, size_t *);
 void	 release_rec_free(struct release_rec *);
 int64_t	 deployment_start(int64_t release_id, const char *host);
@@ -518,6 +520,7 @@ void	 spec_apply_args(const struct site_spec *, uint64_t release,
 	    const char *image, const struct kv *env, size_t nenv,
 	    char **legacy, size_t nlegacy, struct enc *);
 int	 strv_has(char **, size_t, const char *);	/* is it among them */
+void	 enc_strv(struct enc *, const char *key, char **, size_t);
 void	 spec_volume_name(const struct site_spec *, const char *name,
 	    char **legacy, size_t nlegacy, char *dst, size_t);
 void	 spec_proxy_args(const struct site_spec *, struct enc *);

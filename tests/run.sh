@@ -55,12 +55,12 @@ selected() {
 	return 1
 }
 
-# The side lane: tests that mostly wait (on an ACME CA's validation and
-# polling) and share nothing with the others (their own test hosts, their
-# own Pebble at a free port offset), run one after another beside the main
+# The side lane: tests that share nothing with the others (their own test
+# hosts, their own Pebble at a free port offset) and mostly wait (on an
+# ACME CA's validations and polls), run one after another beside the main
 # lane, each into its own log, counted at the end. TUG_SIDE="" runs them in
 # line with the rest.
-side=${TUG_SIDE-0027 0028}
+side=${TUG_SIDE-0027 0028 0030}
 sidelogs=()
 sidepid=
 is_side() {
