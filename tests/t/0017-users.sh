@@ -2,11 +2,17 @@
 # 0017-users: users, grants and SSH keys. A permission matrix runs every op
 # of tugd's table (tugd --list-ops) as an admin, as a user with the exact
 # grant, with an inherited one, with a grant on another site or host, and
-# with none. Then the scope rules (every target of a fleet command, lists
-# shown filtered, specs judged as stored and as submitted), strict key
-# files and the authorized_keys lines they make, and a remote user over a
-# real OpenSSH with the forced command, where --as is honoured only from
-# tugd's own uid and nothing the user typed reaches a shell.
+# with none: an allowed cell must give the op's own result or its named
+# error (never merely "not a denial"), a denied cell exactly the denial,
+# and tugd must be the same process (pid and start time) throughout. Then
+# the scope rules (every target of a fleet command, lists shown filtered,
+# specs judged as stored and as submitted, names never prefixes: site:blo
+# is not site:blog, group:web not webx, host:web1 not web10, user bos not
+# boss; group:G covers sites whose spec says group: G, not sites naming
+# its hosts), strict key files and the authorized_keys lines they make,
+# and a remote user over a real OpenSSH with the forced command, where
+# --as is honoured only from tugd's own uid and nothing the user typed
+# reaches a shell.
 
 . "$(dirname "$0")/../lib.sh"
 
@@ -14,16 +20,20 @@ export TUG_AUTHORIZED_KEYS=$T/authorized_keys
 "$TUG" init >/dev/null || bail "tug init"
 "$TUG" user add boss --admin >/dev/null || bail "user add boss"
 
-# Three hosts tugd knows but cannot reach (port 1 refuses at once): for
-# commands that need hosts the matrix checks the authorisation only.
+# Hosts tugd knows but cannot reach (port 1 refuses at once): for commands
+# that need hosts, an allowed cell ends in the named connection error.
+# web10 (group webx) is there for the prefix rules: host:web1 and
+# group:web must not reach it.
 FP=SHA256:AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA
 tugd_stop
 sqlite3 "$TUG_HOME/tug.db" "
 	INSERT INTO hosts (name, address, port, ssh_user, hostkey, created_at)
 	    VALUES ('web1', '127.0.0.1', 1, 'x', '$FP', 0),
 	    ('web2', '127.0.0.1', 1, 'x', '$FP', 0),
+	    ('web10', '127.0.0.1', 1, 'x', '$FP', 0),
 	    ('db1', '127.0.0.1', 1, 'x', '$FP', 0);
-	INSERT INTO host_groups SELECT id, 'web' FROM hosts WHERE name LIKE 'web%';
+	INSERT INTO host_groups SELECT id, 'web' FROM hosts WHERE name IN ('web1', 'web2');
+	INSERT INTO host_groups SELECT id, 'webx' FROM hosts WHERE name = 'web10';
 	INSERT INTO host_groups SELECT id, 'db' FROM hosts WHERE name = 'db1';" ||
 	bail "hosts"
 spec() {	# spec NAME 'group: G' | 'hosts: [H]'
@@ -38,55 +48,62 @@ bed_keypair $T/k1 >/dev/null && bed_keypair $T/k2 >/dev/null &&
 	bed_keypair $T/ops >/dev/null || bail "key pairs"
 printf 'secret-pw\n' >$T/stdin
 
-# The matrix: op | command | the denial's "ACTION SCOPE" | grants of the
-# exact, inherited and other users ('+' between two grants, '-' none
-# possible) | expected for admin, exact, inherited, other, none: A allowed,
-# D denied, - not applicable (nothing implies admin or covers global).
-# In commands @U@ is the acting user, BLOG and KEY are files. Allowed means
-# anything but a permission denial: hosts are unreachable and names like
-# ghost do not exist, so most allowed commands fail later, as they should.
-MATRIX='
-init|init|-|-|-|-|AAAAA
-status|status|-|-|-|-|AAAAA
-key.show|key|view global|view global|deploy global|view site:blog|AAADD
-host.add|host add h-@U@ 127.0.0.1:1 --no-bootstrap|admin global|admin global|-|admin group:web|AA-DD
-host.list|host list|view global|view host:web1|deploy group:web|view site:shop|AAAAD
-host.rm|host rm ghost|admin host:ghost|admin host:ghost|admin global|admin host:web1|AAADD
-host.check|host check web1 web2|view host:web1|view host:web1+view host:web2|view group:web|view host:db1|AAADD
-host.bootstrap|host bootstrap web1|admin host:web1|admin host:web1|admin group:web|admin host:web2|AAADD
-site.apply|site apply BLOG|edit_config site:blog|edit_config site:blog|edit_config group:web|edit_config site:shop|AAADD
-site.list|site list|view global|view site:blog|manage site:blog|view site:shop|AAAAD
-site.status|site status blog|view site:blog|view site:blog|view global|view site:shop|AAADD
-site.rm|site rm blog|manage site:blog|manage site:blog|admin site:blog|manage site:shop|AAADD
-site.start|start blog|deploy site:blog|deploy site:blog|manage site:blog|deploy site:shop|AAADD
-site.stop|stop blog|deploy site:blog|deploy site:blog|manage group:web|deploy group:db|AAADD
-site.restart|restart blog|deploy site:blog|deploy site:blog|deploy global|deploy site:shop|AAADD
-deploy|deploy blog|deploy site:blog|deploy site:blog|manage site:blog|deploy site:shop|AAADD
-rollback|rollback blog|deploy site:blog|deploy site:blog|manage group:web|deploy site:shop|AAADD
-releases|releases blog|view site:blog|view site:blog|edit_config site:blog|view site:shop|AAADD
-env.set|env set blog A=1 --no-deploy|edit_env site:blog|edit_env site:blog|admin site:blog|edit_env site:shop|AAADD
-env.unset|env unset blog A --no-deploy|edit_env site:blog|edit_env site:blog|edit_env global|edit_env site:shop|AAADD
-env.list|env list blog|view_env site:blog|view_env site:blog|edit_env site:blog|view_env site:shop|AAADD
-image.push|image push tug-test/none:1 --site blog|deploy site:blog|deploy site:blog|manage site:blog|deploy site:shop|AAADD
-logs|logs blog|view_logs site:blog|view_logs site:blog|view_logs global|view_logs site:shop|AAADD
-registry.login|registry login reg.test:5000 --username u --password-stdin|admin global|admin global|-|admin site:blog|AA-DD
-registry.logout|registry logout ghost.test|admin global|admin global|-|admin site:blog|AA-DD
-registry.list|registry list|view global|view global|deploy global|view site:blog|AAADD
-acme.set|acme set --email ops@tug.test|admin global|admin global|-|admin site:blog|AA-DD
-acme.show|acme show|view global|view global|deploy global|view site:blog|AAADD
-cert.list|cert list blog|view site:blog|view site:blog|view global|view site:shop|AAADD
-cert.renew|cert renew blog|deploy site:blog|deploy site:blog|manage site:blog|deploy site:shop|AAADD
-user.add|user add u-@U@|admin global|admin global|-|admin site:blog|AA-DD
-user.list|user list|admin global|admin global|-|admin site:blog|AA-DD
-user.show|user show boss|admin global|admin global|-|admin site:blog|AA-DD
-user.rm|user rm ghost|admin global|admin global|-|admin site:blog|AA-DD
-user.key.add|user key add ghost KEY|admin global|admin global|-|admin site:blog|AA-DD
-user.key.rm|user key rm ghost all|admin global|admin global|-|admin site:blog|AA-DD
-grant|grant ghost view global|admin global|admin global|-|admin site:blog|AA-DD
-revoke|revoke ghost view global|admin global|admin global|-|admin site:blog|AA-DD
-audit.list|audit --limit 1|admin global|admin global|-|admin site:blog|AA-DD
-audit.verify|audit verify|admin global|admin global|-|admin site:blog|AA-DD
-'
+# The matrix: op | command | what an allowed cell gives | the denial's
+# "ACTION SCOPE" | grants of the exact, inherited and other users ('+'
+# between two grants, '-' none possible) | expected for admin, exact,
+# inherited, other, none: A allowed, D denied, - not applicable (nothing
+# implies admin or covers global). In commands @U@ is the acting user,
+# BLOG and KEY are files.
+#
+# An allowed cell must give exactly what the third field says: "RC LINE",
+# the exit status and a line of the output (a bash pattern, @U@ the user).
+# Hosts are unreachable and names like ghost do not exist, so most allowed
+# commands end in that named error, after the permission check (the denied
+# cells of the same row show that the check comes first). Anything else,
+# another error, a lost tugd, a timeout, fails the cell.
+MATRIX=$(cat <<'EOF'
+init|init|1 tug: tug is already initialised; an admin can add users|-|-|-|-|AAAAA
+status|status|0 you *@U@|-|-|-|-|AAAAA
+key.show|key|0 ssh-ed25519 AAAA* tugd|view global|view global|deploy global|view site:blog|AAADD
+host.add|host add h-@U@ 127.0.0.1:1 --no-bootstrap|1 tug: h-@U@: cannot connect to 127.0.0.1:1: Connection refused|admin global|admin global|-|admin group:web|AA-DD
+host.list|host list|0 HOST *ADDRESS *USER *GROUPS *STATE|view global|view host:web1|deploy group:web|view site:shop|AAAAD
+host.rm|host rm ghost|1 tug: no host 'ghost'|admin host:ghost|admin host:ghost|admin global|admin host:web1|AAADD
+host.check|host check web1 web2|1 0 of 2 hosts reachable in * ms|view host:web1|view host:web1+view host:web2|view group:web|view host:db1|AAADD
+host.bootstrap|host bootstrap web1|1 tug: web1: cannot connect to 127.0.0.1:1: Connection refused|admin host:web1|admin host:web1|admin group:web|admin host:web2|AAADD
+site.apply|site apply BLOG|0 site blog: unchanged|edit_config site:blog|edit_config site:blog|edit_config group:web|edit_config site:shop|AAADD
+site.list|site list|0 SITE *KIND *RELEASE *IMAGE *DOMAINS|view global|view site:blog|manage site:blog|view site:shop|AAAAD
+site.status|site status blog|0 web1 *- *- *unreachable *- *-|view site:blog|view site:blog|view global|view site:shop|AAADD
+site.rm|site rm blog|1 failed on 2 of 2 hosts; the site is still known: run tug site rm again once those hosts answer|manage site:blog|manage site:blog|admin site:blog|manage site:shop|AAADD
+site.start|start blog|1 failed on 2 of 2 hosts|deploy site:blog|deploy site:blog|manage site:blog|deploy site:shop|AAADD
+site.stop|stop blog|1 failed on 2 of 2 hosts|deploy site:blog|deploy site:blog|manage group:web|deploy group:db|AAADD
+site.restart|restart blog|1 tug: site 'blog' has no serving release to restart: tug deploy blog|deploy site:blog|deploy site:blog|deploy global|deploy site:shop|AAADD
+deploy|deploy blog|1 release * of blog failed on 1 of 2 hosts; the rollout was stopped (max_failures)|deploy site:blog|deploy site:blog|manage site:blog|deploy site:shop|AAADD
+rollback|rollback blog|1 tug: site 'blog' has no earlier good release to roll back to|deploy site:blog|deploy site:blog|manage group:web|deploy site:shop|AAADD
+releases|releases blog|0 RELEASE *IMAGE *STATUS *BY *CREATED (UTC)|view site:blog|view site:blog|edit_config site:blog|view site:shop|AAADD
+env.set|env set blog A=1 --no-deploy|0 done|edit_env site:blog|edit_env site:blog|admin site:blog|edit_env site:shop|AAADD
+env.unset|env unset blog A --no-deploy|0 done|edit_env site:blog|edit_env site:blog|edit_env global|edit_env site:shop|AAADD
+env.list|env list blog|0 KEY *VALUE *FROM|view_env site:blog|view_env site:blog|edit_env site:blog|view_env site:shop|AAADD
+image.push|image push tug-test/none:1 --site blog|1 tug: no such image in the controller's Docker (or give --file a docker-save tarball)|deploy site:blog|deploy site:blog|manage site:blog|deploy site:shop|AAADD
+logs|logs blog|1 logs failed on 2 of 2 hosts|view_logs site:blog|view_logs site:blog|view_logs global|view_logs site:shop|AAADD
+registry.login|registry login reg.test:5000 --username u --password-stdin|0 login for reg.test:5000 stored (user u); deploys of images from it pull with it*|admin global|admin global|-|admin site:blog|AA-DD
+registry.logout|registry logout ghost.test|1 tug: no login for registry 'ghost.test'|admin global|admin global|-|admin site:blog|AA-DD
+registry.list|registry list|0 SERVER *USERNAME *BY *SINCE *FOR|view global|view global|deploy global|view site:blog|AAADD
+acme.set|acme set --email ops@tug.test|0 email: ops@tug.test|admin global|admin global|-|admin site:blog|AA-DD
+acme.show|acme show|0 email: ops@tug.test|view global|view global|deploy global|view site:blog|AAADD
+cert.list|cert list blog|0 web1: web1: cannot connect to 127.0.0.1:1: Connection refused|view site:blog|view site:blog|view global|view site:shop|AAADD
+cert.renew|cert renew blog|1 certificate renewal failed on 2 of 2 hosts|deploy site:blog|deploy site:blog|manage site:blog|deploy site:shop|AAADD
+user.add|user add u-@U@|0 added user u-@U@; give them grants with tug grant|admin global|admin global|-|admin site:blog|AA-DD
+user.list|user list|0 USER *ADMIN *KEYS *GRANTS *SINCE (UTC)|admin global|admin global|-|admin site:blog|AA-DD
+user.show|user show boss|0 user *boss (admin: every action on every scope)|admin global|admin global|-|admin site:blog|AA-DD
+user.rm|user rm ghost|1 tug: no user 'ghost' (tug user add)|admin global|admin global|-|admin site:blog|AA-DD
+user.key.add|user key add ghost KEY|1 tug: no user 'ghost' (tug user add)|admin global|admin global|-|admin site:blog|AA-DD
+user.key.rm|user key rm ghost all|1 tug: no user 'ghost' (tug user add)|admin global|admin global|-|admin site:blog|AA-DD
+grant|grant ghost view global|1 tug: no user 'ghost' (tug user add)|admin global|admin global|-|admin site:blog|AA-DD
+revoke|revoke ghost view global|1 tug: no user 'ghost' (tug user add)|admin global|admin global|-|admin site:blog|AA-DD
+audit.list|audit --limit 1|0 ID *TIME (UTC) *USER *OP *TARGET *RESULT / ARGS|admin global|admin global|-|admin site:blog|AA-DD
+audit.verify|audit verify|0 audit chain OK: * rows, last row *, head *|admin global|admin global|-|admin site:blog|AA-DD
+EOF
+)
 ROWS=()
 while IFS= read -r line; do
 	[ -n "$line" ] && ROWS+=("$line")
@@ -98,42 +115,87 @@ for r in "${ROWS[@]}"; do
 	DENIALS=$((DENIALS + ${#w}))
 done
 
-# cell USER WANT DENY CMD...: tug CMD as USER (--as, honoured: we are
-# tugd's uid). A: no permission denial; D: exit 1 and exactly the denial.
-cell() {
-	local u=$1 want=$2 deny=$3 out rc
+# before_cell OP: what a cell of row OP needs in place, so that an allowed
+# cell can succeed (run as root, the first admin, before every cell).
+before_cell() {
+	case $1 in
+	env.unset) "$TUG" env set blog A=1 --no-deploy >/dev/null ;;
+	esac
+}
 
-	shift 3
+# tugd_ident: this test's tugd as "PID START" (START: its start time in
+# clock ticks since boot, /proc/PID/stat field 22), so that a tugd that
+# died and was started again (tug starts one when none answers) shows,
+# even under a reused pid. Empty when no tugd answers.
+tugd_ident() {
+	local pid
+
+	pid=$(tugd_pid)
+	[ -n "$pid" ] || return 1
+	echo "$pid $(sed 's/^.*) //' /proc/$pid/stat | cut -d" " -f20)"
+}
+
+# run_as USER CMD...: tug CMD as USER (--as, honoured: we are tugd's uid);
+# its output (stdout and stderr) in $out, its exit status in $rc.
+run_as() {
+	local u=$1
+
+	shift
 	out=$(timeout 60 "$TUG" --as "$u" "$@" <$T/stdin 2>&1)
 	rc=$?
 	if [ $rc -eq 124 ]; then
 		echo "$u: tug $* did not finish in 60 s"
 		return 1
 	fi
-	case $want in
-	A)	if grep -q "permission denied" <<<"$out"; then
-			echo "$u: expected tug $* to be allowed, got:"
-			echo "$out"
-			return 1
-		fi ;;
-	D)	if [ $rc -ne 1 ] ||
-		    ! grep -qxF "tug: permission denied: $u may not $deny" <<<"$out"; then
-			echo "$u: expected 'permission denied: $u may not $deny'" \
-			    "from tug $* (exit 1), got exit $rc:"
-			echo "$out"
-			return 1
-		fi ;;
-	esac
 }
 
-# matrix_row N: the users of row N, their grants, and the five cells.
+# allowed USER RC PATTERN CMD...: tug CMD as USER exits RC, with a line
+# matching PATTERN (a bash pattern) and no permission denial. Not "anything
+# but a denial": a command that fails for another reason is not allowed.
+allowed() {
+	local u=$1 want_rc=$2 pat=$3 out rc l hit=0
+
+	shift 3
+	run_as "$u" "$@" || return 1
+	while IFS= read -r l; do
+		[[ $l == $pat ]] && hit=1
+	done <<<"$out"
+	if [ $rc -ne "$want_rc" ] || [ $hit = 0 ] ||
+	    grep -q "permission denied" <<<"$out"; then
+		echo "$u: expected tug $* to be allowed, to exit $want_rc and" \
+		    "to print a line like <$pat>; got exit $rc:"
+		echo "$out"
+		return 1
+	fi
+}
+
+# denied USER "ACTION SCOPE" CMD...: tug CMD as USER exits 1 with exactly
+# the denial.
+denied() {
+	local u=$1 deny=$2 out rc
+
+	shift 2
+	run_as "$u" "$@" || return 1
+	if [ $rc -ne 1 ] ||
+	    ! grep -qxF "tug: permission denied: $u may not $deny" <<<"$out"; then
+		echo "$u: expected 'permission denied: $u may not $deny'" \
+		    "from tug $* (exit 1), got exit $rc:"
+		echo "$out"
+		return 1
+	fi
+}
+
+# matrix_row N: the users of row N, their grants, and the five cells; and
+# the same tugd all along (a crash that tug papers over by starting a new
+# one fails the row).
 matrix_row() {
-	local op cmd deny exact inh other want k g c bad=0
+	local op cmd outcome deny exact inh other want k g c p bad=0 id0 id1
 	local -a users grants gs words
 
-	IFS='|' read -r op cmd deny exact inh other want <<<"${ROWS[$1]}"
+	IFS='|' read -r op cmd outcome deny exact inh other want <<<"${ROWS[$1]}"
 	users=(boss "m$1e" "m$1i" "m$1o" "m$1n")
 	grants=("-" "$exact" "$inh" "$other" "-")
+	id0=$(tugd_ident) || { echo "no tugd answers before the row"; return 1; }
 	for k in 1 2 3 4; do
 		"$TUG" user add "${users[$k]}" >/dev/null || return 1
 		[ "${grants[$k]}" = - ] && continue
@@ -148,8 +210,19 @@ matrix_row() {
 		c=${c//BLOG/$T/blog.yml}
 		c=${c//KEY/$T/k1.pub}
 		read -ra words <<<"$c"
-		cell "${users[$k]}" "${want:$k:1}" "$deny" "${words[@]}" || bad=1
+		p=${outcome#* }
+		p=${p//@U@/${users[$k]}}
+		before_cell "$op" || return 1
+		case ${want:$k:1} in
+		A)	allowed "${users[$k]}" "${outcome%% *}" "$p" "${words[@]}" ;;
+		D)	denied "${users[$k]}" "$deny" "${words[@]}" ;;
+		esac || bad=1
 	done
+	id1=$(tugd_ident)
+	if [ "$id1" != "$id0" ]; then
+		echo "tugd restarted during the row: pid and start '$id0', then '$id1'"
+		bad=1
+	fi
 	return $bad
 }
 
@@ -166,11 +239,18 @@ step 'the matrix has a row for every op in tugd'"'"'s table, and no other' '
 	test "$(wc -l <$T/ops)" = "${#ROWS[@]}"
 '
 
+TUGD_ID=$(tugd_ident) || bail "no tugd answers before the matrix"
 for i in "${!ROWS[@]}"; do
 	r=${ROWS[$i]}
 	step "matrix ${r%%|*}: admin, exact, inherited, other, none = ${r##*|}" \
 	    "matrix_row $i"
 done
+
+step 'tugd did not restart during the matrix: the same pid, started at the same time' '
+	now=$(tugd_ident); test "$now" = "$TUGD_ID" || {
+		echo "tugd was pid and start '\''$TUGD_ID'\'' before the matrix, '\''$now'\'' after"
+		false; }
+'
 
 step 'every denial of the matrix is in the audit log, as denied' '
 	n=$(sqlite3 "$TUG_HOME/tug.db" "SELECT count(*) FROM audit WHERE allowed = 0 AND user GLOB '\''m[0-9]*'\'' AND result LIKE '\''permission denied: %'\''") &&
@@ -265,26 +345,95 @@ step 'a group grant covers the sites whose spec targets it, judged as stored and
 	"$TUG" site list | grep -q "^shop *container *- *tug-test/app:1 *shop.test"
 '
 
-# A scope is a name, never a prefix; a group covers the sites whose spec
-# targets it, not a site that happens to list the group's hosts by name.
-step 'a grant covers the name it names only: site:blo, group:we, host:web cover nothing here; group:web does not cover a site naming its hosts' '
-	"$TUG" user add pfx >/dev/null &&
-	"$TUG" grant pfx view site:blo >/dev/null &&
-	"$TUG" grant pfx deploy group:we >/dev/null &&
-	"$TUG" grant pfx view host:web >/dev/null &&
-	! "$TUG" --as pfx releases blog 2>$T/err &&
-	grep -qx "tug: permission denied: pfx may not view site:blog" $T/err &&
-	! "$TUG" --as pfx deploy blog 2>$T/err &&
-	grep -qx "tug: permission denied: pfx may not deploy site:blog" $T/err &&
-	! "$TUG" --as pfx host check web1 2>$T/err &&
-	grep -qx "tug: permission denied: pfx may not view host:web1" $T/err &&
+# A scope is a name, never a prefix: a grant on site:blo, group:web or
+# host:web1 reaches nothing of site:blog, group:webx (its host web10 and
+# its site wx) or host:web10, and a grant on the longer name reaches
+# nothing of the shorter. Each user first does what the grant does give,
+# so that the denials are the prefix rule's, not a grant that never took.
+step 'a grant covers the name it names only, never a longer or shorter one: site:blo/blog, group:web/webx, host:web1/web10' '
+	spec blo "hosts: [db1]" >$T/blo.yml && "$TUG" site apply $T/blo.yml >/dev/null &&
+	spec wx "group: webx" >$T/wx.yml && "$TUG" site apply $T/wx.yml >/dev/null &&
+	"$TUG" user add p-site >/dev/null && "$TUG" grant p-site view site:blo >/dev/null &&
+	allowed p-site 0 "RELEASE *IMAGE*" releases blo &&
+	denied p-site "view site:blog" releases blog &&
+	"$TUG" user add p-site2 >/dev/null && "$TUG" grant p-site2 view site:blogx >/dev/null &&
+	denied p-site2 "view site:blog" releases blog &&
+	"$TUG" user add p-group >/dev/null && "$TUG" grant p-group deploy group:web >/dev/null &&
+	allowed p-group 0 "RELEASE *IMAGE*" releases blog &&
+	allowed p-group 1 "0 of 1 hosts reachable in * ms" host check web1 &&
+	denied p-group "view host:web10" host check web10 &&
+	denied p-group "view site:wx" releases wx &&
+	denied p-group "deploy site:wx" deploy wx &&
+	denied p-group "view host:web10" host check --group webx &&
+	"$TUG" user add p-group2 >/dev/null && "$TUG" grant p-group2 deploy group:webx >/dev/null &&
+	allowed p-group2 0 "RELEASE *IMAGE*" releases wx &&
+	allowed p-group2 1 "0 of 1 hosts reachable in * ms" host check web10 &&
+	denied p-group2 "view host:web1" host check web1 &&
+	denied p-group2 "view site:blog" releases blog &&
+	denied p-group2 "deploy site:blog" deploy blog &&
+	"$TUG" user add p-group3 >/dev/null && "$TUG" grant p-group3 deploy group:we >/dev/null &&
+	denied p-group3 "view site:blog" releases blog &&
+	denied p-group3 "view host:web1" host check web1 &&
+	"$TUG" user add p-host >/dev/null && "$TUG" grant p-host admin host:web1 >/dev/null &&
+	allowed p-host 1 "0 of 1 hosts reachable in * ms" host check web1 &&
+	denied p-host "view host:web10" host check web10 &&
+	denied p-host "admin host:web10" host bootstrap web10 &&
+	denied p-host "admin host:web10" host rm web10 &&
+	"$TUG" user add p-host2 >/dev/null && "$TUG" grant p-host2 admin host:web10 >/dev/null &&
+	allowed p-host2 1 "0 of 1 hosts reachable in * ms" host check web10 &&
+	denied p-host2 "view host:web1" host check web1 &&
+	denied p-host2 "admin host:web1" host rm web1 &&
+	"$TUG" site list >$T/out && grep -q "^blo " $T/out && grep -q "^wx " $T/out &&
+	"$TUG" host list >$T/out && grep -q "^web10 .* webx " $T/out
+'
+
+# A user is a name too: bos and bossy are not the admin boss, and p-viewe
+# and p-viewers hold none of p-viewer's grants.
+step 'a user is the name it names only: neither a shorter nor a longer name gets their grants or admin' '
+	"$TUG" user add bos >/dev/null && "$TUG" user add bossy >/dev/null &&
+	allowed boss 0 "USER *ADMIN*" user list &&
+	denied bos "admin global" user list &&
+	denied bossy "admin global" user list &&
+	denied bos "view site:blog" releases blog &&
+	denied bossy "view site:blog" releases blog &&
+	"$TUG" user list >$T/out && grep -q "^bos  *no " $T/out && grep -q "^bossy  *no " $T/out &&
+	"$TUG" user add p-viewer >/dev/null && "$TUG" grant p-viewer view site:blog >/dev/null &&
+	"$TUG" user add p-viewe >/dev/null && "$TUG" user add p-viewers >/dev/null &&
+	allowed p-viewer 0 "RELEASE *IMAGE*" releases blog &&
+	denied p-viewe "view site:blog" releases blog &&
+	denied p-viewers "view site:blog" releases blog
+'
+
+# What group:G covers (docs/cli.md, the scope table; docs/security.md):
+# the hosts in G and the sites whose stored spec says "group: G". Not a
+# site that lists hosts by name, even when every one of them is in G: the
+# grant follows the spec's group, not where the containers happen to run.
+step 'group:web covers the sites whose spec says group: web, not a site naming web1 and web2' '
 	spec named "hosts: [web1, web2]" >$T/named.yml &&
 	"$TUG" site apply $T/named.yml >/dev/null &&
-	"$TUG" user add grpv >/dev/null && "$TUG" grant grpv view group:web >/dev/null &&
-	"$TUG" --as grpv releases blog >/dev/null &&
-	! "$TUG" --as grpv releases named 2>$T/err &&
-	grep -qx "tug: permission denied: grpv may not view site:named" $T/err &&
-	"$TUG" --as grpv host check web1 2>&1 | grep -vq "permission denied"
+	"$TUG" user add grpv >/dev/null &&
+	"$TUG" grant grpv manage group:web >/dev/null &&
+	"$TUG" grant grpv edit_config group:web >/dev/null &&
+	"$TUG" grant grpv view_logs group:web >/dev/null &&
+	allowed grpv 1 "0 of 2 hosts reachable in * ms" host check web1 web2 &&
+	allowed grpv 0 "RELEASE *IMAGE*" releases blog &&
+	allowed grpv 1 "failed on 2 of 2 hosts" stop blog &&
+	allowed grpv 0 "site blog: unchanged" site apply $T/blog.yml &&
+	denied grpv "view site:named" releases named &&
+	denied grpv "view site:named" site status named &&
+	denied grpv "deploy site:named" deploy named &&
+	denied grpv "deploy site:named" stop named &&
+	denied grpv "view_logs site:named" logs named &&
+	denied grpv "manage site:named" site rm named &&
+	denied grpv "edit_config site:named" site apply $T/named.yml &&
+	run_as grpv site list && test $rc = 0 && grep -q "^blog " <<<"$out" && ! grep -q "^named " <<<"$out" &&
+	"$TUG" user show grpv >$T/out && grep -q "covers hosts: web1 web2; sites: blog news$" $T/out
+'
+
+step 'tugd did not restart during the matrix and the scope rules after it' '
+	now=$(tugd_ident); test "$now" = "$TUGD_ID" || {
+		echo "tugd was pid and start '\''$TUGD_ID'\'' before the matrix, '\''$now'\'' now"
+		false; }
 '
 
 step 'tugd reads files for static specs and image push --file: admins only' '
