@@ -137,4 +137,4 @@ install: all
 clean:
 	rm -rf build build-san build-fuzz
 
--include $(shell find build build-san -name '*.d' 2>/dev/null)
+-include $(shell find $(sort build build-san $(B)) -name '*.d' 2>/dev/null)

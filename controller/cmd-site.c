@@ -204,6 +204,47 @@ out:
 	free(text);
 }
 
+/*
+ * state: "ok" when every host the watch reports on serves the current
+ * release, else "drift" with those that do not; "-" before a deploy.
+ */
+static void
+site_drift(struct enc *e, const char *site, int64_t current)
+{
+	struct drift_state	*d;
+	size_t			 n, i, bad = 0;
+
+	n = drift_of_site(site, &d);
+	for (i = 0; i < n; i++)
+		if (strcmp(d[i].state, "ok") != 0 &&
+		    strcmp(d[i].state, "stopped") != 0)
+			bad++;
+	enc_kstr(e, "state", current == 0 ? "-" : bad > 0 ? "drift" : "ok");
+	enc_karr(e, "drift");
+	for (i = 0; i < n; i++)
+		if (strcmp(d[i].state, "ok") != 0 &&
+		    strcmp(d[i].state, "stopped") != 0)
+			drift_encode(e, &d[i]);
+	enc_close(e);
+	free(d);
+}
+
+/* The watch's record of site on host, if it has one. */
+static void
+host_drift(struct enc *e, const char *site, const char *host)
+{
+	struct drift_state	*d;
+	size_t			 n, i;
+
+	n = drift_of_site(site, &d);
+	for (i = 0; i < n; i++)
+		if (strcmp(d[i].host, host) == 0) {
+			enc_str(e, "drift");
+			drift_encode(e, &d[i]);
+		}
+	free(d);
+}
+
 void
 cmd_site_list(struct req *rq, struct mv *args)
 {
@@ -244,6 +285,7 @@ cmd_site_list(struct req *rq, struct mv *args)
 				enc_kstr(&e, "image", s.image);
 		}
 		spec_free(&s);
+		site_drift(&e, v[i].name, v[i].current);
 		enc_close(&e);
 		site_rec_free(&v[i]);
 	}
@@ -287,6 +329,7 @@ cmd_site_status(struct req *rq, struct mv *args)
 		enc_map_open(&e);
 		enc_kstr(&e, "host", res[i].host);
 		enc_kbool(&e, "ok", res[i].ok);
+		host_drift(&e, rec.name, res[i].host);
 		if (!res[i].ok) {
 			enc_kstr(&e, "error", res[i].err);
 			enc_close(&e);

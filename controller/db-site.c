@@ -373,6 +373,16 @@ release_images_kept(int64_t site_id, int64_t before, unsigned keep,
 	    0));
 }
 
+int
+serving_hosts(char ***hosts, size_t *n)
+{
+	return db_rows("SELECT DISTINCT d.host FROM deployments d JOIN releases "
+	    "r ON r.id = d.release_id JOIN sites s ON s.id = r.site_id WHERE "
+	    "s.kind = 'container' AND r.number = s.current_release AND "
+	    "d.state = 'done' ORDER BY d.host", sizeof **hosts, row_to_name,
+	    name_release, hosts, n, "");
+}
+
 /* The names of a site's volumes made before they were its own (schema 6). */
 int
 legacy_volumes_load(int64_t site_id, char ***names, size_t *n)

@@ -127,7 +127,7 @@ renew_record(const char *site, const struct fan_result *r, time_t now)
 	pthread_mutex_unlock(&R.lock);
 	if (skipped || (r->ok && !renewed))
 		return;
-	snprintf(target, sizeof target, "site:%s host:%s", site, r->host);
+	snprintf(target, sizeof target, "site:%s,host:%s", site, r->host);
 	if (r->ok)
 		snprintf(result, sizeof result, "renewed: serial %s", serial);
 	else
@@ -227,7 +227,7 @@ renew_main(void *arg)
 	return NULL;
 }
 
-static uint64_t
+uint64_t
 env_u64(const char *name, uint64_t def, uint64_t min, uint64_t max)
 {
 	const char		*v = getenv(name);

@@ -322,6 +322,37 @@ answer(struct rollout *ro, const char *image, uint64_t t0)
 	req_ok(ro->rq, &e);
 }
 
+/*
+ * A heal (drift.c): the serving release, on one of the site's hosts only,
+ * as one more deployment of it; no new release. -1: answered.
+ */
+static int
+heal_begin(struct req *rq, const struct site_rec *rec, const char *host,
+    struct rollout *ro)
+{
+	struct release_rec	rel;
+
+	if (!strv_has(ro->hosts, ro->n, host)) {
+		req_fail(rq, E_NOT_FOUND, "host '%s' no longer serves site '%s'",
+		    host, rec->name);
+		return -1;
+	}
+	if (rec->current == 0 || release_load(rec->id, rec->current,
+	    &rel) != 1) {
+		req_fail(rq, E_NOT_FOUND, "site '%s' has no serving release",
+		    rec->name);
+		return -1;
+	}
+	ro->rid = rel.id;
+	ro->number = rel.number;
+	release_rec_free(&rel);
+	free_names(ro->hosts, ro->n);
+	ro->hosts = xcalloc(2, sizeof *ro->hosts);
+	ro->hosts[0] = xstrdup(host);
+	ro->n = 1;
+	return 0;
+}
+
 /* The release, from env to its answer; the caller holds the lease. */
 static void
 roll(struct req *rq, struct site_rec *rec, const struct rollout_plan *p,
@@ -354,7 +385,13 @@ roll(struct req *rq, struct site_rec *rec, const struct rollout_plan *p,
 		return;
 	}
 	sha256_hex(p->spec_text, strlen(p->spec_text), hash);
-	if ((ro.rid = release_create(rec->id, image, p->spec_text, hash,
+	if (p->heal_host != NULL) {
+		if (heal_begin(rq, rec, p->heal_host, &ro) == -1) {
+			free_names(ro.hosts, ro.n);
+			apply_args_free(&ro.apply);
+			return;
+		}
+	} else if ((ro.rid = release_create(rec->id, image, p->spec_text, hash,
 	    rq->user, p->rollback_of, &ro.number)) == -1) {
 		req_fail(rq, E_INTERNAL, "cannot record a release");
 		free_names(ro.hosts, ro.n);
@@ -378,7 +415,9 @@ roll(struct req *rq, struct site_rec *rec, const struct rollout_plan *p,
 	tugd_fault("after-release");
 	strategy_for(s)->run(&ro);
 	tugd_fault("before-finish");
-	if (ro.failed == 0) {
+	if (p->heal_host != NULL)
+		;			/* the release is as it was */
+	else if (ro.failed == 0) {
 		release_finish(ro.rid, "done");
 		site_set_current(rec->id, ro.number);
 		if (s->kind == KIND_STATIC)

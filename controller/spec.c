@@ -1329,6 +1329,13 @@ f_read_only(struct sp *p, const struct node *k, const struct node *v)
 	return want_bool(p, "read_only", v, &p->s->read_only);
 }
 
+static int
+f_heal(struct sp *p, const struct node *k, const struct node *v)
+{
+	(void)k;
+	return want_bool(p, "heal", v, &p->s->heal);
+}
+
 static const char *
 check_user(const char *s)
 {
@@ -1401,6 +1408,7 @@ static const struct field top_fields[] = {
 	{ "client_max_body_size", K_ANY, f_max_body },
 	{ "restart", K_CONTAINER, f_restart },
 	{ "read_only", K_CONTAINER, f_read_only },
+	{ "heal", K_CONTAINER, f_heal },
 	{ "user", K_CONTAINER, f_user },
 	{ "cap_drop", K_CONTAINER, f_cap_drop },
 	{ "stop_timeout", K_CONTAINER, f_stop_timeout },
@@ -1418,6 +1426,7 @@ defaults(struct site_spec *s)
 	s->keep = 3;
 	snprintf(s->restart, sizeof s->restart, "unless-stopped");
 	s->stop_timeout_s = 10;
+	s->heal = 1;
 }
 
 /* What the keys say together, once each is valid on its own. */

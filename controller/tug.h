@@ -118,6 +118,27 @@ struct renew_state {
 	char		 error[512];
 };
 void	 renew_start(void);
+/* An environment variable of tugd's, as a number in [min, max], else def. */
+uint64_t env_u64(const char *name, uint64_t def, uint64_t min, uint64_t max);
+
+/* drift.c: what serves on each host, from the agents' watch, and heal. */
+struct drift_state {
+	char		 site[SITE_NAME_MAX + 1];
+	char		 host[HOST_NAME_MAX_TUG + 1];
+	int64_t		 release;
+	char		 state[16];	/* ok, down, vanished, unhealthy, ... */
+	char		 why[160];
+	time_t		 since;
+	unsigned	 heals;		/* tries since it last served */
+	char		 heal_error[256];
+	int		 gave_up;
+	int		 healing;
+	uint64_t	 heal_at;	/* clock_ms of the next try, 0 none */
+};
+void	 drift_start(void);
+/* Every host's record of site (a copy, caller frees): how many. */
+size_t	 drift_of_site(const char *site, struct drift_state **);
+void	 drift_encode(struct enc *, const struct drift_state *);
 /* The last scheduled renewal of site on host: 1 and out, 0 none yet. */
 int	 renew_state_get(const char *site, const char *host,
 	    struct renew_state *out);
@@ -278,6 +299,8 @@ int	 release_load(int64_t site_id, int64_t number, struct release_rec *);
 int	 legacy_volumes_load(int64_t site_id, char ***, size_t *);
 int	 release_images_kept(int64_t site_id, int64_t before, unsigned keep,
 	    char ***images, size_t *n);
+/* The hosts that took the current release of some container site. */
+int	 serving_hosts(char ***hosts, size_t *n);
 int	 releases_load(int64_t site_id, struct release_rec **, size_t *);
 void	 release_rec_free(struct release_rec *);
 int64_t	 deployment_start(int64_t release_id, const char *host);
@@ -506,6 +529,7 @@ struct site_spec {
 	uint64_t	 max_body;		/* client_max_body_size, 0: default */
 	char		 restart[16];
 	int		 read_only;
+	int		 heal;		/* redeploy a serving release that drifted */
 	char		 user[65];
 	char		**cap_drop;
 	size_t		 ncap_drop;
@@ -552,6 +576,8 @@ struct rollout_plan {
 	int64_t			 rollback_of;	/* 0: a new release */
 	const char		*step;		/* progress once leased */
 	const char		*note;
+	const char		*heal_host;	/* the serving release again,
+						   on this host only */
 };
 void	 rollout_release(struct req *, struct site_rec *,
 	    const struct rollout_plan *);

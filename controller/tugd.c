@@ -261,6 +261,7 @@ main(int argc, char **argv)
 		free(hosts);
 	}
 	renew_start();
+	drift_start();
 
 	while (!quit) {
 		struct pollfd	pfd = { lfd, POLLIN, 0 };

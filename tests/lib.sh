@@ -38,12 +38,14 @@ _run_cleanups() {
 trap _run_cleanups EXIT
 
 step() {
-	local what=$1 body=$2 out
+	local what=$1 body=$2 out t0=$SECONDS
 
 	_n=$((_n + 1))
 	out="$T/step.$_n"
 	if ( [ -n "${TUG_DEBUG:-}" ] && set -x; eval "$body") >"$out" 2>&1; then
 		echo "ok $_n - $what"
+		# TUG_STEP_TIMES=1: how long each step took, for finding the slow.
+		[ -z "${TUG_STEP_TIMES:-}" ] || echo "# step $_n: $((SECONDS - t0)) s"
 	else
 		_failed=$((_failed + 1))
 		echo "not ok $_n - $what"

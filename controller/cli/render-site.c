@@ -42,13 +42,22 @@ render_site_list(struct mv *v)
 	char		name[64], kind[16], rel[24], image[300], doms[600];
 
 	mv_arr(v, "sites", &n, 4096, 0);
-	table_add(&t, "SITE", "KIND", "RELEASE", "IMAGE", "DOMAINS", NULL);
+	table_add(&t, "SITE", "KIND", "RELEASE", "STATE", "IMAGE", "DOMAINS",
+	    NULL);
 	for (i = 0; i < n; i++) {
-		struct mv	row;
+		struct mv	row, dr;
 		int64_t		r = 0;
+		char		state[96], ds[16], dh[64];
 
 		if (mv_arr_map(v, "sites", i, &row) != 1)
 			continue;
+		/* "vanished on web1", "+2" for more hosts. */
+		s_(&row, "state", state, sizeof state);
+		mv_arr(&row, "drift", &nd, 4096, 0);
+		if (nd > 0 && mv_arr_map(&row, "drift", 0, &dr) == 1)
+			snprintf(state, sizeof state, "%s on %s%s", s_(&dr,
+			    "state", ds, sizeof ds), s_(&dr, "host", dh,
+			    sizeof dh), nd > 1 ? " +more" : "");
 		mv_i64(&row, "release", &r, 0);
 		snprintf(rel, sizeof rel, r > 0 ? "%lld" : "-", (long long)r);
 		doms[0] = '\0';
@@ -63,10 +72,39 @@ render_site_list(struct mv *v)
 			strncat(doms, d, sizeof doms - strlen(doms) - 1);
 		}
 		table_add(&t, s_(&row, "name", name, sizeof name),
-		    s_(&row, "kind", kind, sizeof kind), rel,
+		    s_(&row, "kind", kind, sizeof kind), rel, state,
 		    s_(&row, "image", image, sizeof image), doms, NULL);
 	}
 	table_print(&t);
+}
+
+/* What the host's watch says of the site, unless all is well. */
+static void
+render_drift_line(const char *host, struct mv *d)
+{
+	char		state[16], why[200], herr[300], when[32];
+	int64_t		since = 0, rel = 0;
+	uint64_t	heals = 0;
+	int		gave_up = 0;
+	time_t		t;
+	struct tm	tm;
+
+	s_(d, "state", state, sizeof state);
+	if (strcmp(state, "ok") == 0 || strcmp(state, "stopped") == 0)
+		return;
+	mv_i64(d, "since", &since, 0);
+	mv_i64(d, "release", &rel, 0);
+	mv_u64(d, "heals", &heals, 0);
+	mv_bool(d, "gave_up", &gave_up, 0);
+	t = (time_t)since;
+	gmtime_r(&t, &tm);
+	strftime(when, sizeof when, "%Y-%m-%d %H:%M:%S UTC", &tm);
+	printf("%s: release %lld %s since %s: %s\n", host, (long long)rel,
+	    state, when, s_(d, "why", why, sizeof why));
+	if (mv_str(d, "heal_error", herr, sizeof herr, 0) == 1)
+		printf("%s: heal %s after %llu tr%s: %s\n", host, gave_up ?
+		    "gave up" : "failed", (unsigned long long)heals,
+		    heals == 1 ? "y" : "ies", herr);
 }
 
 void
@@ -120,6 +158,14 @@ render_site_status(struct mv *v)
 	table_print(&t);
 	for (i = 0; i < ncerts; i++)
 		render_cert_line(chost[i], &certs[i]);
+	for (i = 0; i < n; i++) {
+		struct mv	row, d;
+
+		if (mv_arr_map(v, "hosts", i, &row) == 1 &&
+		    mv_map(&row, "drift", &d, 0) == 1)
+			render_drift_line(s_(&row, "host", host, sizeof host),
+			    &d);
+	}
 }
 
 void

@@ -107,7 +107,7 @@ step 'site apply, deploy: a two-host site answers through each host'"'"'s nginx'
 
 step 'site list, site status, releases' '
 	"$TUG" site list >$T/out &&
-	grep -q "^blog *container *1 *tug-test/app:1 *blog.test,www.blog.test" $T/out &&
+	grep -q "^blog *container *1 *ok *tug-test/app:1 *blog.test,www.blog.test" $T/out &&
 	"$TUG" site status blog >$T/out &&
 	grep -q "^h1 *tug-blog-r1 *1 *running *healthy" $T/out &&
 	grep -q "^h2 *tug-blog-r1 *1 *running *healthy" $T/out &&

@@ -44,7 +44,8 @@ say() {
 	    "http://$(ns_addr $1):8080/log?n=${3:-1}&tag=$2" >/dev/null
 }
 
-# The agent process on host N, and how many threads it runs: one, plus
+# The agent process on host N, and how many threads it runs: one, the
+# watch tugd keeps open on a host that serves a site (agent/watch.c), and
 # one per job.
 agent_pid() {
 	pgrep -u tughost$1 -f "tug-agent-[0-9a-f]* serve" | head -n 1
@@ -65,16 +66,19 @@ until_true() {
 	"$@"
 }
 idle() {
-	test "$(agent_threads 1)" = 1 && test "$(agent_threads 2)" = 1 &&
-	    test "$(agent_threads 3)" = 1
+	test "$(agent_threads 1)" = 2 && test "$(agent_threads 2)" = 2 &&
+	    test "$(agent_threads 3)" = 2
 }
 busy() {
-	test "$(agent_threads 1)" -gt 1 && test "$(agent_threads 2)" -gt 1 &&
-	    test "$(agent_threads 3)" -gt 1
+	test "$(agent_threads 1)" -gt 2 && test "$(agent_threads 2)" -gt 2 &&
+	    test "$(agent_threads 3)" -gt 2
 }
 count() {
 	grep -c -- "$2" "$1"
 }
+
+# The watches open within a few seconds of the deploy.
+until_true 10 idle || bail "no watch on the agents: $(agent_threads 1) $(agent_threads 2) $(agent_threads 3) threads"
 
 step 'logs of three hosts: all there, prefixed, merged in time order' '
 	for i in 1 2 3 4; do

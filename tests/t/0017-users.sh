@@ -342,7 +342,7 @@ step 'a group grant covers the sites whose spec targets it, judged as stored and
 	spec shop "group: web" >$T/shop-web.yml &&
 	! "$TUG" --as grp site apply $T/shop-web.yml 2>$T/err &&
 	grep -qx "tug: permission denied: grp may not edit_config site:shop" $T/err &&
-	"$TUG" site list | grep -q "^shop *container *- *tug-test/app:1 *shop.test"
+	"$TUG" site list | grep -q "^shop *container *- *- *tug-test/app:1 *shop.test"
 '
 
 # A scope is a name, never a prefix: a grant on site:blo, group:web or

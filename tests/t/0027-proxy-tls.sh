@@ -249,8 +249,8 @@ step 'tugd renews before expiry on its own, under load: a new serial, 0 failed, 
 	done
 	touch $T/stop; wait $lpid; lrc=$?
 	test -n "$new" && test "$new" != "$old" && test $lrc = 0 &&
-	"$TUG" audit --limit 50 >$T/audit &&
-	has $T/audit "cert.renew.*site:sec host:h$N.*renewed: serial ${new#serial=}" &&
+	"$TUG" audit --site sec --limit 50 >$T/audit &&
+	has $T/audit "cert.renew.*site:sec,host:h$N.*renewed: serial ${new#serial=}" &&
 	"$TUG" cert list sec >$T/cl &&
 	has $T/cl "^h$N: renewal checked "
 '
@@ -267,8 +267,8 @@ step 'a renewal that fails keeps the serving certificate, is audited, shown, and
 	has $T/cl "^h$N: renewal failed .*: h$N: the ACME CA did not issue a certificate for sec.t27.test: .*; the serving certificate stays; next try " &&
 	test "$(serial)" = "$before" &&
 	test "$(https sec.t27.test)" = "sec 1" &&
-	"$TUG" audit --limit 50 >$T/audit &&
-	has $T/audit "cert.renew.*site:sec host:h$N.*renewal failed" &&
+	"$TUG" audit --site sec --limit 50 >$T/audit &&
+	has $T/audit "cert.renew.*site:sec,host:h$N.*renewal failed" &&
 	sleep 3 && "$TUG" audit --limit 200 >$T/audit2 &&
 	test "$(grep -c "renewal failed" $T/audit2)" -ge 2
 '

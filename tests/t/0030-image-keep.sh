@@ -55,7 +55,12 @@ EOS
 }
 
 # on_host I: tug-test/keep:I is on the host.
-on_host() { ns_docker $N image inspect tug-test/keep:$1 >/dev/null 2>&1; }
+on_host() {
+	case $1 in
+	pre) ns_docker $N image inspect tug-test/keep-pre:0 >/dev/null 2>&1 ;;
+	*) ns_docker $N image inspect tug-test/keep:$1 >/dev/null 2>&1 ;;
+	esac
+}
 
 # push_deploy SITE I: push keep:I, deploy it to SITE; output in $T/out.
 push_deploy() {
@@ -66,8 +71,13 @@ push_deploy() {
 
 spec a && spec b || bail "site apply"
 
+# The host has keep:0's image under another name only: the push loads it,
+# and the agent sees the id was there before.
+at_exit "ns_docker $N rmi tug-test/keep-pre:0"
 step 'an image the host had before tug pushed it is not tug'"'"'s to remove' '
 	$DOCKER save tug-test/keep:0 | ns_docker $N load >/dev/null &&
+	ns_docker $N tag tug-test/keep:0 tug-test/keep-pre:0 &&
+	ns_docker $N rmi tug-test/keep:0 >/dev/null && ! on_host 0 &&
 	push_deploy a 0 && on_host 0
 '
 
@@ -101,7 +111,7 @@ step 'an image another site keeps stays; it goes when that site is removed' '
 '
 
 step 'what tug did not bring is all still there' '
-	on_host 0 && on_host 9 &&
+	on_host 0 && on_host 9 && on_host pre &&
 	ns_docker $N image inspect tug-test/app:1 >/dev/null
 '
 
