@@ -244,6 +244,22 @@ step 'a switch whose confirmation fails: the previous route is put back' '
 	via $A.test && test "$(cat $T/via)" = "$A v2" && has $T/via.h "^X-Tug-Release: 2"
 '
 
+# The confirmation must come from the new release, not any 2xx: a route
+# planted ahead of the site's answers 200 for its name, as release 2.
+step 'a confirmation answered 200 by the old release: the previous route is put back' '
+	curl -sS -m 5 --unix-socket $STATE/caddy/admin.sock -X PUT \
+	    -H "Content-Type: application/json" \
+	    "http://localhost/config/apps/http/servers/tug/routes/0" \
+	    -d "{\"match\":[{\"host\":[\"$A.test\"]}],\"handle\":[{\"handler\":\"headers\",\"response\":{\"set\":{\"X-Tug-Release\":[\"2\"]}}},{\"handler\":\"static_response\",\"status_code\":200,\"body\":\"planted\"}],\"terminal\":true}" &&
+	via $A.test && test "$(cat $T/via)" = planted &&
+	! apply $T/a4 $A 4 "[\"$A.test\",\"www.$A.test\",\"fail.$A.test\"]";
+	curl -sS -m 5 --unix-socket $STATE/caddy/admin.sock -X DELETE \
+	    "http://localhost/config/apps/http/servers/tug/routes/0";
+	has $T/a4 "caddy does not answer for $A.test from release 4 after [0-9]* ms (last answer 200 with X-Tug-Release: 2)" &&
+	route $A >$T/ra4 && has $T/ra4 "\"dial\":\"127.0.0.1:$(port_of $A 2)\"" &&
+	via $A.test && test "$(cat $T/via)" = "$A v2" && has $T/via.h "^X-Tug-Release: 2"
+'
+
 step 'a domain another site routes is refused; nothing changes' '
 	! apply $T/b2 $B 2 "[\"$A.test\"]" &&
 	has $T/b2 "domain .$A.test. is already served by another site on this proxy" &&
