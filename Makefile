@@ -87,6 +87,9 @@ $(B)/tests/unit/unit.o: tests/unit/unit.c
 
 $(B)/tests/%: $(B)/tests/tools/%.o $(B)/libproto.a $(B)/libcommon.a
 	$(CC) $(ALL_LDFLAGS) -o $@ $^ $(shell pkg-config --libs jansson libcurl) $(PROTO_LIBS) -lpthread
+# The libssh floor under tugd's cold connect (tests/bench/fleet-scale.sh).
+$(B)/tests/ssh-floor: $(B)/tests/tools/ssh-floor.o $(B)/libcommon.a
+	$(CC) $(ALL_LDFLAGS) -o $@ $^ $(shell pkg-config --libs libssh) -lpthread
 
 # The fuzz targets, driven over their corpus by a plain main() for make test.
 $(B)/tests/replay-%: $(B)/tests/fuzz/%.o $(B)/tests/fuzz/replay.o $(B)/libproto.a $(B)/libcommon.a

@@ -15,6 +15,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/file.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/un.h>
@@ -126,6 +127,58 @@ handshakes(void)
 	if (*end != '\0' || n < 1 || n > 256)
 		fatalx("TUG_HANDSHAKES must be a number from 1 to 256");
 	return (int)n;
+}
+
+/*
+ * Every host holds a thread and three descriptors (its SSH socket and a
+ * wake pipe) for as long as tugd runs. A service's soft limits are often
+ * 1024 open files, which would stop a fleet at some 330 hosts: take the
+ * hard limits, open files and processes (threads count as processes).
+ */
+static void
+raise_limits(void)
+{
+	static const struct {
+		int		 res;
+		const char	*name;
+	} lim[] = {
+		{ RLIMIT_NOFILE, "open files" },
+		{ RLIMIT_NPROC, "processes" },
+	};
+	struct rlimit	rl;
+	rlim_t		was;
+	size_t		i;
+
+	for (i = 0; i < sizeof lim / sizeof lim[0]; i++) {
+		if (getrlimit(lim[i].res, &rl) == -1 ||
+		    rl.rlim_cur == rl.rlim_max)
+			continue;
+		was = rl.rlim_cur;
+		rl.rlim_cur = rl.rlim_max;
+		/* Linux takes no infinite open files; nr_open is 2^20. */
+		if (setrlimit(lim[i].res, &rl) == -1 &&
+		    lim[i].res == RLIMIT_NOFILE && rl.rlim_max == RLIM_INFINITY) {
+			rl.rlim_cur = 1u << 20;
+			if (setrlimit(lim[i].res, &rl) == -1)
+				rl.rlim_cur = was;
+		}
+		if (rl.rlim_cur != was)
+			log_info("limit of %s raised from %llu", lim[i].name,
+			    (unsigned long long)was);
+	}
+}
+
+/* Warn when the limits leave too few descriptors for every host. */
+static void
+check_limits(size_t nhosts)
+{
+	struct rlimit	rl;
+
+	if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur !=
+	    RLIM_INFINITY && nhosts * 3 + 64 > rl.rlim_cur)
+		log_warnx("%zu hosts need about %zu open files, the limit is "
+		    "%llu: some will have no session (raise LimitNOFILE)",
+		    nhosts, nhosts * 3 + 64, (unsigned long long)rl.rlim_cur);
 }
 
 static void
@@ -252,8 +305,10 @@ main(int argc, char **argv)
 	log_warnx("tugd %s listening on %s (state %s, agent %.16s)",
 	    TUG_VERSION, paths.sock, paths.home, agent_bin.sha256);
 
+	raise_limits();
 	fleet_init(nhandshakes);
 	if (hosts_load(&hosts, &nhosts) == 0) {
+		check_limits(nhosts);
 		for (i = 0; i < nhosts; i++) {
 			fleet_add(&hosts[i]);
 			host_rec_free(&hosts[i]);
