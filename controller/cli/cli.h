@@ -47,6 +47,10 @@ struct cli_cmd {
 
 const struct cli_cmd *find_cmd(int argc, char **argv, int *used);
 void	 usage_all(FILE *);
+void	 usage_cmd(FILE *, const struct cli_cmd *);
+void	 usage_line(FILE *, const struct cli_cmd *);
+void	 unknown_cmd(FILE *, int argc, char **argv);
+int	 help(int argc, char **argv);		/* tug help [COMMAND] */
 int	 build_args(const struct cli_cmd *, int argc, char **argv,
 	    struct enc *);
 

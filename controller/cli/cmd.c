@@ -15,6 +15,7 @@
 
 #include "common/fs.h"
 #include "common/xmalloc.h"
+#include "common/log.h"
 #include "controller/cli/cli.h"
 
 #define VAR_VALUE_MAX	32768	/* as tugd takes (cmd-env.c) */
@@ -263,7 +264,169 @@ usage_all(FILE *f)
 	    "starts tugd when none\nis running (TUG_NO_AUTOSTART=1 refuses).\n");
 }
 
-static void
+/* The one usage line of c, for an error. */
+void
+usage_line(FILE *f, const struct cli_cmd *c)
+{
+	fprintf(f, "usage: tug %s%s%s\n", c->words, c->usage[0] != '\0' ?
+	    " " : "", c->usage);
+}
+
+/* Edit distance of a and b, both short words; at most 9 counted. */
+static int
+distance(const char *a, const char *b)
+{
+	int	d[32][32];
+	size_t	i, j, la = strlen(a), lb = strlen(b);
+
+	if (la >= 32 || lb >= 32)
+		return 9;
+	for (i = 0; i <= la; i++)
+		d[i][0] = (int)i;
+	for (j = 0; j <= lb; j++)
+		d[0][j] = (int)j;
+	for (i = 1; i <= la; i++)
+		for (j = 1; j <= lb; j++) {
+			int	best = d[i - 1][j - 1] + (a[i - 1] != b[j - 1]);
+
+			if (d[i - 1][j] + 1 < best)
+				best = d[i - 1][j] + 1;
+			if (d[i][j - 1] + 1 < best)
+				best = d[i][j - 1] + 1;
+			/* A swap of two letters is one mistake. */
+			if (i > 1 && j > 1 && a[i - 1] == b[j - 2] &&
+			    a[i - 2] == b[j - 1] && d[i - 2][j - 2] + 1 < best)
+				best = d[i - 2][j - 2] + 1;
+			d[i][j] = best;
+		}
+	return d[la][lb];
+}
+
+/* Word n (0-based) of c's words into w; 0 if it has no such word. */
+static int
+cmd_word(const struct cli_cmd *c, int n, char *w, size_t wsz)
+{
+	const char	*p = c->words;
+	size_t		 len;
+
+	for (; n > 0; n--) {
+		if ((p = strchr(p, ' ')) == NULL)
+			return 0;
+		p++;
+	}
+	len = strcspn(p, " ");
+	if (len == 0 || len >= wsz)
+		return 0;
+	memcpy(w, p, len);
+	w[len] = '\0';
+	return 1;
+}
+
+/* The commands whose words start with the first n of argv. */
+static int
+starts_with(const struct cli_cmd *c, int n, char **argv)
+{
+	char	w[64];
+	int	k;
+
+	for (k = 0; k < n; k++)
+		if (!cmd_word(c, k, w, sizeof w) || strcmp(w, argv[k]) != 0)
+			return 0;
+	return 1;
+}
+
+/*
+ * No command is argv: say what is wrong with the word that matched
+ * nothing, suggest the nearest one, and list only the commands that begin
+ * like argv ("tug site lsit": the site commands).
+ */
+void
+unknown_cmd(FILE *f, int argc, char **argv)
+{
+	const char	*best = NULL;
+	char		 w[64], prefix[128] = "", esc[96];
+	size_t		 i;
+	int		 n = 0, k, bestd = 3, listed = 0;
+
+	/* How many words of argv some command starts with. */
+	for (k = 1; k <= argc && k <= 3; k++) {
+		for (i = 0; i < NCMDS; i++)
+			if (starts_with(&cmds[i], k, argv))
+				break;
+		if (i == NCMDS)
+			break;
+		n = k;
+	}
+	for (k = 0; k < n; k++)
+		snprintf(prefix + strlen(prefix), sizeof prefix -
+		    strlen(prefix), "%s%s", k ? " " : "", argv[k]);
+	if (n == argc) {
+		fprintf(f, "tug %s: which one? It takes a command:\n", prefix);
+	} else {
+		for (i = 0; i < NCMDS; i++) {
+			int	d;
+
+			if (!starts_with(&cmds[i], n, argv) ||
+			    !cmd_word(&cmds[i], n, w, sizeof w))
+				continue;
+			if ((d = distance(argv[n], w)) < bestd) {
+				bestd = d;
+				best = strchr(cmds[i].words, ' ') == NULL ||
+				    n > 0 ? cmds[i].words : NULL;
+				if (best == NULL)
+					best = cmds[i].words;
+			}
+		}
+		fprintf(f, "tug: unknown command '%s%s%s'", prefix,
+		    n > 0 ? " " : "", log_escape(esc, sizeof esc, argv[n],
+		    strlen(argv[n])));
+		if (best != NULL) {
+			/* Only the words up to the one mistyped. */
+			char	 sug[64];
+			size_t	 len;
+
+			cmd_word(&(const struct cli_cmd){ .words = best }, n,
+			    w, sizeof w);
+			len = strlen(prefix);
+			snprintf(sug, sizeof sug, "%s%s%s", prefix,
+			    len > 0 ? " " : "", w);
+			fprintf(f, "; did you mean '%s'?", sug);
+		}
+		fprintf(f, "\n");
+	}
+	if (n == 0) {
+		fprintf(f, "`tug help` lists the commands.\n");
+		return;
+	}
+	for (i = 0; i < NCMDS; i++)
+		if (starts_with(&cmds[i], n, argv)) {
+			if (listed++ == 0 && n < argc)
+				fprintf(f, "\n");
+			fprintf(f, "  tug %s%s%s\n", cmds[i].words,
+			    cmds[i].usage[0] != '\0' ? " " : "", cmds[i].usage);
+		}
+}
+
+/* tug help [COMMAND...]: the list, or one command's help. 0 or 2. */
+int
+help(int argc, char **argv)
+{
+	const struct cli_cmd	*c;
+	int			 used;
+
+	if (argc == 0) {
+		usage_all(stdout);
+		return 0;
+	}
+	if ((c = find_cmd(argc, argv, &used)) == NULL || used != argc) {
+		unknown_cmd(stderr, argc, argv);
+		return 2;
+	}
+	usage_cmd(stdout, c);
+	return 0;
+}
+
+void
 usage_cmd(FILE *f, const struct cli_cmd *c)
 {
 	const struct cli_flag	*fl;
@@ -317,6 +480,27 @@ find_flag(const struct cli_cmd *c, const char *name)
 		if (strcmp(name, fl->name) == 0)
 			return fl;
 	return NULL;
+}
+
+/* An option c does not have: the nearest it has, and its usage line. */
+static void
+unknown_flag(const struct cli_cmd *c, const char *a)
+{
+	const struct cli_flag	*fl, *best = NULL;
+	char			 esc[96];
+	int			 d, bestd = 3;
+
+	for (fl = c->flags; fl->name != NULL; fl++)
+		if ((d = distance(a + 2, fl->name)) < bestd) {
+			bestd = d;
+			best = fl;
+		}
+	fprintf(stderr, "tug %s: unknown option '%s'", c->words,
+	    log_escape(esc, sizeof esc, a, strlen(a)));
+	if (best != NULL)
+		fprintf(stderr, "; did you mean '--%s'?", best->name);
+	fprintf(stderr, "\n");
+	usage_line(stderr, c);
 }
 
 /* "-x" naming a flag of c that has that letter, or NULL. */
@@ -500,6 +684,10 @@ build_args(const struct cli_cmd *c, int argc, char **argv, struct enc *e)
 
 		if (!dashdash && (fl = find_letter(c, a)) != NULL)
 			goto flag;
+		if (!dashdash && strcmp(a, "-h") == 0) {
+			usage_cmd(stdout, c);
+			exit(0);
+		}
 		if (dashdash || strncmp(a, "--", 2) != 0) {
 			if (npos == (int)(sizeof pos / sizeof pos[0])) {
 				fprintf(stderr, "tug %s: too many arguments\n",
@@ -522,8 +710,7 @@ build_args(const struct cli_cmd *c, int argc, char **argv, struct enc *e)
 			exit(0);
 		}
 		if ((fl = find_flag(c, a + 2)) == NULL) {
-			fprintf(stderr, "tug %s: unknown option '%s'\n",
-			    c->words, a);
+			unknown_flag(c, a);
 			return -1;
 		}
 flag:
@@ -598,7 +785,9 @@ flag:
 		enc_close(e);
 	}
 	if (npos < c->minargs || (c->maxargs >= 0 && npos > c->maxargs)) {
-		usage_cmd(stderr, c);
+		fprintf(stderr, "tug %s: %s\n", c->words, npos < c->minargs ?
+		    "missing arguments" : "too many arguments");
+		usage_line(stderr, c);
 		return -1;
 	}
 	for (p = 0, i = 0; i < npos && c->pos[p] != NULL; i++) {

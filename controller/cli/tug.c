@@ -61,12 +61,14 @@ main(int argc, char **argv)
 		usage_all(stderr);
 		return 2;
 	}
+	if (strcmp(argv[0], "help") == 0)
+		return help(argc - 1, argv + 1);
+	if (strcmp(argv[0], "version") == 0 && argc == 1) {
+		printf("tug %s (protocol %d)\n", TUG_VERSION, PROTO_VERSION);
+		return 0;
+	}
 	if ((c = find_cmd(argc, argv, &used)) == NULL) {
-		char	esc[96];
-
-		fprintf(stderr, "tug: unknown command '%s'\n", log_escape(esc,
-		    sizeof esc, argv[0], strlen(argv[0])));
-		usage_all(stderr);
+		unknown_cmd(stderr, argc, argv);
 		return 2;
 	}
 	paths.client = 1;

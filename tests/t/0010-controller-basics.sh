@@ -95,6 +95,38 @@ step 'usage errors exit 2 and name the problem' '
 	"$TUG" --help | grep -q "host check"
 '
 
+step 'a mistyped command or option: the nearest named, only its usage, exit 2' '
+	"$TUG" site lsit >$T/out 2>$T/err; test $? -eq 2 &&
+	grep -qx "tug: unknown command .site lsit.; did you mean .site list.?" $T/err &&
+	grep -q "^  tug site status SITE$" $T/err && ! grep -q "host check" $T/err &&
+	test ! -s $T/out &&
+	"$TUG" site 2>$T/err; test $? -eq 2 &&
+	grep -q "^tug site: which one" $T/err && grep -q "^  tug site list$" $T/err &&
+	! grep -q "^  tug env" $T/err &&
+	"$TUG" env 2>$T/err; test $? -eq 2 && grep -q "^  tug env set SITE" $T/err &&
+	"$TUG" user key ad x 2>$T/err; test $? -eq 2 &&
+	grep -q "did you mean .user key add.?" $T/err &&
+	"$TUG" sitee list 2>$T/err; test $? -eq 2 &&
+	grep -q "did you mean .site.?" $T/err && grep -q "tug help. lists the commands" $T/err &&
+	"$TUG" deploy x --imgae foo 2>$T/err; test $? -eq 2 &&
+	grep -qx "tug deploy: unknown option .--imgae.; did you mean .--image.?" $T/err &&
+	grep -qx "usage: tug deploy SITE \[--image REF\]" $T/err &&
+	test "$(wc -l <$T/err)" = 2 &&
+	"$TUG" deploy 2>$T/err; test $? -eq 2 &&
+	grep -qx "tug deploy: missing arguments" $T/err && test "$(wc -l <$T/err)" = 2
+'
+
+step 'tug help [COMMAND], -h on every command, tug version' '
+	"$TUG" help >$T/out && grep -q "^  host check" $T/out &&
+	"$TUG" help deploy >$T/out && grep -q "^usage: tug deploy SITE" $T/out &&
+	"$TUG" help site list >$T/out && grep -q "^usage: tug site list" $T/out &&
+	! "$TUG" help nosuch 2>$T/err && grep -q "unknown command .nosuch." $T/err &&
+	"$TUG" deploy -h >$T/out && grep -q "^usage: tug deploy SITE" $T/out &&
+	"$TUG" site rm -h >$T/out && grep -q -- "--volumes" $T/out &&
+	"$TUG" version | grep -q "^tug [0-9.]* (protocol [0-9]*)$" &&
+	"$TUG" --version | grep -q "^tug [0-9.]* (protocol [0-9]*)$"
+'
+
 step 'hostile host names, addresses and users are refused before any connection' '
 	for bad in "Bad" "a;b" "-x" "$(printf %070d 0)"; do
 		! TUG_SOCKET=$SOCKDIR/tugd.sock "$TUG" host add "$bad" 127.0.0.1 2>$T/err &&
