@@ -90,13 +90,16 @@ spec_lines(const struct site_spec *s, struct buf *b, int masked,
 static int
 has_line(const char *text, const char *line, size_t len)
 {
-	const char	*p = text;
+	const char	*p, *nl;
 
-	while ((p = strstr(p, line)) != NULL) {
-		if ((p == text || p[-1] == '\n') && strncmp(p, line, len) == 0 &&
-		    p[len] == '\n')
+	/* line is not cut at its end: compare a line of text at a time. */
+	for (p = text; *p != '\0'; p = nl + 1) {
+		if ((nl = strchr(p, '\n')) == NULL)
+			nl = p + strlen(p);
+		if ((size_t)(nl - p) == len && memcmp(p, line, len) == 0)
 			return 1;
-		p++;
+		if (*nl == '\0')
+			break;
 	}
 	return 0;
 }

@@ -334,6 +334,18 @@ scopes_of(struct req *rq, const struct sop *s, struct mv *args,
 	}
 }
 
+/* A denial of a user tugd does not know says so, and what makes one. */
+static void
+deny_unknown(const char *user, char *err, size_t errsz)
+{
+	struct user_rec	u;
+	size_t		len = strlen(err);
+
+	if (user_load(user, &u) == 0)
+		snprintf(err + len, errsz - len, " (there is no tug user '%s': "
+		    "tug user add %s, or tug init for the first)", user, user);
+}
+
 /* Ask rbac about every scope: 1 allowed, or 0 with the denial in err. */
 static int
 authorise(struct req *rq, const struct sop *s, struct authz_list *l,
@@ -349,6 +361,7 @@ authorise(struct req *rq, const struct sop *s, struct authz_list *l,
 			return 1;
 		snprintf(err, errsz, "permission denied: %s may not %s global",
 		    rq->user, s->action);
+		deny_unknown(rq->user, err, errsz);
 		return 0;
 	}
 	for (i = 0; i < l->n; i++) {
@@ -361,6 +374,7 @@ authorise(struct req *rq, const struct sop *s, struct authz_list *l,
 		if (!ok) {
 			snprintf(err, errsz, "permission denied: %s may not %s "
 			    "%s", rq->user, action, l->v[i].scope);
+			deny_unknown(rq->user, err, errsz);
 			return 0;
 		}
 	}

@@ -171,10 +171,11 @@ render_site_status(struct mv *v)
 void
 render_site_rm(struct mv *v)
 {
-	char	n[64];
+	char		n[64];
+	uint64_t	h = u_(v, "hosts");
 
-	printf("removed site %s from %llu hosts\n", s_(v, "removed", n,
-	    sizeof n), (unsigned long long)u_(v, "hosts"));
+	printf("removed site %s from %llu host%s\n", s_(v, "removed", n,
+	    sizeof n), (unsigned long long)h, h == 1 ? "" : "s");
 }
 
 void

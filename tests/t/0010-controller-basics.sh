@@ -83,7 +83,7 @@ step '--as is honoured only from tugd'"'"'s own uid' '
 	! as_tugtest --as root host list 2>$T/err &&
 	grep -q "permission denied: --as is honoured only for tugd" $T/err &&
 	TUG_SOCKET=$SOCKDIR/tugd.sock "$TUG" --as nobody-here host list 2>$T/err;
-	grep -q "permission denied: nobody-here may not view global" $T/err
+	grep -qx "tug: permission denied: nobody-here may not view global (there is no tug user .nobody-here.: tug user add nobody-here, or tug init for the first)" $T/err
 '
 
 step 'usage errors exit 2 and name the problem' '

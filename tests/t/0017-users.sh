@@ -668,7 +668,7 @@ step '--as is honoured only from tugd'"'"'s own uid: root and tugtest are refuse
 	! su -s /bin/sh tugtest -c "TUG_NO_AUTOSTART=1 $TUG --socket $SOCK --as alice site list" 2>$T/err &&
 	grep -qx "tug: permission denied: --as is honoured only for tugd'"'"'s own user" $T/err &&
 	! su -s /bin/sh tugtest -c "TUG_NO_AUTOSTART=1 $TUG --socket $SOCK site list" 2>$T/err &&
-	grep -qx "tug: permission denied: tugtest may not view global" $T/err &&
+	grep -qx "tug: permission denied: tugtest may not view global (there is no tug user .tugtest.: tug user add tugtest, or tug init for the first)" $T/err &&
 	as_svc --as alice site list >$T/out && grep -q "^blog " $T/out &&
 	sqlite3 $SVC/home/tug.db "SELECT user, peer, allowed, result FROM audit WHERE result = '\''--as refused'\''" >$T/rows &&
 	grep -q "^root|uid 0 (root) pid [0-9]*|0|--as refused$" $T/rows &&

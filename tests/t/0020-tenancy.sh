@@ -86,7 +86,8 @@ step 'site apply --dry-run masks env values for a caller without view_env' '
 	"$TUG" grant cfg view_env site:envy >/dev/null &&
 	"$TUG" --as cfg site apply --dry-run $T/envy2.yml >$T/out &&
 	grep -q "^  - env TOKEN: t0ps3cr3t-v1" $T/out &&
-	grep -q "^  + env TOKEN: t0ps3cr3t-v2" $T/out
+	grep -q "^  + env TOKEN: t0ps3cr3t-v2" $T/out &&
+	test "$(grep -c "^  [-+] " $T/out)" = 2 || { cat $T/out; false; }
 '
 
 step 'env set KEY --secret reads the value from stdin, never from argv' '

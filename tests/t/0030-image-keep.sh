@@ -14,11 +14,8 @@ bed_images "$T/fixtures" >/dev/null || bail "cannot build the test images"
 N=18
 U=tughost$N
 ADDR=$(ns_addr $N)
-"$TUG" init >/dev/null && "$TUG" key >$T/tugd.pub || bail "tug key"
-ns_host_up $N $T/tugd.pub || bail "host $N"
-ns_agent_reset $N
-ns_purge $N
-at_exit "ns_purge $N; ns_agent_reset $N; ns_host_down $N"
+# tug-test/app:1, the base of the images below, loaded without tug.
+ns_test_host $N || bail "host $N"
 
 # Images of their own id each (a label apiece), made here and removed by
 # their tags at the end, on this machine and on the host.
@@ -32,11 +29,7 @@ for i in $IMGS; do
 done
 # Wiped from the host, in case an earlier run left them.
 for i in $IMGS; do ns_docker $N rmi tug-test/keep:$i >/dev/null 2>&1; done
-# The base of them all, loaded without tug.
-$DOCKER save tug-test/app:1 | ns_docker $N load >/dev/null || bail "image load"
-"$TUG" -q host add h$N $U@$ADDR --accept-new-hostkey >/dev/null &&
-	"$TUG" -q host bootstrap h$N --proxy nginx --proxy-port 8080 \
-	    --proxy-tls-port 8443 >/dev/null ||
+ns_test_add $N --proxy nginx --proxy-port 8080 --proxy-tls-port 8443 ||
 	bail "host h$N"
 
 # spec SITE: a site on h$N that keeps 2 releases.
@@ -107,6 +100,7 @@ step 'an image another site keeps stays; it goes when that site is removed' '
 	push_deploy b 4 && on_host 5 && on_host 4 &&
 	push_deploy a 5 && on_host 4 && on_host 3 &&
 	"$TUG" site rm b >$T/out 2>&1 || { cat $T/out; false; } &&
+	grep -q "^removed site b from 1 host$" $T/out &&
 	on_host 5 && on_host 3 && ! on_host 4
 '
 
