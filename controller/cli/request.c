@@ -176,6 +176,14 @@ run(const struct cli_cmd *c, int argc, char **argv, const char *as)
 			continue;
 		}
 		if (m.type == MSG_ERROR) {
+			/* A refusal: as JSON too, {code, message}. */
+			if (json_out) {
+				struct buf	b = BUF_INIT;
+
+				msg_body_json(&m, &b);
+				printf("%s\n", buf_str(&b));
+				buf_release(&b);
+			}
 			s_(&body, "message", msg, sizeof msg);
 			fprintf(stderr, "tug: %s\n", msg);
 			msg_release(&m);
