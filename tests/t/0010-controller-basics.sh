@@ -130,13 +130,13 @@ step 'tug help [COMMAND], -h on every command, tug version' '
 step '--json: a refusal is JSON on stdout too, {code, message}' '
 	printf "site: Bad\n" >$T/bad.yml &&
 	! TUG_SOCKET=$SOCKDIR/tugd.sock "$TUG" --json site apply $T/bad.yml >$T/out 2>$T/err &&
-	jq -e ".message | contains(\"invalid site name\")" $T/out >/dev/null &&
-	jq -e ".code == \"bad_args\"" $T/out >/dev/null &&
+	jq -en "input | .message | contains(\"invalid site name\")" $T/out >/dev/null &&
+	jq -en "input | .code == \"bad_args\"" $T/out >/dev/null &&
 	grep -q "^tug: .*invalid site name" $T/err &&
 	! TUG_SOCKET=$SOCKDIR/tugd.sock "$TUG" --json --as nobody-here host list >$T/out 2>/dev/null &&
-	jq -e ".code == \"permission_denied\"" $T/out >/dev/null &&
+	jq -en "input | .code == \"permission_denied\"" $T/out >/dev/null &&
 	! TUG_SOCKET=$SOCKDIR/tugd.sock "$TUG" --json site status nosuch >$T/out 2>/dev/null &&
-	jq -e ".code == \"not_found\"" $T/out >/dev/null
+	jq -en "input | .code == \"not_found\"" $T/out >/dev/null
 '
 
 step 'hostile host names, addresses and users are refused before any connection' '
