@@ -147,6 +147,18 @@ redeploy(struct req *rq, struct site_rec *rec, const char *why)
 	release_rec_free(&cur);
 }
 
+/* env is for container sites: a static site has no process to give it. */
+static int
+env_refuse_static(struct req *rq, const struct site_rec *rec,
+    const struct site_spec *s)
+{
+	if (s->kind != KIND_STATIC)
+		return 0;
+	req_fail(rq, E_BAD_ARGS, "'%s' is a static site: it has no environment "
+	    "(env and secrets are for container sites)", rec->name);
+	return -1;
+}
+
 void
 cmd_env_set(struct req *rq, struct mv *args)
 {
@@ -161,6 +173,8 @@ cmd_env_set(struct req *rq, struct mv *args)
 
 	if (site_open(rq, args, &rec, &s) == -1)
 		return;
+	if (env_refuse_static(rq, &rec, &s) == -1)
+		goto out;
 	if (mv_bool(args, "secret", &secret, 0) == -1 ||
 	    mv_bool(args, "no_deploy", &nodeploy, 0) == -1 ||
 	    mv_arr(args, "vars", &n, VARS_MAX, MV_REQ) == -1) {
@@ -247,6 +261,8 @@ cmd_env_unset(struct req *rq, struct mv *args)
 
 	if (site_open(rq, args, &rec, &s) == -1)
 		return;
+	if (env_refuse_static(rq, &rec, &s) == -1)
+		goto out;
 	if (mv_bool(args, "no_deploy", &nodeploy, 0) == -1 ||
 	    mv_arr(args, "keys", &n, VARS_MAX, MV_REQ) == -1) {
 		req_fail(rq, E_BAD_ARGS, "%s", args->err);

@@ -90,6 +90,18 @@ step 'site apply --dry-run masks env values for a caller without view_env' '
 	test "$(grep -c "^  [-+] " $T/out)" = 2 || { cat $T/out; false; }
 '
 
+step 'env set and env unset on a static site are refused; nothing is stored or released' '
+	mkdir -p $T/public && echo hi >$T/public/index.html &&
+	printf "site: st\nkind: static\nroot: $T/public\nhosts: [h1]\ndomains: [st.test]\n" >$T/st.yml &&
+	"$TUG" site apply $T/st.yml >/dev/null &&
+	! "$TUG" env set st A=1 >$T/out 2>$T/err &&
+	grep -qx "tug: .st. is a static site: it has no environment (env and secrets are for container sites)" $T/err &&
+	! "$TUG" env unset st A 2>$T/err &&
+	grep -q "is a static site: it has no environment" $T/err &&
+	test -z "$(sqlite3 "$TUG_HOME/tug.db" "SELECT key FROM env JOIN sites ON sites.id = env.site_id WHERE sites.name = '\''st'\''")" &&
+	test "$(sqlite3 "$TUG_HOME/tug.db" "SELECT count(*) FROM releases JOIN sites ON sites.id = releases.site_id WHERE sites.name = '\''st'\''")" = 0
+'
+
 step 'env set KEY --secret reads the value from stdin, never from argv' '
 	spec sec "sec.test" "secrets: [API_KEY]\n" >$T/sec.yml &&
 	"$TUG" site apply $T/sec.yml >/dev/null &&
