@@ -707,6 +707,9 @@ container_create(struct job *j, const struct site_args *a, char *id,
 
 struct cstate {
 	int		running;
+	int		restarting;	/* between two runs of a crash loop */
+	int		oom;		/* the kernel killed it: out of memory */
+	int64_t		restarts;	/* by its restart policy */
 	int		exit_code;
 	char		health[32];	/* "" when no health check */
 	uint64_t	port;		/* published host port */
@@ -734,6 +737,9 @@ container_inspect(struct job *j, const char *id, uint64_t cport,
 	}
 	s = json_object_get(r, "State");
 	st->running = json_is_true(json_object_get(s, "Running"));
+	st->restarting = json_is_true(json_object_get(s, "Restarting"));
+	st->oom = json_is_true(json_object_get(s, "OOMKilled"));
+	st->restarts = json_integer_value(json_object_get(r, "RestartCount"));
 	st->exit_code = (int)json_integer_value(json_object_get(s,
 	    "ExitCode"));
 	snprintf(st->started, sizeof st->started, "%s",
@@ -776,9 +782,57 @@ discard(char *p, size_t size, size_t n, void *arg)
 	return size * n;
 }
 
+/*
+ * The last lines a failed container wrote (stdout and stderr, Docker's
+ * multiplexed frames), each as a progress line of the job: what a user
+ * needs to see why it did not start.
+ */
+#define LAST_LINES	10
+
+static void
+last_lines(struct job *j, const char *id)
+{
+	struct dcall		 c;
+	const unsigned char	*p, *end;
+	char			 line[MSG_ERRLEN];
+
+	dcall_init(&c, "GET", "/containers/%s/logs?stdout=1&stderr=1&"
+	    "tail=%d", id, LAST_LINES);
+	c.cancel = &j->cancelled;
+	if (docker_call(&c) == -1 || c.status != 200 || c.resp.len == 0) {
+		dcall_release(&c);
+		return;
+	}
+	p = (const unsigned char *)c.resp.ptr;
+	end = p + c.resp.len;
+	while (end - p >= 8) {
+		size_t	n = (size_t)p[4] << 24 | (size_t)p[5] << 16 |
+			    (size_t)p[6] << 8 | p[7];
+		const char *s = (const char *)p + 8;
+
+		if (n > (size_t)(end - p) - 8)
+			break;
+		p += 8 + n;
+		while (n > 0) {
+			size_t	k = 0, len;
+
+			while (k < n && s[k] != '\n')
+				k++;
+			len = k < sizeof line - 1 ? k : sizeof line - 1;
+			log_escape(line, sizeof line, s, len);
+			job_progress(j, "log", "  | %s", line);
+			k = k < n ? k + 1 : k;
+			s += k;
+			n -= k;
+		}
+	}
+	dcall_release(&c);
+}
+
 /* GET http://127.0.0.1:port/path; the HTTP status, or -1 with err. */
 static long
-http_probe(uint64_t port, const char *path, uint64_t timeout_ms, char *err)
+http_probe(uint64_t port, uint64_t cport, const char *path,
+    uint64_t timeout_ms, char *err)
 {
 	CURL		*h;
 	char		 url[512];
@@ -794,7 +848,17 @@ http_probe(uint64_t port, const char *path, uint64_t timeout_ms, char *err)
 	curl_easy_setopt(h, CURLOPT_TIMEOUT_MS, (long)timeout_ms);
 	curl_easy_setopt(h, CURLOPT_WRITEFUNCTION, discard);
 	curl_easy_setopt(h, CURLOPT_PROXY, "");
-	if ((rc = curl_easy_perform(h)) != CURLE_OK)
+	/*
+	 * Docker's proxy takes the connection and closes it when nothing
+	 * listens on the container's port: say that, not curl's words.
+	 */
+	if ((rc = curl_easy_perform(h)) == CURLE_RECV_ERROR ||
+	    rc == CURLE_GOT_NOTHING)
+		snprintf(err, MSG_ERRLEN, "GET %s: nothing answers on port "
+		    "%llu in the container (does the app listen on port "
+		    "%llu?)", path, (unsigned long long)cport,
+		    (unsigned long long)cport);
+	else if (rc != CURLE_OK)
 		snprintf(err, MSG_ERRLEN, "GET %s: %s", path,
 		    curl_easy_strerror(rc));
 	else {
@@ -805,6 +869,20 @@ http_probe(uint64_t port, const char *path, uint64_t timeout_ms, char *err)
 	}
 	curl_easy_cleanup(h);
 	return status;
+}
+
+void
+keeps_serving(const struct journal *jr, uint64_t failed, char *dst,
+    size_t dstsz)
+{
+	if (jr->current != 0 && jr->current != failed)
+		snprintf(dst, dstsz, "release %llu keeps serving",
+		    (unsigned long long)jr->current);
+	else if (jr->current == 0)
+		snprintf(dst, dstsz, "nothing served before it, and nothing "
+		    "serves now");
+	else
+		snprintf(dst, dstsz, "it keeps serving");
 }
 
 int
@@ -844,9 +922,15 @@ wait_healthy(struct job *j, const struct site_args *a, const char *id,
 		if (container_inspect(j, id, a->port, &st, why) != 1)
 			return -1;
 		*port = st.port;
-		if (!st.running) {
-			snprintf(why, MSG_ERRLEN, "container exited with "
-			    "code %d", st.exit_code);
+		/* Exited, or crash-looping: it will not get healthy. */
+		if (!st.running || st.restarting || st.restarts > 0) {
+			snprintf(why, MSG_ERRLEN, "the container %s with code "
+			    "%d%s%s", st.restarts > 0 || st.restarting ?
+			    "keeps exiting" : "exited", st.exit_code, st.oom ?
+			    " (killed: out of memory)" : "", st.restarts > 0 ?
+			    ", restarted by Docker" : "");
+			job_progress(j, "log", "its last lines:");
+			last_lines(j, id);
 			return -1;
 		}
 		if (st.health[0] != '\0' && strcmp(st.health, "healthy") != 0)
@@ -857,8 +941,8 @@ wait_healthy(struct job *j, const struct site_args *a, const char *id,
 		else if (st.port == 0)
 			snprintf(why, MSG_ERRLEN, "port %llu not published",
 			    (unsigned long long)a->port);
-		else if ((status = http_probe(st.port, path, a->timeout_ms,
-		    why)) >= 200 && status <= 399)
+		else if ((status = http_probe(st.port, a->port, path,
+		    a->timeout_ms, why)) >= 200 && status <= 399)
 			return 0;
 		if (clock_ms() - start >= limit)
 			return -1;
@@ -891,7 +975,9 @@ image_present(struct job *j, struct site_args *a)
 				job_fail(j, code, "%s", why);
 		} else if (c.status == 404)
 			job_fail(j, E_NOT_FOUND, "image '%s' is not on this "
-			    "host: load it first (image.load)", a->image);
+			    "host: push it there first (tug image push %s), or "
+			    "deploy an image that names its registry", a->image,
+			    a->image);
 		else
 			job_fail(j, E_DOCKER, "%s", c.err);
 	}
@@ -1128,11 +1214,11 @@ undo_fail:
 			log_warnx("%s", err);
 	}
 	journal_step(&jr, "failed");
-	job_fail(j, code, "release %llu %s: %s; the previous release keeps "
-	    "serving", (unsigned long long)a->release,
-	    strcmp(code, E_HEALTH) == 0 ? "did not become healthy" :
+	keeps_serving(&jr, a->release, err, sizeof err);
+	job_fail(j, code, "release %llu %s: %s; %s", (unsigned long long)
+	    a->release, strcmp(code, E_HEALTH) == 0 ? "did not become healthy" :
 	    strcmp(code, E_PROXY) == 0 ? "was not switched to" :
-	    "could not start", why);
+	    "could not start", why, err);
 	goto out;
 undo:
 	if (id[0] != '\0' && !(reuse && serving) &&

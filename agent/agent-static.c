@@ -450,7 +450,7 @@ static_apply_run(struct job *j)
 	struct stat		 st;
 	struct enc		 e;
 	const char		*code = E_IO;
-	char			 why[MSG_ERRLEN * 2], rel[24], idx[300];
+	char			 why[MSG_ERRLEN * 2], rel[24], idx[300], still[80];
 	uint64_t		*kept = NULL, *pruned = NULL;
 	uint64_t		 t0 = clock_ms(), received = 0, ems = 0;
 	size_t			 nkept = 0, npruned = 0;
@@ -507,8 +507,9 @@ static_apply_run(struct job *j)
 	journal_step(&jr, "proxy");
 	if (static_switch(j, a, &pc, &tm, why, sizeof why) == -1) {
 		journal_step(&jr, "failed");
-		job_fail(j, E_PROXY, "release %s was not switched to: %s; the "
-		    "previous release keeps serving", rel, why);
+		keeps_serving(&jr, a->release, still, sizeof still);
+		job_fail(j, E_PROXY, "release %s was not switched to: %s; %s",
+		    rel, why, still);
 		goto out;
 	}
 	jr.current = a->release;

@@ -102,6 +102,10 @@ void	 job_progress(struct job *, const char *step, const char *fmt, ...)
 int	 job_data(struct job *, struct msg *);
 /* Sleep up to ms, waking early on cancel; -1 if cancelled. */
 int	 job_sleep(struct job *, uint64_t ms);
+struct journal;
+/* What still serves after release failed did not: for its error. */
+void	 keeps_serving(const struct journal *, uint64_t failed, char *dst,
+	    size_t dstsz);
 int	 job_check_name(struct job *, const char *key, char *dst, size_t dstsz);
 int	 job_bad(struct job *, const char *fmt, ...)
 	    __attribute__((format(printf, 2, 3)));

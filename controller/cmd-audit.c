@@ -21,42 +21,6 @@
 #define LIST_BYTES_MAX	(768 * 1024)	/* stay under the frame cap */
 #define PROBLEMS_MAX	5
 
-/* "1h", "30m", "2d", "2024-05-01", "2024-05-01T12:00[:00][Z]" (UTC). */
-static int
-parse_since(const char *s, int64_t *at)
-{
-	struct tm	 tm;
-	uint64_t	 ms;
-	char		*end, num[32];
-	size_t		 n = strlen(s);
-
-	if (parse_duration(s, &ms) == 0) {
-		*at = (int64_t)(wall_ms() - ms);
-		return 0;
-	}
-	if (n > 1 && n < sizeof num && s[n - 1] == 'd') {
-		snprintf(num, sizeof num, "%.*sh", (int)(n - 1), s);
-		if (parse_duration(num, &ms) == 0 && ms / 24 < UINT64_MAX / 24) {
-			*at = (int64_t)(wall_ms() - ms * 24);
-			return 0;
-		}
-	}
-	memset(&tm, 0, sizeof tm);
-	if ((end = strptime(s, "%Y-%m-%d", &tm)) == NULL)
-		return -1;
-	if (*end == 'T' || *end == ' ') {
-		if ((end = strptime(end + 1, "%H:%M", &tm)) == NULL)
-			return -1;
-		if (*end == ':' && (end = strptime(end + 1, "%S", &tm)) == NULL)
-			return -1;
-		if (*end == 'Z')
-			end++;
-	}
-	if (*end != '\0')
-		return -1;
-	*at = (int64_t)timegm(&tm) * 1000;
-	return 0;
-}
 
 /* A prefix of s of at most max bytes that does not split a UTF-8 char. */
 static size_t

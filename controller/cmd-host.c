@@ -179,6 +179,7 @@ cmd_host_add(struct req *rq, struct mv *args)
 	t.user = h.user;
 	t.key_path = h.key_path;
 	t.pinned = hostkey;
+	t.expected = hostkey[0] != '\0';
 	t.accept_new = accept_new;
 	t.timeout_s = 10;
 	req_progress(rq, h.name, "connect", "connecting to %s@%s:%u",

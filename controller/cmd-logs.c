@@ -227,7 +227,7 @@ static int
 since_parse(const char *s, struct lts *t)
 {
 	char		 key[20] = "";
-	int64_t		 sec = 0;
+	int64_t		 sec = 0, at;
 	uint64_t	 ms;
 	char		*end;
 
@@ -249,6 +249,12 @@ since_parse(const char *s, struct lts *t)
 	}
 	if (ts_parse(s, strlen(s), t, key, &sec) == strlen(s) && t->sec > 0)
 		return 0;
+	/* What tug audit --since takes too: "2d", "2026-12-01[T08:00]". */
+	if (parse_since(s, &at) == 0 && at > 0) {
+		t->sec = at / 1000;
+		t->nsec = (uint32_t)(at % 1000) * 1000000;
+		return 0;
+	}
 	return -1;
 }
 
@@ -868,8 +874,9 @@ parse_args(struct req *rq, struct mv *args, struct logs *l, char *host,
 	}
 	if (since[0] != '\0' && since_parse(since, &l->since) == -1) {
 		req_fail(rq, E_BAD_ARGS, "invalid --since '%s': a Unix time, "
-		    "a duration back from now (90s, 10m, 2h) or an RFC 3339 "
-		    "time (2026-11-23T08:00:00Z)", log_escape(esc, sizeof esc,
+		    "a duration back from now (90s, 10m, 2h, 2d), a UTC date "
+		    "(2026-11-23, 2026-11-23T08:00) or an RFC 3339 time "
+		    "(2026-11-23T08:00:00.5Z)", log_escape(esc, sizeof esc,
 		    since, strlen(since)));
 		return -1;
 	}

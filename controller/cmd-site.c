@@ -264,7 +264,10 @@ cmd_site_list(struct req *rq, struct mv *args)
 	enc_karr(&e, "sites");
 	for (i = 0; i < n; i++) {
 		struct site_spec	s;
+		struct release_rec	rel;
 		char			err[600], scope[SITE_NAME_MAX + 8];
+		const char		*text;
+		int			have;
 
 		/* Only the sites the caller may view. */
 		snprintf(scope, sizeof scope, "site:%s", v[i].name);
@@ -276,8 +279,12 @@ cmd_site_list(struct req *rq, struct mv *args)
 		enc_kstr(&e, "name", v[i].name);
 		enc_kstr(&e, "kind", v[i].kind);
 		enc_ki64(&e, "release", v[i].current);
-		if (spec_parse(v[i].file, v[i].spec, strlen(v[i].spec), &s,
-		    err, sizeof err) == 0) {
+		/* What serves: the current release's image and domains. */
+		have = v[i].current > 0 && release_load(v[i].id, v[i].current,
+		    &rel) == 1;
+		text = have ? rel.spec : v[i].spec;
+		if (spec_parse(v[i].file, text, strlen(text), &s, err,
+		    sizeof err) == 0) {
 			size_t k;
 
 			enc_karr(&e, "domains");
@@ -285,9 +292,14 @@ cmd_site_list(struct req *rq, struct mv *args)
 				enc_str(&e, s.domains[k]);
 			enc_close(&e);
 			if (s.kind == KIND_CONTAINER)
-				enc_kstr(&e, "image", s.image);
+				enc_kstr(&e, "image", have ? rel.image : s.image);
 		}
 		spec_free(&s);
+		/* A spec applied since, not deployed yet. */
+		enc_kbool(&e, "pending", have &&
+		    strcmp(rel.spec_hash, v[i].spec_hash) != 0);
+		if (have)
+			release_rec_free(&rel);
 		site_drift(&e, v[i].name, v[i].current);
 		enc_close(&e);
 		site_rec_free(&v[i]);

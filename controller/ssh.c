@@ -162,6 +162,13 @@ sshc_connect(struct sshc *sc, const struct ssh_target *t)
 			char	seen[FINGERPRINT_MAX];
 
 			snprintf(seen, sizeof seen, "%s", sc->fingerprint);
+			if (t->expected)
+				return fail(sc, "%s: %s:%u presented host key "
+				    "%s, not the %s given with --hostkey; "
+				    "nothing was added (check the fingerprint "
+				    "on the host: ssh-keygen -lf "
+				    "/etc/ssh/ssh_host_ed25519_key.pub)",
+				    t->name, t->addr, port, seen, t->pinned);
 			return fail(sc, "%s: HOST KEY CHANGED: %s:%u presented "
 			    "%s but %s is pinned; refusing to connect (if the "
 			    "host was reinstalled, remove and add it again)",

@@ -358,6 +358,7 @@ struct ssh_target {
 	const char	*user;
 	const char	*key_path;	/* NULL or "": tugd's key, then agent */
 	const char	*pinned;	/* "" when not pinned yet */
+	int		 expected;	/* pinned is --hostkey of a first add */
 	int		 accept_new;	/* pin whatever is presented */
 	int		 timeout_s;
 };

@@ -48,16 +48,22 @@ render_site_list(struct mv *v)
 		struct mv	row, dr;
 		int64_t		r = 0;
 		char		state[96], ds[16], dh[64];
+		int		pending;
 
 		if (mv_arr_map(v, "sites", i, &row) != 1)
 			continue;
-		/* "vanished on web1", "+2" for more hosts. */
+		/* "vanished on web1", "+more" for more hosts. */
 		s_(&row, "state", state, sizeof state);
+		pending = 0;
+		mv_bool(&row, "pending", &pending, 0);
 		mv_arr(&row, "drift", &nd, 4096, 0);
 		if (nd > 0 && mv_arr_map(&row, "drift", 0, &dr) == 1)
 			snprintf(state, sizeof state, "%s on %s%s", s_(&dr,
 			    "state", ds, sizeof ds), s_(&dr, "host", dh,
 			    sizeof dh), nd > 1 ? " +more" : "");
+		if (pending)
+			strncat(state, ", spec pending", sizeof state -
+			    strlen(state) - 1);
 		mv_i64(&row, "release", &r, 0);
 		snprintf(rel, sizeof rel, r > 0 ? "%lld" : "-", (long long)r);
 		doms[0] = '\0';

@@ -140,7 +140,7 @@ SPEC="\"site\":\"$S\",\"release\":1,\"image\":\"$IMG\",\"port\":8080,\"env\":{\"
 step 'site.apply of an absent image without pull: not_found as before' '
 	$DOCKER rmi $IMG >/dev/null &&
 	! req $T/np site.apply "{$SPEC}" &&
-	has $T/np "\"code\":\"not_found\",\"message\":\"image '"'"'$IMG'"'"' is not on this host: load it first (image.load)\"" &&
+	has $T/np "\"code\":\"not_found\",\"message\":\"image '"'"'$IMG'"'"' is not on this host: push it there first (tug image push $IMG), or deploy an image that names its registry\"" &&
 	test -z "$(site_containers $S)"
 '
 

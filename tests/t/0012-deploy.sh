@@ -125,7 +125,9 @@ step 'redeploy under keep-alive load with slow requests in flight: at least 2,00
 	has $T/load " failed=0 slow_ok=[1-9][0-9]* slow_failed=0 " &&
 	has $T/load "\"blog 1\":" && has $T/load "\"blog 2\":" &&
 	test "$(get 1 blog.test)" = "blog 2" && test "$(get 2 blog.test)" = "blog 2" &&
-	test "$(containers 1 blog)" = 1
+	test "$(containers 1 blog)" = 1 &&
+	"$TUG" site list >$T/out &&
+	grep -q "^blog *container *2 *ok *tug-test/app:2 *blog.test,www.blog.test" $T/out
 '
 
 step 'rollback under the same load: back to release 1'"'"'s image, none failed' '
@@ -138,13 +140,27 @@ step 'rollback under the same load: back to release 1'"'"'s image, none failed' 
 	has $T/load " failed=0 slow_ok=[1-9][0-9]* slow_failed=0 " &&
 	test "$(get 2 blog.test)" = "blog 1" &&
 	"$TUG" releases blog >$T/out &&
-	grep -q "^3 \* *tug-test/app:1 *done (of 1)" $T/out
+	grep -q "^3 \* *tug-test/app:1 *done (of 1)" $T/out &&
+	"$TUG" site list >$T/out &&
+	grep -q "^blog *container *3 *ok *tug-test/app:1 " $T/out
+'
+
+step 'site list marks a spec applied but not deployed as pending' '
+	sed "s/^port: 8080$/port: 8080\nstop_timeout: 9s/" $T/blog.yml >$T/blog9.yml &&
+	grep -q "^stop_timeout: 9s" $T/blog9.yml &&
+	"$TUG" -q site apply $T/blog9.yml >/dev/null &&
+	"$TUG" site list >$T/out &&
+	grep -q "^blog *container *3 *ok, spec pending *tug-test/app:1 " $T/out &&
+	"$TUG" --json site list | jq -en "input | .sites[] | select(.name == \"blog\") | .pending == true" >/dev/null &&
+	"$TUG" -q site apply $T/blog.yml >/dev/null &&
+	"$TUG" --json site list | jq -en "input | .sites[] | select(.name == \"blog\") | .pending == false" >/dev/null
 '
 
 step 'a release that never gets healthy: deploy fails, the old one keeps serving' '
 	! "$TUG" env set blog HEALTH=fail >$T/out 2>$T/err &&
 	grep -q "did not become healthy" $T/err &&
 	grep -q "release 4 of blog failed on 1 of 2 hosts" $T/err &&
+	grep -q "did not become healthy: .*; release 3 keeps serving" $T/err &&
 	test "$(get 1 blog.test)" = "blog 1" && test "$(get 2 blog.test)" = "blog 1" &&
 	test "$(containers 1 blog)" = 1 &&
 	"$TUG" releases blog | grep -q "^4 *tug-test/app:1 *failed" &&

@@ -139,6 +139,12 @@ step '--since: only the lines written after that time' '
 	"$TUG" logs logs --tail all --since 10m >$T/out &&
 	test "$(count $T/out "tag=ord-1-h1 n=")" = 1 &&
 	"$TUG" logs logs --tail all --since $(($(date +%s) + 3600)) >$T/out &&
+	test ! -s $T/out &&
+	"$TUG" logs logs --tail all --since 2d >$T/out &&
+	test "$(count $T/out "tag=ord-1-h1 n=")" = 1 &&
+	"$TUG" logs logs --tail all --since "$(date -u +%Y-%m-%d)" >$T/out &&
+	test "$(count $T/out "tag=late-h3 n=")" = 1 &&
+	"$TUG" logs logs --tail all --since "$(date -u -d "+1 day" +%Y-%m-%dT%H:%M)" >$T/out &&
 	test ! -s $T/out
 '
 
