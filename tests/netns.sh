@@ -20,6 +20,8 @@
 #	ns_sysnginx_start N DIR		that nginx as root in host N on 80
 #	ns_sysnginx_stop DIR		stopped by its pid file
 #	ns_sudo_boot N / ns_sudo_unboot N	sudo for all, for bootstrap
+#	ns_test_host N [IMAGE...]	a test's own host N (uses lib.sh)
+#	ns_test_add N [BOOTSTRAP-ARG...]	tug host add hN, then bootstrap
 #
 # Host N (1..19) is:
 #	netns tugh$N, veth tugv$N (10.77.N.1, root side) / eth0 (10.77.N.2)
@@ -712,4 +714,38 @@ ns_syscaddy_stop() {
 	done
 	kill -KILL "$pid" 2>/dev/null
 	return 0
+}
+
+# ns_test_host N [IMAGE...]: at the top level of a tests/t file (it calls
+# lib.sh's at_exit): this test's tugd made (tug init, its key in
+# $T/tugd.pub), host N up and letting that key in, the agent's state and
+# what an earlier run left in N's engine cleared, and the same done again
+# when the test ends; IMAGEs (tug-test/app:1 if none) loaded into N's
+# engine from this machine's.
+ns_test_host() {
+	local n=$1
+
+	shift
+	"$TUG" init >/dev/null && "$TUG" key >"$T/tugd.pub" ||
+	    _bed_err "ns_test_host $n: tug init or tug key failed" || return
+	ns_host_up "$n" "$T/tugd.pub" || return
+	ns_agent_reset "$n"
+	ns_purge "$n"
+	at_exit "ns_purge $n; ns_agent_reset $n; ns_host_down $n"
+	[ $# -gt 0 ] || set -- tug-test/app:1
+	$DOCKER save "$@" | ns_docker "$n" load >/dev/null ||
+	    _bed_err "ns_test_host $n: cannot load $* into its engine"
+}
+
+# ns_test_add N [BOOTSTRAP-ARG...]: host N known to this test's tugd as
+# hN (its host key taken on first sight), then bootstrapped with the args.
+ns_test_add() {
+	local n=$1
+
+	shift
+	"$TUG" -q host add "h$n" "tughost$n@$(ns_addr "$n")" \
+	    --accept-new-hostkey >/dev/null ||
+	    _bed_err "ns_test_add $n: tug host add failed" || return
+	"$TUG" -q host bootstrap "h$n" "$@" >/dev/null ||
+	    _bed_err "ns_test_add $n: tug host bootstrap $* failed"
 }

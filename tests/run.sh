@@ -60,7 +60,7 @@ selected() {
 # ACME CA's validations and polls), run one after another beside the main
 # lane, each into its own log, counted at the end. TUG_SIDE="" runs them in
 # line with the rest.
-side=${TUG_SIDE-0027 0028 0030 0031}
+side=${TUG_SIDE-0022 0024 0027 0028 0030 0031}
 sidelogs=()
 sidepid=
 is_side() {

@@ -18,15 +18,9 @@ U=tughost$N
 ADDR=$(ns_addr $N)
 bed_dockerd >/dev/null || bail "no dockerd"
 bed_images "$T/fixtures" >/dev/null || bail "cannot build the test images"
-"$TUG" init >/dev/null && "$TUG" key >$T/tugd.pub || bail "tug key"
-ns_host_up $N $T/tugd.pub || bail "host $N"
-ns_agent_reset $N
-ns_purge $N
-at_exit "ns_purge $N; ns_agent_reset $N; ns_host_down $N"
-$DOCKER save tug-test/app:1 | ns_docker $N load >/dev/null || bail "image load"
-"$TUG" -q host add h$N $U@$ADDR --accept-new-hostkey >/dev/null &&
-	"$TUG" -q host bootstrap h$N --proxy nginx --proxy-port 8080 \
-	    --proxy-tls-port 8443 >/dev/null || bail "host h$N"
+ns_test_host $N || bail "host $N"
+ns_test_add $N --proxy nginx --proxy-port 8080 --proxy-tls-port 8443 ||
+	bail "host h$N"
 
 for i in $(seq $SITES); do
 	cat >$T/s$i.yml <<EOS

@@ -12,17 +12,9 @@ bed_images "$T/fixtures" >/dev/null || bail "cannot build the test images"
 N=5
 SITES=${TUG_TEST_0022_SITES:-100}
 POOL=10.77.192.0/18	# inside the test host's own 10.77.0.0/16
-"$TUG" init >/dev/null && "$TUG" key >$T/tugd.pub || bail "tug key"
-ns_host_up $N $T/tugd.pub || bail "host $N"
-ns_agent_reset $N
-# The host's engine is this test's own: clear what an earlier run left.
-ns_purge $N
-at_exit "ns_purge $N; ns_agent_reset $N; ns_host_down $N"
-$DOCKER save tug-test/app:1 | ns_docker $N load >/dev/null || bail "image load"
-"$TUG" -q host add h$N tughost$N@$(ns_addr $N) --accept-new-hostkey >/dev/null ||
-	bail "host add"
-"$TUG" -q host bootstrap h$N --proxy nginx --proxy-port 8080 --subnet-pool $POOL \
-    >/dev/null || bail "bootstrap"
+ns_test_host $N || bail "host $N"
+ns_test_add $N --proxy nginx --proxy-port 8080 --subnet-pool $POOL ||
+	bail "host h$N"
 
 name() {
 	printf 's%03d' "$1"

@@ -217,8 +217,42 @@ step 'rollback under the same load: 0 failed' '
 	test $drc = 0 && test $lrc = 0 && test "$(get web.t26.test)" = "web 1"
 '
 
+# loaded NAME BODIES CMD...: CMD under the same load, which must lose
+# nothing; its figures in $T/load.NAME.
+loaded() {
+	local name=$1 bodies=$2 lpid lrc crc
+
+	shift 2
+	rm -f $T/stop
+	"$LOAD" -c 8 -S 2 -s "/slow?ms=2000" -H web.t26.test -n 2000 \
+	    -b $bodies "http://$ADDR/" $T/stop >$T/load.$name 2>&1 &
+	lpid=$!
+	sleep 1
+	"$@" >$T/dep 2>&1; crc=$?
+	sleep 1; touch $T/stop; wait $lpid; lrc=$?
+	test $crc = 0 || { cat $T/dep; return 1; }
+	test $lrc = 0 || { cat $T/load.$name; return 1; }
+}
+
+step 'an env change under the same load: 0 failed' '
+	loaded env 1 "$TUG" -q env set web GREETING=hi &&
+	test "$(get web.t26.test)" = "web 1" &&
+	ns_docker $N inspect -f "{{.Config.Env}}" \
+	    $(ns_docker $N ps -q --filter label=tug.site=web) | grep -q "GREETING=hi"
+'
+
+step 'restart under the same load: a fresh container of the serving release, 0 failed' '
+	old=$(ns_docker $N ps -q --filter label=tug.site=web) && test -n "$old" &&
+	loaded restart 1 "$TUG" -q restart web &&
+	new=$(ns_docker $N ps -q --filter label=tug.site=web) &&
+	test -n "$new" && test "$new" != "$old" &&
+	test "$(get web.t26.test)" = "web 1"
+'
+
 echo "# redeploy: $(cat $T/load.deploy2 2>/dev/null)"
 echo "# rollback: $(cat $T/load.rollback 2>/dev/null)"
+echo "# env change: $(cat $T/load.env 2>/dev/null)"
+echo "# restart: $(cat $T/load.restart 2>/dev/null)"
 
 step 'hostile input never reaches the host'"'"'s config' '
 	! "$TUG" host bootstrap h$N --proxy nginx --proxy-mode system \

@@ -22,12 +22,7 @@ ADDR=$(ns_addr $N)
 LOAD=$TUG_BUILD/tests/load
 SYS=$(mktemp -d /tmp/tug27sys.XXXXXX) && chmod 755 $SYS || bail "mktemp"
 at_exit "rm -rf $SYS"
-"$TUG" init >/dev/null && "$TUG" key >$T/tugd.pub || bail "tug key"
-ns_host_up $N $T/tugd.pub || bail "host $N"
-ns_agent_reset $N
-ns_purge $N
-at_exit "ns_purge $N; ns_agent_reset $N; ns_host_down $N"
-$DOCKER save tug-test/app:1 | ns_docker $N load >/dev/null || bail "image load"
+ns_test_host $N || bail "host $N"
 at_exit "ns_sudo_unboot $N; rm -f /etc/sudoers.d/tug-$U"
 ns_sysnginx_conf $SYS && ns_sysnginx_start $N $SYS || bail "the host's nginx"
 at_exit "ns_sysnginx_stop $SYS"
@@ -153,6 +148,14 @@ step 'an env change (a redeploy) under the same load: 0 failed' '
 	    $(ns_docker $N ps -q --filter label=tug.site=sec) | grep -q "GREETING=hi"
 '
 
+step 'restart under the same load: a fresh container of the serving release, 0 failed' '
+	old=$(ns_docker $N ps -q --filter label=tug.site=sec) && test -n "$old" &&
+	under_load $T/load.restart 1 "$TUG" -q restart sec &&
+	new=$(ns_docker $N ps -q --filter label=tug.site=sec) &&
+	test -n "$new" && test "$new" != "$old" &&
+	test "$(https sec.t27.test)" = "sec 1"
+'
+
 step 'cert renew under load: a new serial, nginx serves it, 0 failed' '
 	old=$(openssl s_client -connect $ADDR:443 -servername sec.t27.test </dev/null 2>/dev/null |
 	    openssl x509 -noout -serial) &&
@@ -184,6 +187,7 @@ step 'tug acme set --host: that host'"'"'s own CA settings, kept by its agent, u
 echo "# redeploy: $(cat $T/load.deploy 2>/dev/null)"
 echo "# rollback: $(cat $T/load.rollback 2>/dev/null)"
 echo "# env change: $(cat $T/load.env 2>/dev/null)"
+echo "# restart: $(cat $T/load.restart 2>/dev/null)"
 echo "# renew: $(cat $T/load.renew 2>/dev/null)"
 
 cat >$T/bad.yml <<EOS

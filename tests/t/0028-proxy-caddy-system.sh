@@ -377,6 +377,17 @@ step 'an env change (a redeploy) under the same load: 0 failed, no reload' '
 	    $(ns_docker $N ps -q --filter label=tug.site=sec) | grep -q "GREETING=hi"
 '
 
+step 'restart under the same load: a fresh container of the serving release, 0 failed, no reload' '
+	before=$(stat -c %Y.%y $autosave) &&
+	old=$(ns_docker $N ps -q --filter label=tug.site=sec) && test -n "$old" &&
+	under_load $T/load.restart 1 "$TUG" -q restart sec &&
+	new=$(ns_docker $N ps -q --filter label=tug.site=sec) &&
+	test -n "$new" && test "$new" != "$old" &&
+	test "$(https sec.t28.test)" = "sec 1" &&
+	test "$(stat -c %Y.%y $autosave)" = "$before" &&
+	has $T/load.restart.strict "failed=0 "
+'
+
 step 'cert renew under load: a new serial, caddy serves it; its two reloads cost closed connections only' '
 	old=$(openssl s_client -connect $ADDR:443 -servername sec.t28.test </dev/null 2>/dev/null |
 	    openssl x509 -noout -serial) &&

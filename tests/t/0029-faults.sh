@@ -19,16 +19,8 @@ N=17
 U=tughost$N
 ADDR=$(ns_addr $N)
 STATE=/home/$U/.tug-agent
-"$TUG" init >/dev/null && "$TUG" key >$T/tugd.pub || bail "tug key"
-ns_host_up $N $T/tugd.pub || bail "host $N"
-ns_agent_reset $N
-ns_purge $N
-at_exit "ns_purge $N; ns_agent_reset $N; ns_host_down $N"
-$DOCKER save tug-test/app:1 tug-test/app:2 | ns_docker $N load >/dev/null ||
-	bail "image load"
-"$TUG" -q host add h$N $U@$ADDR --accept-new-hostkey >/dev/null &&
-	"$TUG" -q host bootstrap h$N --proxy nginx --proxy-port 8080 \
-	    --proxy-tls-port 8443 >/dev/null ||
+ns_test_host $N tug-test/app:1 tug-test/app:2 || bail "host $N"
+ns_test_add $N --proxy nginx --proxy-port 8080 --proxy-tls-port 8443 ||
 	bail "host h$N"
 
 cat >$T/f.yml <<EOS
