@@ -468,12 +468,12 @@ targets(struct req *rq, struct mv *args, char ***out, size_t *n)
 
 /* Facts of a host (from its agent's HELLO) as fields of a check row. */
 static void
-enc_facts(struct enc *e, const char *facts)
+enc_facts(struct enc *e, json_t *j)
 {
-	json_t		*j, *d;
+	json_t		*d;
 	const char	*s;
 
-	if (facts == NULL || (j = json_loads(facts, 0, NULL)) == NULL)
+	if (j == NULL)
 		return;
 	if ((s = json_string_value(json_object_get(j, "agent_version"))))
 		enc_kstr(e, "agent_version", s);
@@ -490,7 +490,6 @@ enc_facts(struct enc *e, const char *facts)
 	    "memory")));
 	enc_ku64(e, "disk_free", (uint64_t)json_integer_value(
 	    json_object_get(j, "disk_free")));
-	json_decref(j);
 }
 
 void

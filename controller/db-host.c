@@ -13,12 +13,10 @@
 #include "common/xmalloc.h"
 #include "controller/tug.h"
 
+/* A row of HOST_COLS into h, its groups not yet. */
 static void
-row_to_host(sqlite3_stmt *st, void *p)
+row_to_host(sqlite3_stmt *st, struct host_rec *h)
 {
-	struct host_rec	*h = p;
-	sqlite3_stmt	*g;
-
 	memset(h, 0, sizeof *h);
 	h->id = sqlite3_column_int64(st, 0);
 	db_copy(st, 1, h->name, sizeof h->name);
@@ -31,17 +29,12 @@ row_to_host(sqlite3_stmt *st, void *p)
 	if (sqlite3_column_type(st, 8) != SQLITE_NULL)
 		h->facts = xstrdup(db_col(st, 8));
 	h->last_seen = sqlite3_column_int64(st, 9);
-	if ((g = db_prepare("SELECT grp FROM host_groups WHERE host_id = ? "
-	    "ORDER BY grp", "i", h->id)) == NULL)
-		return;
-	while (sqlite3_step(g) == SQLITE_ROW && h->ngroups < HOST_GROUPS_MAX)
-		snprintf(h->groups[h->ngroups++], sizeof h->groups[0], "%s",
-		    db_col(g, 0));
-	sqlite3_finalize(g);
 }
 
-#define HOST_COLS "id, name, address, port, ssh_user, key_path, hostkey, " \
-	"agent_hash, facts, last_seen"
+/* The hosts with their groups: one row a group (or one with NULL). */
+#define HOSTS_SQL "SELECT h.id, h.name, h.address, h.port, h.ssh_user, " \
+	"h.key_path, h.hostkey, h.agent_hash, h.facts, h.last_seen, g.grp " \
+	"FROM hosts h LEFT JOIN host_groups g ON g.host_id = h.id "
 
 void
 host_rec_free(struct host_rec *h)
@@ -60,24 +53,69 @@ hosts_free(struct host_rec *v, size_t n)
 	free(v);
 }
 
-static void
-host_release(void *h)
+/*
+ * The hosts HOSTS_SQL and its tail (a WHERE with one "t" parameter, or
+ * none: name NULL) select, ordered by host then group, each host once with
+ * its groups: one query for them all. 0, or -1 with *out NULL.
+ */
+static int
+hosts_query(const char *sql, const char *name, struct host_rec **out,
+    size_t *n)
 {
-	host_rec_free(h);
+	sqlite3_stmt	*st;
+	struct host_rec	*v = NULL, *h = NULL;
+	size_t		 cnt = 0, cap = 0;
+	int		 r = SQLITE_ERROR;
+
+	db_lock();
+	st = name != NULL ? db_prepare(sql, "t", name) : db_prepare(sql, "");
+	while (st != NULL && (r = sqlite3_step(st)) == SQLITE_ROW) {
+		if (h == NULL || h->id != sqlite3_column_int64(st, 0)) {
+			if (cnt == cap) {
+				cap = cap == 0 ? 16 : cap * 2;
+				v = xrealloc(v, cap * sizeof *v);
+			}
+			h = &v[cnt++];
+			row_to_host(st, h);
+		}
+		if (sqlite3_column_type(st, 10) != SQLITE_NULL &&
+		    h->ngroups < HOST_GROUPS_MAX)
+			db_copy(st, 10, h->groups[h->ngroups++],
+			    sizeof h->groups[0]);
+	}
+	if (st != NULL && r != SQLITE_DONE)
+		log_warnx("sqlite: %s: %s", sqlite3_errmsg(db.h), sql);
+	sqlite3_finalize(st);
+	db_unlock();
+	if (r != SQLITE_DONE) {
+		hosts_free(v, cnt);
+		v = NULL;
+		cnt = 0;
+	}
+	*out = v;
+	*n = cnt;
+	return r == SQLITE_DONE ? 0 : -1;
 }
 
 int
 hosts_load(struct host_rec **out, size_t *n)
 {
-	return db_rows("SELECT " HOST_COLS " FROM hosts ORDER BY name",
-	    sizeof **out, row_to_host, host_release, out, n, "");
+	return hosts_query(HOSTS_SQL "ORDER BY h.name, g.grp", NULL, out, n);
 }
 
 int
 host_load(const char *name, struct host_rec *h)
 {
-	return db_row("SELECT " HOST_COLS " FROM hosts WHERE name = ?",
-	    row_to_host, h, "t", name);
+	struct host_rec	*v;
+	size_t		 n;
+
+	if (hosts_query(HOSTS_SQL "WHERE h.name = ? ORDER BY g.grp", name,
+	    &v, &n) == -1)
+		return -1;
+	if (n == 1)
+		*h = v[0];
+	free(v);
+	return n == 1;
 }
 
 int
@@ -140,6 +178,12 @@ user_add(const char *name, int admin)
 	    (int64_t)time(NULL)) == 1 ? 0 : -1;
 }
 
+int64_t
+db_changes(void)
+{
+	return sqlite3_total_changes64(db.h);
+}
+
 int
 user_is_admin(const char *name)
 {
@@ -154,26 +198,45 @@ user_is_admin(const char *name)
 int
 hosts_of_group(const char *group, char ***out, size_t *n)
 {
-	struct host_rec	*hosts;
-	size_t		 nh, k;
-	char		**v;
-	int		 g, take;
+	sqlite3_stmt	 *st;
+	char		**v = xcalloc(16, sizeof *v);
+	size_t		  cnt = 0, cap = 16;
+	int		  r = SQLITE_ERROR;
 
-	*out = NULL;
-	*n = 0;
-	if (hosts_load(&hosts, &nh) == -1)
-		return -1;
-	v = xcalloc(nh + 1, sizeof *v);
-	for (k = 0; k < nh; k++) {
-		take = group[0] == '\0';
-		for (g = 0; !take && g < hosts[k].ngroups; g++)
-			take = strcmp(hosts[k].groups[g], group) == 0;
-		if (take)
-			v[(*n)++] = xstrdup(hosts[k].name);
+	db_lock();
+	st = group[0] == '\0' ? db_prepare("SELECT name FROM hosts ORDER BY "
+	    "name", "") : db_prepare("SELECT h.name FROM hosts h JOIN "
+	    "host_groups g ON g.host_id = h.id WHERE g.grp = ? ORDER BY h.name",
+	    "t", group);
+	while (st != NULL && (r = sqlite3_step(st)) == SQLITE_ROW) {
+		if (cnt + 1 == cap) {
+			cap *= 2;
+			v = xrealloc(v, cap * sizeof *v);
+		}
+		v[cnt++] = xstrdup(db_col(st, 0));
+		v[cnt] = NULL;
 	}
-	hosts_free(hosts, nh);
+	if (st != NULL && r != SQLITE_DONE)
+		log_warnx("sqlite: %s: hosts of group", sqlite3_errmsg(db.h));
+	sqlite3_finalize(st);
+	db_unlock();
+	if (r != SQLITE_DONE) {
+		free_names(v, cnt);
+		*out = NULL;
+		*n = 0;
+		return -1;
+	}
 	*out = v;
+	*n = cnt;
 	return 0;
+}
+
+int
+host_in_group(const char *host, const char *group)
+{
+	return db_row("SELECT 1 FROM host_groups g JOIN hosts h ON h.id = "
+	    "g.host_id WHERE h.name = ? AND g.grp = ?", NULL, NULL, "tt", host,
+	    group);
 }
 
 void

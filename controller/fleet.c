@@ -14,6 +14,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include <jansson.h>
 #include <libssh/libssh.h>
 
 #include "common/clock.h"
@@ -61,7 +62,7 @@ struct host {
 	pthread_cond_t	 cond;
 	enum host_state	 state;
 	char		 error[512];
-	char		*facts;
+	json_t		*facts;		/* the HELLO's, parsed once; or NULL */
 	uint64_t	 connected_ms;
 	int		 wake[2];
 	struct hreq	*reqs;
@@ -71,16 +72,23 @@ struct host {
 	uint64_t	 backoff;
 	uint64_t	 next_try;
 	int		 kick;
-	struct host	*next;
+	struct host	*next;		/* in its bucket of fleet.table */
 };
 
+/*
+ * The hosts, by name: a hash table of chains, grown as hosts are added,
+ * so that finding one of N hosts costs the same whatever N is.
+ */
 static struct {
 	pthread_mutex_t	 lock;
 	pthread_cond_t	 cond;
-	struct host	*hosts;
-	int		 handshakes;
-	int		 max_handshakes;
-} fleet = { PTHREAD_MUTEX_INITIALIZER, PTHREAD_COND_INITIALIZER, NULL, 0, 8 };
+	struct host	**table;
+	size_t		  nbuckets;	/* a power of two, or 0 */
+	size_t		  n;
+	int		  handshakes;
+	int		  max_handshakes;
+} fleet = { PTHREAD_MUTEX_INITIALIZER, PTHREAD_COND_INITIALIZER, NULL, 0, 0,
+    0, 8 };
 
 void
 fleet_init(int max_handshakes)
@@ -94,11 +102,67 @@ host_name(const struct host *h)
 	return h->rec.name;
 }
 
+/* FNV-1a of a host name. */
+static size_t
+name_hash(const char *s)
+{
+	uint64_t	x = 14695981039346656037ULL;
+
+	for (; *s != '\0'; s++)
+		x = (x ^ (unsigned char)*s) * 1099511628211ULL;
+	return (size_t)x;
+}
+
+/* The link that points at the host of this name, or at the chain's NULL. */
+static struct host **
+fleet_slot(const char *name)
+{
+	struct host	**pp;
+
+	if (fleet.nbuckets == 0)
+		return NULL;
+	pp = &fleet.table[name_hash(name) & (fleet.nbuckets - 1)];
+	while (*pp != NULL && strcmp((*pp)->rec.name, name) != 0)
+		pp = &(*pp)->next;
+	return pp;
+}
+
+/*
+ * Put h in the table, before any host of the same name (fleet_get finds
+ * the newest); twice the buckets once it holds as many hosts as buckets.
+ */
+static void
+fleet_insert(struct host *h)
+{
+	struct host	**old = fleet.table, *x, **pp;
+	size_t		  nold = fleet.nbuckets, i;
+
+	if (fleet.n >= fleet.nbuckets) {
+		fleet.nbuckets = nold == 0 ? 64 : nold * 2;
+		fleet.table = xcalloc(fleet.nbuckets, sizeof *fleet.table);
+		for (i = 0; i < nold; i++)
+			while ((x = old[i]) != NULL) {	/* in order */
+				old[i] = x->next;
+				pp = &fleet.table[name_hash(x->rec.name) &
+				    (fleet.nbuckets - 1)];
+				while (*pp != NULL)
+					pp = &(*pp)->next;
+				x->next = NULL;
+				*pp = x;
+			}
+		free(old);
+	}
+	pp = fleet_slot(h->rec.name);
+	h->next = *pp;
+	*pp = h;
+	fleet.n++;
+}
+
 static void
 host_free(struct host *h)
 {
 	host_rec_free(&h->rec);
-	free(h->facts);
+	json_decref(h->facts);
 	buf_release(&h->ctl);
 	if (h->wake[0] != -1)
 		close(h->wake[0]);
@@ -124,14 +188,11 @@ host_unref(struct host *h)
 struct host *
 fleet_get(const char *name)
 {
-	struct host	*h;
+	struct host	**pp, *h = NULL;
 
 	pthread_mutex_lock(&fleet.lock);
-	for (h = fleet.hosts; h != NULL; h = h->next)
-		if (strcmp(h->rec.name, name) == 0) {
-			h->refs++;
-			break;
-		}
+	if ((pp = fleet_slot(name)) != NULL && (h = *pp) != NULL)
+		h->refs++;
 	pthread_mutex_unlock(&fleet.lock);
 	return h;
 }
@@ -317,6 +378,7 @@ host_connect(struct host *h, struct sshc *sc, struct buf *in, char *err)
 	struct msg		 m;
 	struct mv		 body;
 	struct buf		 facts = BUF_INIT;
+	json_t			*j;
 	char			 cmd[PATH_MAX_TUG + 16], path[PATH_MAX_TUG];
 	uint64_t		 proto;
 	int			 r, status = 0, tries;
@@ -372,9 +434,11 @@ host_connect(struct host *h, struct sshc *sc, struct buf *in, char *err)
 	msg_release(&m);
 	send_hello(sc);
 	host_seen(h->rec.name, facts.ptr, agent_bin.sha256);
+	j = facts.len > 0 ? json_loadb(facts.ptr, facts.len, 0, NULL) : NULL;
+	buf_release(&facts);
 	pthread_mutex_lock(&h->lock);
-	free(h->facts);
-	h->facts = buf_detach(&facts, NULL);
+	json_decref(h->facts);
+	h->facts = j;
 	pthread_mutex_unlock(&h->lock);
 	return 0;
 fail:
@@ -655,9 +719,9 @@ fleet_add(const struct host_rec *rec)
 	pthread_attr_t	 attr;
 
 	h->rec = *rec;
-	h->rec.facts = rec->facts != NULL ? xstrdup(rec->facts) : NULL;
-	h->facts = rec->facts != NULL ? xstrdup(rec->facts) : NULL;
-	h->refs = 2;			/* the fleet list and the thread */
+	h->rec.facts = NULL;		/* kept parsed, in h->facts */
+	h->facts = rec->facts != NULL ? json_loads(rec->facts, 0, NULL) : NULL;
+	h->refs = 2;			/* the fleet table and the thread */
 	h->next_id = 1;
 	buf_init(&h->ctl, 0);
 	pthread_mutex_init(&h->lock, NULL);
@@ -673,10 +737,10 @@ fleet_add(const struct host_rec *rec)
 	pthread_attr_setstacksize(&attr, 512 * 1024);
 	pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
 	pthread_mutex_lock(&fleet.lock);
-	h->next = fleet.hosts;
-	fleet.hosts = h;
+	fleet_insert(h);
 	if (pthread_create(&h->thread, &attr, host_main, h) != 0) {
-		fleet.hosts = h->next;	/* no one saw it: the lock is held */
+		*fleet_slot(h->rec.name) = h->next;	/* no one saw it: the */
+		fleet.n--;				/* lock is held */
 		pthread_mutex_unlock(&fleet.lock);
 		pthread_attr_destroy(&attr);
 		log_warnx("%s: no session: cannot start its thread", rec->name);
@@ -694,12 +758,9 @@ fleet_remove(const char *name)
 	struct host	**pp, *h = NULL;
 
 	pthread_mutex_lock(&fleet.lock);
-	for (pp = &fleet.hosts; *pp != NULL; pp = &(*pp)->next) {
-		if (strcmp((*pp)->rec.name, name) == 0) {
-			h = *pp;
-			*pp = h->next;
-			break;
-		}
+	if ((pp = fleet_slot(name)) != NULL && (h = *pp) != NULL) {
+		*pp = h->next;
+		fleet.n--;
 	}
 	pthread_mutex_unlock(&fleet.lock);
 	if (h == NULL)
@@ -716,14 +777,19 @@ void
 fleet_shutdown(void)
 {
 	struct host	*h;
+	char		 name[HOST_NAME_MAX_TUG + 1];
+	size_t		 i;
 
 	for (;;) {
 		pthread_mutex_lock(&fleet.lock);
-		h = fleet.hosts;
+		for (h = NULL, i = 0; h == NULL && i < fleet.nbuckets; i++)
+			h = fleet.table[i];
+		if (h != NULL)
+			snprintf(name, sizeof name, "%s", h->rec.name);
 		pthread_mutex_unlock(&fleet.lock);
 		if (h == NULL)
 			break;
-		fleet_remove(h->rec.name);
+		fleet_remove(name);
 	}
 }
 
@@ -996,7 +1062,7 @@ host_info(struct host *h, struct host_info *hi)
 	pthread_mutex_lock(&h->lock);
 	hi->state = h->state;
 	snprintf(hi->error, sizeof hi->error, "%s", h->error);
-	hi->facts = h->facts != NULL ? xstrdup(h->facts) : NULL;
+	hi->facts = json_incref(h->facts);
 	hi->connected_ms = h->connected_ms;
 	pthread_mutex_unlock(&h->lock);
 }
@@ -1004,7 +1070,7 @@ host_info(struct host *h, struct host_info *hi)
 void
 host_info_free(struct host_info *hi)
 {
-	free(hi->facts);
+	json_decref(hi->facts);
 	hi->facts = NULL;
 }
 

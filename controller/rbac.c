@@ -4,11 +4,13 @@
  * whose action implies the one asked for, on a scope that covers the one
  * asked about. Also the grammars of user names, actions and scopes.
  */
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "common/log.h"
+#include "common/xmalloc.h"
 #include "controller/tug.h"
 
 const char *const rbac_actions[] = {
@@ -111,21 +113,6 @@ site_group(const char *site, char *group, size_t groupsz)
 	return 1;
 }
 
-static int
-host_in_group(const char *host, const char *group)
-{
-	struct host_rec	h;
-	int		i, in = 0;
-
-	if (host_load(host, &h) != 1)
-		return 0;
-	for (i = 0; i < h.ngroups; i++)
-		if (strcmp(h.groups[i], group) == 0)
-			in = 1;
-	host_rec_free(&h);
-	return in;
-}
-
 /*
  * Does a grant on scope g cover scope s? global covers everything; a
  * scope covers itself; group:G covers the hosts in G and the sites whose
@@ -139,9 +126,60 @@ scope_covers(const char *g, const char *s, const char *sgroup)
 	if (strncmp(g, "group:", 6) != 0)
 		return 0;
 	if (strncmp(s, "host:", 5) == 0)
-		return host_in_group(s + 5, g + 6);
+		return host_in_group(s + 5, g + 6) == 1;
 	if (strncmp(s, "site:", 5) == 0)
 		return sgroup != NULL && strcmp(sgroup, g + 6) == 0;
+	return 0;
+}
+
+/*
+ * What a decision reads of a user: the admin flag and the grants. A fleet
+ * op asks about each of its hosts in turn, a list about each row: the last
+ * user's are kept, and read again once tugd has changed a row of its
+ * database since (db_changes(); every request does, in its audit row).
+ */
+static struct {
+	pthread_mutex_t		 lock;
+	char			 user[USER_NAME_MAX + 1];
+	int64_t			 changes;	/* when read; -1 never */
+	int			 admin;
+	struct grant_rec	*g;
+	size_t			 n;
+} rights = { PTHREAD_MUTEX_INITIALIZER, "", -1, 0, NULL, 0 };
+
+/* user's admin flag and, if not admin, a copy of their grants; 0 or -1. */
+static int
+user_rights(const char *user, int *admin, struct grant_rec **g, size_t *n)
+{
+	int64_t	now;
+
+	*g = NULL;
+	*n = 0;
+	pthread_mutex_lock(&rights.lock);
+	now = db_changes();
+	if (now != rights.changes || strcmp(user, rights.user) != 0) {
+		free(rights.g);
+		rights.g = NULL;
+		rights.n = 0;
+		rights.changes = -1;
+		rights.admin = user_is_admin(user) == 1;
+		if (!rights.admin && grants_load(user, &rights.g,
+		    &rights.n) == -1) {
+			pthread_mutex_unlock(&rights.lock);
+			return -1;
+		}
+		/* A name too long to be a user's is never matched again. */
+		if (snprintf(rights.user, sizeof rights.user, "%s", user) <
+		    (int)sizeof rights.user)
+			rights.changes = now;
+	}
+	*admin = rights.admin;
+	if (rights.n > 0) {
+		*g = xcalloc(rights.n, sizeof **g);
+		memcpy(*g, rights.g, rights.n * sizeof **g);
+		*n = rights.n;
+	}
+	pthread_mutex_unlock(&rights.lock);
 	return 0;
 }
 
@@ -151,7 +189,7 @@ decide(const char *user, const char *action, const char *scope,
 {
 	struct grant_rec	*g;
 	size_t			 n, i;
-	int			 ok = 0;
+	int			 ok = 0, admin;
 
 	if (check_action(action) != NULL || (scope != NULL &&
 	    check_scope(scope) != NULL)) {
@@ -159,10 +197,10 @@ decide(const char *user, const char *action, const char *scope,
 		    action);
 		return 0;
 	}
-	if (user_is_admin(user) == 1)
-		return 1;
-	if (grants_load(user, &g, &n) == -1)
+	if (user_rights(user, &admin, &g, &n) == -1)
 		return 0;
+	if (admin)
+		return 1;
 	for (i = 0; i < n && !ok; i++)
 		ok = action_implies(g[i].action, action) && (scope == NULL ||
 		    scope_covers(g[i].scope, scope, sgroup));

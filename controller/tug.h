@@ -172,6 +172,7 @@ int	 host_seen(const char *name, const char *facts_json,
 void	 host_rec_free(struct host_rec *);
 void	 hosts_free(struct host_rec *, size_t n);	/* and the array */
 int	 hosts_of_group(const char *group, char ***names, size_t *n);
+int	 host_in_group(const char *host, const char *group);	/* 1, 0, -1 */
 #define HOST_SELECT_MAX		4096
 struct host_sel {
 	char		**names;
@@ -186,6 +187,8 @@ void	 free_names(char **, size_t);	/* and the array */
 int	 user_count(void);
 int	 user_add(const char *name, int admin);
 int	 user_is_admin(const char *name);	/* 1, 0 (no such user: 0) */
+/* Rows tugd has changed so far: what it read stands while this does. */
+int64_t	 db_changes(void);
 
 /* audit.c: the hash-chained, append-only audit log. */
 #define AUDIT_GENESIS	"0000000000000000000000000000000000000000000000000000000000000000"
@@ -435,7 +438,8 @@ void	 hreq_free(struct hreq *);
 struct host_info {
 	enum host_state	 state;
 	char		 error[512];
-	char		*facts;		/* JSON of the agent's HELLO facts */
+	struct json_t	*facts;		/* the agent's HELLO facts (a reference,
+					   jansson's json_t), or NULL */
 	uint64_t	 connected_ms;
 };
 void	 host_info(struct host *, struct host_info *);
