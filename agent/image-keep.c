@@ -102,6 +102,21 @@ ik_resolve(const char *ref, char *id, size_t idsz)
 	return r;
 }
 
+/* An id as Docker gives it: "sha256:" and 64 lowercase hex digits. */
+static int
+id_ok(const char *id)
+{
+	size_t	i;
+
+	if (id == NULL || strncmp(id, "sha256:", 7) != 0 || strlen(id) != 71)
+		return 0;
+	for (i = 7; i < 71; i++)
+		if (!((id[i] >= '0' && id[i] <= '9') ||
+		    (id[i] >= 'a' && id[i] <= 'f')))
+			return 0;
+	return 1;
+}
+
 static int
 arr_has(json_t *arr, const char *s)
 {
@@ -120,7 +135,8 @@ image_brought(const char *id, const char *ref)
 	json_t	*root, *rec, *refs;
 	int	 lock;
 
-	if (id == NULL || strncmp(id, "sha256:", 7) != 0)
+	if (!id_ok(id) || (ref != NULL && ref[0] != '\0' &&
+	    check_image_ref(ref) != NULL))
 		return;
 	if ((lock = ik_lock()) == -1) {
 		log_warn("cannot lock the image record");
@@ -158,8 +174,9 @@ ik_kept_ids(json_t *keep, const char *only, const char *skip, json_t *ids)
 		    (skip != NULL && strcmp(site, skip) == 0))
 			continue;
 		json_array_foreach(refs, i, v)
-			if (json_is_string(v) && ik_resolve(json_string_value(v),
-			    id, sizeof id) == 0)
+			if (json_is_string(v) &&
+			    check_image_ref(json_string_value(v)) == NULL &&
+			    ik_resolve(json_string_value(v), id, sizeof id) == 0)
 				json_object_set_new(ids, id, json_true());
 	}
 }
@@ -207,7 +224,9 @@ ik_remove(const char *id, json_t *rec, char *err, size_t errsz)
 	json_array_foreach(json_object_get(rec, "refs"), i, v) {
 		const char *ref = json_string_value(v);
 
-		if (ref == NULL || ik_resolve(ref, now, sizeof now) == -1 ||
+		/* The record is the agent's own, but is read back: checked. */
+		if (ref == NULL || check_image_ref(ref) != NULL ||
+		    ik_resolve(ref, now, sizeof now) == -1 ||
 		    strcmp(now, id) != 0)
 			continue;
 		if ((r = ik_delete(ref, err, errsz)) == -1)
@@ -266,6 +285,10 @@ image_keep(struct job *j, const char *site, char **refs, size_t n,
 			json_object_set_new(rec, "kept", json_true());
 
 	json_object_foreach_safe(brought, tmp, id, rec) {
+		if (!id_ok(id)) {
+			json_object_del(brought, id);	/* not one of ours */
+			continue;
+		}
 		if (!json_is_true(json_object_get(rec, "kept")) ||
 		    json_object_get(mine, id) != NULL)
 			continue;

@@ -51,6 +51,8 @@ void	 usage_cmd(FILE *, const struct cli_cmd *);
 void	 usage_line(FILE *, const struct cli_cmd *);
 void	 unknown_cmd(FILE *, int argc, char **argv);
 int	 help(int argc, char **argv);		/* tug help [COMMAND] */
+int	 complete(int argc, char **argv);	/* tug __complete */
+int	 completion(int argc, char **argv);	/* tug completion bash|zsh */
 int	 build_args(const struct cli_cmd *, int argc, char **argv,
 	    struct enc *);
 

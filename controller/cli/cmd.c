@@ -407,6 +407,100 @@ unknown_cmd(FILE *f, int argc, char **argv)
 		}
 }
 
+/* What names the positional argument key of c: @site, @host, @user, or NULL. */
+static const char *
+pos_kind(const struct cli_cmd *c, const char *key)
+{
+	if (strcmp(key, "site") == 0)
+		return "@site";
+	if (strcmp(key, "user") == 0)
+		return "@user";
+	if (strcmp(key, "name") == 0 && strncmp(c->words, "host ", 5) == 0)
+		return "@host";
+	if (strcmp(key, "name") == 0 && strncmp(c->words, "user ", 5) == 0)
+		return "@user";
+	return NULL;
+}
+
+/*
+ * tug __complete WORD... CUR: what may come next, one a line, for the
+ * shell's completion (tug completion bash): command words, a command's
+ * flags, or @site, @host, @user for names the script asks tugd for.
+ */
+int
+complete(int argc, char **argv)
+{
+	const struct cli_cmd	*c;
+	const char		*cur = argc > 0 ? argv[argc - 1] : "", *k;
+	char			 w[64], prev[64] = "";
+	int			 typed = argc > 0 ? argc - 1 : 0, used, npos, i;
+	size_t			 n;
+
+	/* More words of a command? */
+	for (n = 0; n < NCMDS; n++)
+		if (starts_with(&cmds[n], typed, argv) &&
+		    cmd_word(&cmds[n], typed, w, sizeof w) &&
+		    strcmp(w, prev) != 0) {
+			printf("%s\n", w);
+			snprintf(prev, sizeof prev, "%s", w);
+		}
+	if (typed == 0)
+		printf("help\nversion\ncompletion\n");
+	if ((c = find_cmd(typed, argv, &used)) == NULL)
+		return 0;
+	if (cur[0] == '-') {
+		const struct cli_flag	*fl;
+
+		for (fl = c->flags; fl->name != NULL; fl++)
+			printf("--%s\n", fl->name);
+		printf("--json\n--help\n");
+		return 0;
+	}
+	/* The positional argument this word would be. */
+	for (npos = 0, i = used; i < typed; i++)
+		if (argv[i][0] != '-')
+			npos++;
+	if (npos < 3 && c->pos[npos] != NULL &&
+	    (k = pos_kind(c, c->pos[npos])) != NULL)
+		printf("%s\n", k);
+	return 0;
+}
+
+/* tug completion bash|zsh: the script, made from the table at run time. */
+int
+completion(int argc, char **argv)
+{
+	if (argc != 1 || (strcmp(argv[0], "bash") != 0 &&
+	    strcmp(argv[0], "zsh") != 0)) {
+		fprintf(stderr, "tug completion: bash or zsh\n"
+		    "usage: tug completion bash|zsh  (e.g. source <(tug "
+		    "completion bash))\n");
+		return 2;
+	}
+	if (strcmp(argv[0], "zsh") == 0)
+		printf("autoload -U +X bashcompinit && bashcompinit\n");
+	printf("# tug completion for %s: source <(tug completion %s)\n"
+	    "_tug() {\n"
+	    "\tlocal cur=${COMP_WORDS[COMP_CWORD]} c IFS=$'\\n'\n"
+	    "\tlocal -a out=()\n"
+	    "\tfor c in $(tug __complete \"${COMP_WORDS[@]:1:COMP_CWORD-1}\" "
+	    "\"$cur\" 2>/dev/null); do\n"
+	    "\t\tcase $c in\n"
+	    "\t\t@site) out+=($(tug site list 2>/dev/null | "
+	    "awk 'NR > 1 { print $1 }')) ;;\n"
+	    "\t\t@host) out+=($(tug host list 2>/dev/null | "
+	    "awk 'NR > 1 { print $1 }')) ;;\n"
+	    "\t\t@user) out+=($(tug user list 2>/dev/null | "
+	    "awk 'NR > 1 { print $1 }')) ;;\n"
+	    "\t\t*) out+=(\"$c\") ;;\n"
+	    "\t\tesac\n"
+	    "\tdone\n"
+	    "\tCOMPREPLY=($(compgen -W \"${out[*]}\" -- \"$cur\"))\n"
+	    "}\n"
+	    "complete -F _tug tug\n", argv[0], argv[0]);
+	return 0;
+}
+
 /* tug help [COMMAND...]: the list, or one command's help. 0 or 2. */
 int
 help(int argc, char **argv)

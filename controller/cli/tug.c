@@ -63,6 +63,10 @@ main(int argc, char **argv)
 	}
 	if (strcmp(argv[0], "help") == 0)
 		return help(argc - 1, argv + 1);
+	if (strcmp(argv[0], "__complete") == 0)
+		return complete(argc - 1, argv + 1);
+	if (strcmp(argv[0], "completion") == 0)
+		return completion(argc - 1, argv + 1);
 	if (strcmp(argv[0], "version") == 0 && argc == 1) {
 		printf("tug %s (protocol %d)\n", TUG_VERSION, PROTO_VERSION);
 		return 0;

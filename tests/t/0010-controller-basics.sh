@@ -139,6 +139,24 @@ step '--json: a refusal is JSON on stdout too, {code, message}' '
 	jq -en "input | .code == \"not_found\"" $T/out >/dev/null
 '
 
+# comp WORD...: what tug completion bash offers for the last WORD.
+comp() {
+	PATH=$TUG_BUILD:$PATH TUG_SOCKET=$SOCKDIR/tugd.sock bash -c \
+	    '. "$1"; shift; COMP_WORDS=("$@"); COMP_CWORD=$(($# - 1)); _tug
+	    printf "%s\n" "${COMPREPLY[@]}"' _ $T/comp.bash "$@"
+}
+
+step 'tug completion bash and zsh: commands, their words and flags, names asked of tugd' '
+	"$TUG" completion bash >$T/comp.bash && bash -n $T/comp.bash &&
+	"$TUG" completion zsh | grep -q "^autoload -U +X bashcompinit" &&
+	test "$(comp tug si)" = site &&
+	test "$(comp tug site l)" = list &&
+	test "$(comp tug site "" | tr "\n" " ")" = "apply list status rm " &&
+	test "$(comp tug deploy x --im)" = --image &&
+	test "$(comp tug grant ro)" = root &&
+	! "$TUG" completion fish 2>$T/err && grep -q "bash or zsh" $T/err
+'
+
 step 'hostile host names, addresses and users are refused before any connection' '
 	for bad in "Bad" "a;b" "-x" "$(printf %070d 0)"; do
 		! TUG_SOCKET=$SOCKDIR/tugd.sock "$TUG" host add "$bad" 127.0.0.1 2>$T/err &&

@@ -104,6 +104,13 @@ step 'an image another site keeps stays; it goes when that site is removed' '
 	on_host 5 && on_host 3 && ! on_host 4
 '
 
+step 'a damaged record of what the agent brought: deploys go on, nothing is removed' '
+	f=/home/$U/.tug-agent/images.json && test -f $f &&
+	printf "{not json" >$f &&
+	push_deploy a 3 && on_host 3 && on_host 5 &&
+	python3 -c "import json,sys; json.load(open(sys.argv[1]))" $f
+'
+
 step 'what tug did not bring is all still there' '
 	on_host 0 && on_host 9 && on_host pre &&
 	ns_docker $N image inspect tug-test/app:1 >/dev/null
