@@ -54,7 +54,7 @@ FUZZ_REPLAY	:= $(patsubst tests/fuzz/%.c,$(B)/tests/replay-%,$(FUZZ_SRC))
 FUZZ_BIN	:= $(patsubst tests/fuzz/%.c,build-fuzz/%,$(FUZZ_SRC))
 
 .SECONDARY:
-.PHONY: all tools test mutants check-deps fuzz fuzz-smoke bench install clean
+.PHONY: all tools test man mutants check-deps fuzz fuzz-smoke bench install clean
 all: $(B)/tug-agent $(B)/tug $(B)/tugd $(B)/libcommon.a $(B)/libproto.a
 
 $(B)/%.o: %.c
@@ -97,7 +97,7 @@ $(B)/tests/replay-%: $(B)/tests/fuzz/%.o $(B)/tests/fuzz/replay.o $(B)/libproto.
 
 tools: all $(TOOL_BIN)
 
-test: all $(UNIT_BIN) $(TOOL_BIN) $(FUZZ_REPLAY)
+test: all man $(UNIT_BIN) $(TOOL_BIN) $(FUZZ_REPLAY)
 	TUG_BUILD=$(abspath $(B)) TUG_SANITIZE=$(SANITIZE) bash tests/run.sh
 
 # Plant each bug of tests/mutants/mutants.txt, run the test that must
@@ -131,11 +131,36 @@ fuzz-smoke: fuzz
 bench: all
 	@for b in tests/bench/*.sh; do TUG_BUILD=$(abspath $(B)) bash $$b || exit 1; done
 
-install: all
-	install -d $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(PREFIX)/share/doc/tug
+# The man pages come from what they document: tug(1) from the command
+# table (tug __man), tugd(8) from tugd --help, tug-site.yml(5) from
+# docs/site-spec.md (docs/mkman.py), so they cannot drift.
+MAN	:= $(B)/man/tug.1 $(B)/man/tugd.8 $(B)/man/tug-site.yml.5
+
+man: $(MAN)
+
+$(B)/man/tug.1: $(B)/tug
+	@mkdir -p $(@D)
+	$(B)/tug __man >$@.tmp && mv $@.tmp $@
+
+$(B)/man/tugd.8: $(B)/tugd docs/mkman.py
+	@mkdir -p $(@D)
+	$(B)/tugd --help >$@.help
+	python3 docs/mkman.py help tugd 8 "the tug controller" <$@.help >$@.tmp && mv $@.tmp $@
+
+$(B)/man/tug-site.yml.5: docs/site-spec.md docs/mkman.py
+	@mkdir -p $(@D)
+	python3 docs/mkman.py md tug-site.yml 5 "the site spec" <docs/site-spec.md >$@.tmp && mv $@.tmp $@
+
+install: all man
+	install -d $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(PREFIX)/share/doc/tug \
+	    $(DESTDIR)$(PREFIX)/share/man/man1 $(DESTDIR)$(PREFIX)/share/man/man5 \
+	    $(DESTDIR)$(PREFIX)/share/man/man8
 	install -s -m 755 $(B)/tug $(B)/tugd $(B)/tug-agent $(DESTDIR)$(PREFIX)/bin/
 	install -m 644 README.md docs/*.md deploy/tugd.service \
 	    $(DESTDIR)$(PREFIX)/share/doc/tug/
+	install -m 644 $(B)/man/tug.1 $(DESTDIR)$(PREFIX)/share/man/man1/
+	install -m 644 $(B)/man/tug-site.yml.5 $(DESTDIR)$(PREFIX)/share/man/man5/
+	install -m 644 $(B)/man/tugd.8 $(DESTDIR)$(PREFIX)/share/man/man8/
 
 clean:
 	rm -rf build build-san build-fuzz

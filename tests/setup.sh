@@ -9,7 +9,7 @@ PKGS=(
 	libyaml-dev zlib1g-dev libjansson-dev libssl-dev sqlite3
 	docker.io openssh-server openssh-client nginx-light busybox-static
 	iproute2 curl procps psmisc docker-registry apache2-utils tmux bubblewrap
-	caddy pebble lego sudo python3
+	caddy pebble lego sudo python3 man-db groff-base
 )
 
 if [ "$(id -u)" -ne 0 ]; then

@@ -52,6 +52,7 @@ void	 usage_line(FILE *, const struct cli_cmd *);
 void	 unknown_cmd(FILE *, int argc, char **argv);
 int	 help(int argc, char **argv);		/* tug help [COMMAND] */
 int	 complete(int argc, char **argv);	/* tug __complete */
+int	 man_page(void);			/* tug __man: tug(1) */
 int	 completion(int argc, char **argv);	/* tug completion bash|zsh */
 int	 build_args(const struct cli_cmd *, int argc, char **argv,
 	    struct enc *);

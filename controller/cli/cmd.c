@@ -501,6 +501,74 @@ completion(int argc, char **argv)
 	return 0;
 }
 
+/* s for roff: backslashes doubled, a leading . or ' made text. */
+static void
+roff(FILE *f, const char *s)
+{
+	if (*s == '.' || *s == '\'')
+		fputs("\\&", f);
+	for (; *s != '\0'; s++) {
+		if (*s == '\n') {	/* a usage's wrapped line: one line */
+			while (s[1] == ' ')
+				s++;
+			fputc(' ', f);
+		} else if (*s == '\\')
+			fputs("\\e", f);
+		else if (*s == '-')
+			fputs("\\-", f);
+		else
+			fputc(*s, f);
+	}
+}
+
+/* tug __man: tug(1), from the same table as --help and tug help. */
+int
+man_page(void)
+{
+	const struct cli_flag	*fl;
+	size_t			 i;
+
+	printf(".TH TUG 1 \"\" \"tug %s\" \"tug\"\n"
+	    ".na\n.nh\n"
+	    ".SH NAME\ntug \\- deploy and run web apps on your own hosts\n"
+	    ".SH SYNOPSIS\n.B tug\n[\\fB\\-\\-json\\fR] [\\fB\\-q\\fR] "
+	    "[\\fB\\-\\-home\\fR \\fIDIR\\fR] [\\fB\\-\\-socket\\fR "
+	    "\\fIPATH\\fR] [\\fB\\-\\-as\\fR \\fIUSER\\fR] \\fICOMMAND\\fR "
+	    "[\\fIARGS\\fR]\n"
+	    ".SH DESCRIPTION\n"
+	    "tug sends one request to tugd(8) and prints what comes back: "
+	    "progress on stderr, the result on stdout, as text or with "
+	    "\\fB\\-\\-json\\fR as JSON. It starts tugd when none is running. "
+	    "Every command takes \\fB\\-\\-help\\fR.\n"
+	    ".SH COMMANDS\n", TUG_VERSION);
+	for (i = 0; i < NCMDS; i++) {
+		printf(".TP\n\\fBtug %s\\fR", cmds[i].words);
+		if (cmds[i].usage[0] != '\0') {
+			putchar(' ');
+			roff(stdout, cmds[i].usage);
+		}
+		putchar('\n');
+		roff(stdout, cmds[i].help);
+		putchar('\n');
+		for (fl = cmds[i].flags; fl->name != NULL; fl++) {
+			printf(".RS\n.TP\n\\fB\\-\\-");
+			roff(stdout, fl->name);
+			printf("\\fR\n");
+			roff(stdout, fl->help);
+			printf("\n.RE\n");
+		}
+	}
+	printf(".SH EXIT STATUS\n0 done; 1 the request failed or was refused "
+	    "(for fleet commands: a host failed); 2 usage; 3 tugd could not "
+	    "be reached.\n"
+	    ".SH ENVIRONMENT\n.TP\n\\fBTUG_HOME\\fR, \\fBTUG_SOCKET\\fR\n"
+	    "tugd's state directory and socket.\n"
+	    ".TP\n\\fBTUG_NO_AUTOSTART\\fR\nfail rather than start tugd.\n"
+	    ".SH SEE ALSO\ntugd(8), tug\\-site.yml(5), "
+	    "/usr/local/share/doc/tug/cli.md\n");
+	return 0;
+}
+
 /* tug help [COMMAND...]: the list, or one command's help. 0 or 2. */
 int
 help(int argc, char **argv)

@@ -63,6 +63,8 @@ main(int argc, char **argv)
 	}
 	if (strcmp(argv[0], "help") == 0)
 		return help(argc - 1, argv + 1);
+	if (strcmp(argv[0], "__man") == 0)
+		return man_page();
 	if (strcmp(argv[0], "__complete") == 0)
 		return complete(argc - 1, argv + 1);
 	if (strcmp(argv[0], "completion") == 0)

@@ -139,6 +139,36 @@ step '--json: a refusal is JSON on stdout too, {code, message}' '
 	jq -en "input | .code == \"not_found\"" $T/out >/dev/null
 '
 
+step 'man pages from the command table, tugd --help and the site spec' '
+	for p in tug.1 tugd.8 tug-site.yml.5; do
+		test -s $TUG_BUILD/man/$p || { echo "no man/$p"; return 1; }
+	done &&
+	MANWIDTH=250 man -l $TUG_BUILD/man/tug.1 2>$T/manerr >$T/man1 &&
+	! test -s $T/manerr &&
+	"$TUG" help | sed -n "s/^  \([a-z][a-z ]*[a-z]\)  .*/\1/p" >$T/cmds &&
+	test "$(wc -l <$T/cmds)" -gt 30 &&
+	while read -r c; do
+		grep -q "^ *tug $c\( \|$\)" $T/man1 || { echo "tug $c not in tug(1)"; return 1; }
+	done <$T/cmds &&
+	grep -q -- "--image" $T/man1 &&
+	MANWIDTH=250 man -l $TUG_BUILD/man/tugd.8 >$T/man8 2>&1 &&
+	grep -q -- "--socket PATH" $T/man8 && grep -q "TUG_HANDSHAKES" $T/man8 &&
+	MANWIDTH=250 man -l $TUG_BUILD/man/tug-site.yml.5 >$T/man5 2>&1 &&
+	grep -q "deploy.keep" $T/man5 && grep -q "^ *heal" $T/man5
+'
+
+step 'make install: the binaries, the docs the service names and the man pages' '
+	make -s -C "$ROOT" install DESTDIR=$T/inst PREFIX=/usr/local \
+	    B=$TUG_BUILD >$T/out 2>&1 || { cat $T/out; false; } &&
+	for f in bin/tug bin/tugd bin/tug-agent share/doc/tug/README.md \
+	    share/doc/tug/cli.md share/man/man1/tug.1 \
+	    share/man/man5/tug-site.yml.5 share/man/man8/tugd.8; do
+		test -s $T/inst/usr/local/$f || { echo "no $f"; return 1; }
+	done &&
+	doc=$(sed -n "s|^Documentation=file://||p" $T/inst/usr/local/share/doc/tug/tugd.service) &&
+	test -s "$T/inst$doc"
+'
+
 # comp WORD...: what tug completion bash offers for the last WORD.
 comp() {
 	PATH=$TUG_BUILD:$PATH TUG_SOCKET=$SOCKDIR/tugd.sock bash -c \
