@@ -126,7 +126,7 @@ agent_flow() {
 
 	step 'a release that never becomes healthy is removed; the old one keeps serving' '
 		! req $T/r3 site.apply "{\"site\":\"$S\",\"port\":8080,\"health\":{\"path\":\"/up\",\"interval_ms\":200,\"retries\":3},\"release\":3,\"image\":\"tug-test/app:2\",\"env\":{\"SITE\":\"$S\",\"HEALTH\":\"fail\"}}" &&
-		has $T/r3 "\"ok\":false,\"error\":{\"code\":\"health\",\"message\":\"release 3 did not become healthy: GET /up answered 500; the previous release keeps serving" &&
+		has $T/r3 "\"ok\":false,\"error\":{\"code\":\"health\",\"message\":\"release 3 did not become healthy: GET /up answered 500; release 2 keeps serving" &&
 		! $DOCKER inspect tug-$S-r3 >/dev/null 2>&1 &&
 		port=$(host_port tug-$S-r2) &&
 		test "$(curl -fsS http://127.0.0.1:$port/)" = "$S v2"

@@ -63,11 +63,18 @@ wait_state() {
 	return 1
 }
 
-# audited SITE OP RE: the audit log has an OP row about SITE matching RE.
+# mark: from now on audited counts only rows written after this.
+AFTER=0
+mark() {
+	AFTER=$("$TUG" --json audit --limit 1 | jq -en 'input | .rows[0].id')
+}
+
+# audited SITE OP RE: the audit log has an OP row about SITE matching RE,
+# written since the last mark.
 audited() {
 	"$TUG" --json audit --site $1 --limit 200 |
-	    jq -en --arg op "$2" --arg t "$3" \
-	    'input | [.rows[] | select(.op == $op and (.result | test($t)))] | length > 0' >/dev/null ||
+	    jq -en --arg op "$2" --arg t "$3" --argjson after "$AFTER" \
+	    'input | [.rows[] | select(.id > $after and .op == $op and (.result | test($t)))] | length > 0' >/dev/null ||
 	    { echo "no $2 row saying '$3' about $1"; "$TUG" audit --site $1 | head -20; return 1; }
 }
 
@@ -128,11 +135,12 @@ step 'both sites deployed: site list says ok' '
 '
 
 step 'a container removed behind tug'"'"'s back shows as vanished within 5 s, audited' '
+	mark &&
 	c=$(ctr d) && test -n "$c" && ns_docker $N rm -f $c >/dev/null &&
 	ms=$(wait_state d "drift vanished" 5) && echo "# vanished seen after $ms ms" >$T/lat.d &&
 	"$TUG" site status d >$T/out 2>&1 &&
 	grep -q "release 1 vanished since" $T/out &&
-	audited d drift "release 1 vanished"
+	until_audited 5 d drift "release 1 vanished"
 '
 cat $T/lat.d 2>/dev/null
 
@@ -144,15 +152,17 @@ step 'heal: false: it stays vanished, no heal is tried; a deploy mends it' '
 '
 
 step 'a container Docker finds unhealthy shows as unhealthy, and ok again when it recovers' '
+	mark &&
 	c=$(ctr d) && ns_docker $N exec $c /bin/busybox touch /tmp/sick &&
 	wait_state d "drift unhealthy" 5 >/dev/null &&
-	audited d drift "unhealthy" &&
+	until_audited 5 d drift "unhealthy" &&
 	ns_docker $N exec $c /bin/busybox rm /tmp/sick &&
 	wait_state d ok 5 >/dev/null &&
-	audited d drift "ok again"
+	until_audited 5 d drift "ok again"
 '
 
 step 'heal: a removed container is redeployed, the same release, and serves' '
+	mark &&
 	c=$(ctr h) && ns_docker $N rm -f $c >/dev/null &&
 	t0=$(date +%s%3N) &&
 	until_audited 10 h drift "release 1 (vanished|down|dead-upstream)" &&
@@ -166,6 +176,7 @@ step 'heal: a removed container is redeployed, the same release, and serves' '
 cat $T/lat.h 2>/dev/null
 
 step 'heal: a container stopped behind tug'"'"'s back is down, then healed' '
+	mark &&
 	c=$(ctr h) && ns_docker $N stop -t 1 $c >/dev/null &&
 	until_audited 10 h drift "release 1 (down|dead-upstream)" &&
 	wait_state h ok 20 >/dev/null && answers h && test "$(releases h)" = 1 &&
@@ -180,6 +191,7 @@ step 'tug stop is not drift: nothing is healed; start serves again' '
 '
 
 step 'a heal that cannot work gives up after 5 tries, shown and audited' '
+	mark &&
 	c=$(ctr h) && ns_docker $N rm -f $c >/dev/null &&
 	ns_docker $N tag tug-test/app:1 tug-test/app:held &&
 	ns_docker $N rmi tug-test/app:1 >/dev/null &&
@@ -190,7 +202,7 @@ step 'a heal that cannot work gives up after 5 tries, shown and audited' '
 		sleep 0.2
 	done &&
 	grep -q "heal gave up after 5 tries" $T/out &&
-	audited h heal "giving up" &&
+	until_audited 10 h heal "giving up" &&
 	ns_docker $N tag tug-test/app:held tug-test/app:1 &&
 	ns_docker $N rmi tug-test/app:held >/dev/null &&
 	"$TUG" -q deploy h >/dev/null && wait_state h ok 5 >/dev/null
