@@ -22,6 +22,7 @@
 #	ns_sudo_boot N / ns_sudo_unboot N	sudo for all, for bootstrap
 #	ns_test_host N [IMAGE...]	a test's own host N (uses lib.sh)
 #	ns_test_add N [BOOTSTRAP-ARG...]	tug host add hN, then bootstrap
+#	ns_site_ctrs N SITE [ARGS]	ids of SITE's containers on N, the tests' own
 #
 # Host N (1..19) is:
 #	netns tugh$N, veth tugv$N (10.77.N.1, root side) / eth0 (10.77.N.2)
@@ -748,4 +749,15 @@ ns_test_add() {
 	    _bed_err "ns_test_add $n: tug host add failed" || return
 	"$TUG" -q host bootstrap "h$n" "$@" >/dev/null ||
 	    _bed_err "ns_test_add $n: tug host bootstrap $* failed"
+}
+
+# ns_site_ctrs N SITE [PS-ARG...]: the ids of SITE's containers in host N's
+# engine (docker ps ARGS, -a for stopped ones too) that the tests'
+# controller made: only those may a test stop or remove behind tug's back.
+ns_site_ctrs() {
+	local n=$1 site=$2
+
+	shift 2
+	ns_docker "$n" ps -q "$@" --filter "label=tug.site=$site" \
+	    --filter "label=tug.controller=$TUG_CONTROLLER_ID"
 }

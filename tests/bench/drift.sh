@@ -46,7 +46,7 @@ median() { sort -n | awk '{ v[NR] = $1 } END { print v[int((NR + 1) / 2)] }'; }
 for _ in $(seq 50); do [ "$(state)" = ok ] && break; sleep 0.1; done
 : >$T/seen; : >$T/healed
 for r in $(seq 10); do
-	c=$(ns_docker $N ps -q --filter label=tug.site=s1)
+	c=$(ns_site_ctrs $N s1)
 	[ -n "$c" ] || bail "no container of s1"
 	t0=$(now_ms)
 	ns_docker $N rm -f $c >/dev/null

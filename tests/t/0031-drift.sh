@@ -40,7 +40,7 @@ EOS
 site d false && site h true || bail "deploy"
 
 # ctr SITE: the id of the site's running or stopped container on the host.
-ctr() { ns_docker $N ps -aq --filter label=tug.site=$1 | head -n 1; }
+ctr() { ns_site_ctrs $N $1 -a | head -n 1; }
 
 # state SITE: "STATE" from site list, or "STATE HOSTSTATE" under drift.
 state() {

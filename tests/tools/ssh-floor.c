@@ -10,6 +10,8 @@
  *
  *   ssh-floor [-j J] [-x CMD] KEY USER ADDR FIRST COUNT
  */
+#include <err.h>
+#include <errno.h>
 #include <pthread.h>
 #include <stdbool.h>
 #include <stdio.h>
@@ -156,6 +158,20 @@ usage(void)
 	exit(2);
 }
 
+/* How many handshakes at once: 1 to 256, or -1. */
+static int
+parallel(const char *s)
+{
+	char	*end;
+	long	 v;
+
+	errno = 0;
+	v = strtol(s, &end, 10);
+	if (errno != 0 || end == s || *end != '\0' || v < 1 || v > 256)
+		return -1;
+	return (int)v;
+}
+
 int
 main(int argc, char **argv)
 {
@@ -166,12 +182,15 @@ main(int argc, char **argv)
 	uint64_t	 t0, ms;
 	char		*end;
 	long		 v;
-	int		 ch, j = env != NULL && *env != '\0' ? atoi(env) : 16, i;
+	int		 ch, j = 16, i;
 
+	if (env != NULL && *env != '\0' && (j = parallel(env)) == -1)
+		errx(2, "TUG_HANDSHAKES: '%s' is not 1 to 256", env);
 	while ((ch = getopt(argc, argv, "j:x:")) != -1) {
 		switch (ch) {
 		case 'j':
-			j = atoi(optarg);
+			if ((j = parallel(optarg)) == -1)
+				errx(2, "-j: '%s' is not 1 to 256", optarg);
 			break;
 		case 'x':
 			fl.cmd = optarg;
