@@ -914,9 +914,25 @@ wait_healthy(struct job *j, const struct site_args *a, const char *id,
 	struct cstate	 st;
 	const char	*path = a->hpath[0] != '\0' ? a->hpath : "/";
 	long		 status;
+	char		 said[MSG_ERRLEN] = "", probe[MSG_ERRLEN];
+	uint64_t	 said_at = 0;
+	int		 docker_ok, probe_ok;
 
 	snprintf(why, MSG_ERRLEN, "no answer yet");
 	for (;;) {
+		uint64_t	now = clock_ms();
+
+		/*
+		 * Each answer that differs from the last one shown, with its
+		 * time, and every 5 s the same one again: what a user waits on.
+		 */
+		if (strcmp(why, said) != 0 || now - said_at >= 5000) {
+			if (said[0] != '\0' || strcmp(why, "no answer yet") != 0)
+				job_progress(j, "probe", "%.1f s: %s", (double)
+				    (now - start) / 1000, why);
+			snprintf(said, sizeof said, "%s", why);
+			said_at = now;
+		}
 		if (j->cancelled)
 			return -1;
 		if (container_inspect(j, id, a->port, &st, why) != 1)
@@ -933,17 +949,29 @@ wait_healthy(struct job *j, const struct site_args *a, const char *id,
 			last_lines(j, id);
 			return -1;
 		}
-		if (st.health[0] != '\0' && strcmp(st.health, "healthy") != 0)
-			snprintf(why, MSG_ERRLEN, "docker reports %s",
-			    st.health);
-		else if (a->port == 0)
-			return 0;	/* nothing to probe */
-		else if (st.port == 0)
-			snprintf(why, MSG_ERRLEN, "port %llu not published",
+		/* Docker's word, where the image checks, and tug's probe. */
+		docker_ok = st.health[0] == '\0' ||
+		    strcmp(st.health, "healthy") == 0;
+		probe[0] = '\0';
+		if (a->port == 0)
+			probe_ok = 1;	/* nothing to probe */
+		else if (st.port == 0) {
+			probe_ok = 0;
+			snprintf(probe, sizeof probe, "port %llu not published",
 			    (unsigned long long)a->port);
-		else if ((status = http_probe(st.port, a->port, path,
-		    a->timeout_ms, why)) >= 200 && status <= 399)
+		} else {
+			status = http_probe(st.port, a->port, path,
+			    a->timeout_ms, probe);
+			probe_ok = status >= 200 && status <= 399;
+		}
+		if (docker_ok && probe_ok)
 			return 0;
+		if (!docker_ok)
+			snprintf(why, MSG_ERRLEN, "docker reports %s%s%s",
+			    st.health, probe_ok ? "" : "; ", probe_ok ? "" :
+			    probe);
+		else
+			snprintf(why, MSG_ERRLEN, "%s", probe);
 		if (clock_ms() - start >= limit)
 			return -1;
 		/*
@@ -1037,6 +1065,7 @@ site_apply_run(struct job *j)
 	char			 why[MSG_ERRLEN * 2], perr[PROXY_ERRLEN];
 	char			 net[SITE_NAME_MAX + 8], subnet[32];
 	int			 lock, n, i, reuse = 0, proxy, serving;
+	int			 kept = 0;
 	uint64_t		 port = 0, t0 = clock_ms();
 	const char		*code = E_HEALTH;
 
@@ -1068,13 +1097,18 @@ site_apply_run(struct job *j)
 				jr.current = cs[i].release;
 	serving = jr.current == a->release;
 
-	/* Left by an interrupted apply: neither serving nor ours. */
+	/*
+	 * Left by an interrupted apply, or kept stopped by a failed one for
+	 * its logs: neither serving nor ours.
+	 */
 	for (i = 0; i < n; i++) {
 		if (cs[i].release == jr.current || cs[i].release == a->release)
 			continue;
 		if (cs[i].release > jr.current) {
-			job_progress(j, "cleanup", "removing %s left by an "
-			    "interrupted apply", cs[i].name);
+			job_progress(j, "cleanup", strcmp(cs[i].state,
+			    "running") != 0 ? "removing %s, kept from a failed "
+			    "deploy" : "removing %s left by an interrupted "
+			    "apply", cs[i].name);
 			if (container_remove(j, cs[i].id, err) == -1) {
 				job_fail(j, E_DOCKER, "%s", err);
 				goto out;
@@ -1207,7 +1241,17 @@ undo_fail:
 	if (reuse && serving)
 		job_progress(j, "rollback", "%s failed: %s; %s keeps serving",
 		    a->name, why, a->name);
-	else {
+	else if (strcmp(code, E_HEALTH) == 0) {
+		/*
+		 * An app that did not get healthy is kept, stopped, until the
+		 * next apply: its log is what tells why (tug logs --release).
+		 */
+		job_progress(j, "rollback", "%s failed: %s; keeping it, "
+		    "stopped, for its logs", a->name, why);
+		if (container_verb(j, id, "stop", a->stop_timeout, err) == -1)
+			log_warnx("%s", err);
+		kept = 1;
+	} else {
 		job_progress(j, "rollback", "%s failed: %s; removing it",
 		    a->name, why);
 		if (container_remove(j, id, err) == -1)
@@ -1215,10 +1259,14 @@ undo_fail:
 	}
 	journal_step(&jr, "failed");
 	keeps_serving(&jr, a->release, err, sizeof err);
-	job_fail(j, code, "release %llu %s: %s; %s", (unsigned long long)
+	if (kept)
+		snprintf(perr, sizeof perr, " (its container is kept, stopped, "
+		    "until the next deploy: tug logs %s --release %llu)",
+		    a->site, (unsigned long long)a->release);
+	job_fail(j, code, "release %llu %s: %s; %s%s", (unsigned long long)
 	    a->release, strcmp(code, E_HEALTH) == 0 ? "did not become healthy" :
 	    strcmp(code, E_PROXY) == 0 ? "was not switched to" :
-	    "could not start", why, err);
+	    "could not start", why, err, kept ? perr : "");
 	goto out;
 undo:
 	if (id[0] != '\0' && !(reuse && serving) &&
@@ -1277,6 +1325,9 @@ site_status_run(struct job *j)
 			enc_kstr(&e, "health", st.health[0] ? st.health :
 			    "none");
 			enc_kstr(&e, "started_at", st.started);
+			enc_ku64(&e, "restarts", (uint64_t)st.restarts);
+			enc_ki64(&e, "exit_code", st.exit_code);
+			enc_kbool(&e, "oom", st.oom);
 		}
 		enc_close(&e);
 	}

@@ -489,3 +489,36 @@ check_url(const char *s)
 			return "letters, digits and :/._-~%?=&+ only";
 	return NULL;
 }
+
+/*
+ * Edit distance of a and b, both short words (a swap of two letters is one
+ * edit), for "did you mean"; words of 32 bytes or more count as 9.
+ */
+int
+word_distance(const char *a, const char *b)
+{
+	int	d[32][32];
+	size_t	i, j, la = strlen(a), lb = strlen(b);
+
+	if (la >= 32 || lb >= 32)
+		return 9;
+	for (i = 0; i <= la; i++)
+		d[i][0] = (int)i;
+	for (j = 0; j <= lb; j++)
+		d[0][j] = (int)j;
+	for (i = 1; i <= la; i++)
+		for (j = 1; j <= lb; j++) {
+			int	best = d[i - 1][j - 1] + (a[i - 1] != b[j - 1]);
+
+			if (d[i - 1][j] + 1 < best)
+				best = d[i - 1][j] + 1;
+			if (d[i][j - 1] + 1 < best)
+				best = d[i][j - 1] + 1;
+			/* A swap of two letters is one mistake. */
+			if (i > 1 && j > 1 && a[i - 1] == b[j - 2] &&
+			    a[i - 2] == b[j - 1] && d[i - 2][j - 2] + 1 < best)
+				best = d[i - 2][j - 2] + 1;
+			d[i][j] = best;
+		}
+	return d[la][lb];
+}

@@ -30,6 +30,7 @@ const char	*check_file_name(const char *);	/* one plain component */
 const char	*check_email(const char *);	/* local@domain, plain */
 const char	*check_url(const char *);	/* http(s)://, plain characters */
 int		 path_is_under(const char *path, const char *root);
+int		 word_distance(const char *, const char *);	/* edits */
 
 /*
  * A volume spec is "NAME:/container/path[:ro]" (a named volume) or

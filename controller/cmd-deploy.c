@@ -6,6 +6,7 @@
  * agent ops on every host.
  */
 #include <errno.h>
+#include <poll.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -44,7 +45,20 @@ cmd_deploy(struct req *rq, struct mv *args)
 	}
 	plan.spec = &s;
 	plan.spec_text = rec.spec;
-	plan.image = image[0] != '\0' ? image : NULL;
+	/*
+	 * --image becomes the site's image once it serves: a plain deploy
+	 * after it never goes back to the spec's older one. site apply with
+	 * a new image: hands the choice back to the spec.
+	 */
+	if (image[0] != '\0') {
+		plan.image = image;
+		plan.set_image = 1;
+	} else if (rec.image[0] != '\0') {
+		plan.image = rec.image;
+		req_progress(rq, NULL, "image", "image %s, which deploy --image "
+		    "set (the spec says %s; a spec with a new image: takes "
+		    "over)", rec.image, s.image);
+	}
 	rollout_release(rq, &rec, &plan);
 out:
 	site_rec_free(&rec);
@@ -228,6 +242,143 @@ cmd_site_restart(struct req *rq, struct mv *args)
 		release_again(rq, &rec, &cur, "restart");
 		release_rec_free(&cur);
 	}
+	site_rec_free(&rec);
+	spec_free(&s);
+}
+
+/* One host's part, once it changed since the last look (state "" first). */
+static void
+follow_report(struct req *rq, const struct deploy_rec *d, char *seen,
+    size_t seensz)
+{
+	if (strcmp(seen, d->state) == 0)
+		return;
+	snprintf(seen, seensz, "%s", d->state);
+	if (strcmp(d->state, "running") == 0)
+		req_progress(rq, d->host, "host", "rolling out");
+	else if (strcmp(d->state, "done") == 0)
+		req_progress(rq, d->host, "done", "deployed in %lld s",
+		    (long long)(d->finished_at - d->started_at));
+	else
+		req_progress(rq, d->host, d->state, "%s%s%s", d->state,
+		    d->error[0] != '\0' ? ": " : "", d->error);
+}
+
+/*
+ * The end of a followed release, as the deploy's own answer would be:
+ * its result when it went out, its hosts' errors when it failed.
+ */
+static void
+follow_answer(struct req *rq, const struct site_rec *rec,
+    const struct release_rec *rel, uint64_t t0)
+{
+	struct deploy_rec	*d;
+	struct buf		 errs = BUF_INIT;
+	struct enc		 e;
+	size_t			 n, i, done = 0, failed = 0;
+
+	if (deployments_load(rel->id, &d, &n) == -1) {
+		req_fail(rq, E_INTERNAL, "cannot read the deployments of "
+		    "release %lld", (long long)rel->number);
+		return;
+	}
+	for (i = 0; i < n; i++) {
+		done += strcmp(d[i].state, "done") == 0;
+		if (strcmp(d[i].state, "failed") == 0) {
+			failed++;
+			buf_addf(&errs, "%s\n", d[i].error);
+		}
+	}
+	if (strcmp(rel->status, "done") != 0)
+		req_fail(rq, "deploy", "%srelease %lld of %s %s on %zu of %zu "
+		    "hosts", buf_str(&errs), (long long)rel->number, rec->name,
+		    rel->status, failed, n);
+	else {
+		req_result_begin(rq, &e);
+		enc_kstr(&e, "site", rec->name);
+		enc_ki64(&e, "release", rel->number);
+		enc_kstr(&e, "image", rel->image);
+		if (rel->rollback_of > 0)
+			enc_ki64(&e, "rollback_of", rel->rollback_of);
+		enc_kstr(&e, "kind", "follow");
+		enc_ku64(&e, "deployed", done);
+		enc_ku64(&e, "elapsed_ms", clock_ms() - t0);
+		req_ok(rq, &e);
+	}
+	buf_release(&errs);
+	free(d);
+}
+
+/*
+ * deploy --follow SITE: the newest release of the site as it rolls out in
+ * tugd, host by host, to its end; a deploy whose tug was stopped (Ctrl-C,
+ * --detach, a lost terminal) goes on, and this is how to watch it again.
+ * Needs only view: it reads what the deploy records.
+ */
+void
+cmd_deploy_follow(struct req *rq, struct mv *args)
+{
+	struct site_rec		 rec;
+	struct site_spec	 s;
+	struct release_rec	 rel;
+	struct deploy_rec	*d;
+	char			(*seen)[16] = NULL;
+	size_t			 n, nseen = 0, i;
+	uint64_t		 t0 = clock_ms();
+	int			 r, first = 1;
+
+	if (site_open(rq, args, &rec, &s) == -1)
+		return;
+	if (mv_present(args, "image")) {
+		req_fail(rq, E_BAD_ARGS, "--follow watches the deploy running "
+		    "now: it takes no --image");
+		goto out;
+	}
+	for (;;) {
+		if ((r = release_newest(rec.id, &rel)) != 1) {
+			if (r == 0)
+				req_fail(rq, E_NOT_FOUND, "site '%s' has no "
+				    "release yet: tug deploy %s", rec.name,
+				    rec.name);
+			else
+				req_fail(rq, E_INTERNAL, "cannot read releases");
+			goto out;
+		}
+		if (first) {
+			req_progress(rq, NULL, "release", "release %lld of %s "
+			    "(%s, by %s): %s", (long long)rel.number, rec.name,
+			    rel.image, rel.who, strcmp(rel.status,
+			    "deploying") == 0 ? "rolling out, followed" :
+			    "no deploy is running; this is how the last ended");
+			first = 0;
+		}
+		if (deployments_load(rel.id, &d, &n) == -1)
+			n = 0;
+		if (n > nseen) {
+			seen = xrealloc(seen, n * sizeof *seen);
+			memset(seen + nseen, 0, (n - nseen) * sizeof *seen);
+			nseen = n;
+		}
+		for (i = 0; i < n; i++)
+			follow_report(rq, &d[i], seen[i], sizeof seen[i]);
+		free(d);
+		if (strcmp(rel.status, "deploying") != 0)
+			break;
+		release_rec_free(&rel);
+		{
+			struct pollfd	pfd = { req_wait_fd(rq), POLLIN, 0 };
+
+			if (poll(&pfd, 1, 250) == 1 && req_cancelled(rq)) {
+				req_fail(rq, "cancelled", "stopped following; "
+				    "the deploy goes on in tugd");
+				goto out;
+			}
+		}
+	}
+	follow_answer(rq, &rec, &rel, t0);
+	release_rec_free(&rel);
+out:
+	free(seen);
 	site_rec_free(&rec);
 	spec_free(&s);
 }

@@ -159,6 +159,37 @@ env_refuse_static(struct req *rq, const struct site_rec *rec,
 	return -1;
 }
 
+/*
+ * Does site_id hold key already, with this value and secrecy? A set that
+ * changes nothing stores nothing and redeploys nothing.
+ */
+static int
+env_holds(const char *site, const struct env_rec *rows, size_t n,
+    const char *key, const char *val, int secret)
+{
+	struct buf	plain = BUF_INIT;
+	char		ad[SITE_NAME_MAX + ENV_KEY_MAX + 4];
+	size_t		k, len = strlen(val);
+	int		same;
+
+	for (k = 0; k < n; k++)
+		if (strcmp(rows[k].key, key) == 0)
+			break;
+	if (k == n || rows[k].secret != secret)
+		return 0;
+	if (!secret)
+		return rows[k].value.len == len &&
+		    memcmp(rows[k].value.ptr, val, len) == 0;
+	site_env_ad(ad, sizeof ad, site, key);
+	if (secret_open(ad, rows[k].value.ptr, rows[k].value.len,
+	    &plain) == -1)
+		return 0;
+	same = plain.len == len && memcmp(plain.ptr, val, len) == 0;
+	explicit_bzero(plain.ptr, plain.alloc);
+	buf_release(&plain);
+	return same;
+}
+
 void
 cmd_env_set(struct req *rq, struct mv *args)
 {
@@ -168,13 +199,18 @@ cmd_env_set(struct req *rq, struct mv *args)
 	char			*kv = NULL, key[ENV_KEY_MAX + 1], e[128];
 	char			 ad[SITE_NAME_MAX + ENV_KEY_MAX + 4];
 	const char		*why, *eq;
-	size_t			 n, i;
+	struct env_rec		*rows = NULL;
+	size_t			 n, i, nrows = 0, same = 0;
 	int			 secret = 0, nodeploy = 0;
 
 	if (site_open(rq, args, &rec, &s) == -1)
 		return;
 	if (env_refuse_static(rq, &rec, &s) == -1)
 		goto out;
+	if (env_load(rec.id, &rows, &nrows) == -1) {
+		req_fail(rq, E_INTERNAL, "cannot read the env");
+		goto out;
+	}
 	if (mv_bool(args, "secret", &secret, 0) == -1 ||
 	    mv_bool(args, "no_deploy", &nodeploy, 0) == -1 ||
 	    mv_arr(args, "vars", &n, VARS_MAX, MV_REQ) == -1) {
@@ -205,9 +241,28 @@ cmd_env_set(struct req *rq, struct mv *args)
 			    "%d bytes", key, VALUE_MAX);
 			goto out;
 		}
+		if (!secret && strv_has(s.secrets, s.nsecrets, key)) {
+			req_fail(rq, E_BAD_ARGS, "%s is a secret of the spec of "
+			    "%s (secrets:): set it with --secret", key,
+			    rec.name);
+			goto out;
+		}
+		same += env_holds(rec.name, rows, nrows, key, eq + 1, secret);
 		explicit_bzero(kv, strlen(kv));
 		free(kv);
 		kv = NULL;
+	}
+	if (same == n) {
+		struct enc	en;
+
+		req_result_begin(rq, &en);
+		enc_kstr(&en, "site", rec.name);
+		enc_ku64(&en, "set", 0);
+		enc_kstr(&en, "note", n == 1 ? "unchanged: it holds that "
+		    "value already; nothing to redeploy" : "unchanged: they "
+		    "hold those values already; nothing to redeploy");
+		req_ok(rq, &en);
+		goto out;
 	}
 	for (i = 0; i < n; i++) {
 		mv_arr_strdup(args, "vars", i, &kv, VALUE_MAX + 300);
@@ -246,6 +301,7 @@ out:
 		free(kv);
 	}
 	buf_release(&sealed);
+	env_recs_free(rows, nrows);
 	site_rec_free(&rec);
 	spec_free(&s);
 }
@@ -272,6 +328,14 @@ cmd_env_unset(struct req *rq, struct mv *args)
 		if (mv_arr_str(args, "keys", i, key, sizeof key) != 1 ||
 		    check_env_key(key) != NULL) {
 			req_fail(rq, E_BAD_ARGS, "invalid env key");
+			goto out;
+		}
+		if (strv_has(s.secrets, s.nsecrets, key)) {
+			req_fail(rq, E_BAD_ARGS, "%s is a secret the spec of %s "
+			    "requires (secrets:): without it no release can "
+			    "start. Set a new value (tug env set %s %s "
+			    "--secret), or drop it from the spec first",
+			    key, rec.name, rec.name, key);
 			goto out;
 		}
 	}

@@ -113,6 +113,7 @@ struct logs {
 	char		 site[SITE_NAME_MAX + 1];
 	int		 tail_all;
 	uint64_t	 tail;
+	uint64_t	 release;	/* 0: the serving one */
 	struct lts	 since;		/* 0: none */
 	int		 follow;
 	int		 timestamps;
@@ -471,6 +472,8 @@ logs_args(struct enc *e, void *arg)
 	enc_kbool(e, "follow", l->follow);
 	enc_kbool(e, "timestamps", 1);
 	enc_kbool(e, "compress", l->compress);
+	if (l->release > 0)
+		enc_ku64(e, "release", l->release);
 }
 
 /*
@@ -832,7 +835,8 @@ parse_args(struct req *rq, struct mv *args, struct logs *l, char *host,
 	    mv_bool(args, "follow", &l->follow, 0) == -1 ||
 	    mv_bool(args, "timestamps", &l->timestamps, 0) == -1 ||
 	    mv_bool(args, "no_compress", &nocomp, 0) == -1 ||
-	    mv_bool(args, "stats", &l->stats, 0) == -1) {
+	    mv_bool(args, "stats", &l->stats, 0) == -1 ||
+	    mv_u64(args, "release", &l->release, 0) == -1) {
 		req_fail(rq, E_BAD_ARGS, "%s", args->err);
 		return -1;
 	}

@@ -30,7 +30,7 @@ env_changed(const struct site_spec *s, const struct kv *kv)
 }
 
 /* A spec as comparable lines: what dry-run diffs and status shows. */
-static void
+void
 spec_lines(const struct site_spec *s, struct buf *b, int masked,
     const struct site_spec *prev)
 {
@@ -87,7 +87,7 @@ spec_lines(const struct site_spec *s, struct buf *b, int masked,
 		buf_addf(b, "cap_drop: %s\n", s->cap_drop[i]);
 }
 
-static int
+int
 has_line(const char *text, const char *line, size_t len)
 {
 	const char	*p, *nl;
@@ -130,7 +130,9 @@ cmd_site_apply(struct req *rq, struct mv *args)
 	struct enc		 e;
 	char			*text = NULL, file[256] = "site.yml", err[600];
 	char			 hash[65], scope[SITE_NAME_MAX + 8];
+	char			 oldimg[IMAGE_REF_MAX + 1] = "";
 	int			 dry = 0, had = 0, created, masked, r;
+	int			 takeover = 0;
 	size_t			 i;
 
 	if (mv_strdup(args, "text", &text, SPEC_MAX_BYTES, MV_REQ) != 1 ||
@@ -174,6 +176,7 @@ cmd_site_apply(struct req *rq, struct mv *args)
 		if (spec_parse(rec.file, rec.spec, strlen(rec.spec), &old, err,
 		    sizeof err) == 0)
 			spec_lines(&old, &was, masked, NULL);
+		snprintf(oldimg, sizeof oldimg, "%s", old.image);
 	}
 	/* Masked, a value that changed still shows that it did. */
 	spec_lines(&s, &now, masked, &old);
@@ -187,10 +190,33 @@ cmd_site_apply(struct req *rq, struct mv *args)
 	diff_lines(&e, buf_str(&was), buf_str(&now), '-');
 	diff_lines(&e, buf_str(&now), buf_str(&was), '+');
 	enc_close(&e);
+	/*
+	 * deploy --image set the site's image; a spec that changes image:
+	 * takes over again, one that does not leaves it.
+	 */
+	if (had == 1 && rec.image[0] != '\0') {
+		char	note[IMAGE_REF_MAX * 2 + 160];
+
+		takeover = strcmp(oldimg, s.image) != 0;
+		if (takeover && strcmp(s.image, rec.image) == 0)
+			snprintf(note, sizeof note, "image: the spec now names "
+			    "%s, which deploy --image set; the spec decides "
+			    "again", s.image);
+		else if (takeover)
+			snprintf(note, sizeof note, "image: the spec's %s now "
+			    "replaces %s, which deploy --image set", s.image,
+			    rec.image);
+		else
+			snprintf(note, sizeof note, "image: deploys keep %s, "
+			    "which deploy --image set (the spec says %s until "
+			    "its image: changes)", rec.image, s.image);
+		enc_kstr(&e, "note", note);
+	}
 	if (!dry) {
 		created = site_upsert(s.site, s.kind == KIND_STATIC ? "static" :
 		    "container", file, text, hash);
-		if (created == -1) {
+		if (created == -1 || (takeover && site_set_image(rec.id,
+		    "") == -1)) {
 			enc_release(&e);
 			req_fail(rq, E_INTERNAL, "cannot store site '%s'",
 			    s.site);
@@ -215,14 +241,27 @@ static void
 site_drift(struct enc *e, const char *site, int64_t current)
 {
 	struct drift_state	*d;
-	size_t			 n, i, bad = 0;
+	size_t			 n, i, bad = 0, stopped = 0, mixed = 0;
 
 	n = drift_of_site(site, &d);
-	for (i = 0; i < n; i++)
-		if (strcmp(d[i].state, "ok") != 0 &&
-		    strcmp(d[i].state, "stopped") != 0)
+	for (i = 0; i < n; i++) {
+		if (strcmp(d[i].state, "stopped") == 0)
+			stopped++;
+		else if (strcmp(d[i].state, "ok") != 0)
 			bad++;
-	enc_kstr(e, "state", current == 0 ? "-" : bad > 0 ? "drift" : "ok");
+		else if (current != 0 && d[i].release > current) {
+			/*
+			 * A rollout that failed elsewhere left it serving a
+			 * newer release (an older one is the watch not having
+			 * looked since the last deploy).
+			 */
+			snprintf(d[i].state, sizeof d[i].state, "release %lld",
+			    (long long)d[i].release);
+			mixed++;
+		}
+	}
+	enc_kstr(e, "state", current == 0 ? "-" : bad > 0 ? "drift" :
+	    mixed > 0 ? "mixed" : stopped > 0 ? "stopped" : "ok");
 	enc_karr(e, "drift");
 	for (i = 0; i < n; i++)
 		if (strcmp(d[i].state, "ok") != 0 &&
@@ -315,6 +354,72 @@ args_site(struct enc *e, void *arg)
 	enc_kstr(e, "site", arg);
 }
 
+/*
+ * What tugd knows of a site beside its hosts' word, for site status and
+ * site show: kind, the image a deploy would use and where it comes from,
+ * the serving release's domains and TLS, a spec not deployed yet, and the
+ * newest releases.
+ */
+static void
+site_summary(struct enc *e, const struct site_rec *rec,
+    const struct site_spec *s)
+{
+	struct release_rec	 rel, *rels = NULL;
+	struct site_spec	 rs;
+	const struct site_spec	*ds = s;
+	char			 err[600];
+	size_t			 i, nrels = 0;
+	int			 have;
+
+	enc_kstr(e, "kind", rec->kind);
+	if (s->kind == KIND_CONTAINER) {
+		enc_kstr(e, "image", rec->image[0] != '\0' ? rec->image :
+		    s->image);
+		enc_kstr(e, "image_from", rec->image[0] != '\0' ?
+		    "deploy --image" : "spec");
+	}
+	have = rec->current > 0 && release_load(rec->id, rec->current,
+	    &rel) == 1;
+	memset(&rs, 0, sizeof rs);
+	if (have && spec_parse(rec->file, rel.spec, strlen(rel.spec), &rs, err,
+	    sizeof err) == 0)
+		ds = &rs;
+	enc_karr(e, "domains");
+	for (i = 0; i < ds->ndomains; i++)
+		enc_str(e, ds->domains[i]);
+	enc_close(e);
+	enc_kstr(e, "tls", ds->tls_mode[0] != '\0' ? ds->tls_mode :
+	    ds->tls_cert[0] != '\0' ? "files" : "auto");
+	enc_kbool(e, "pending", have && strcmp(rel.spec_hash,
+	    rec->spec_hash) != 0);
+	if (have) {
+		enc_kmap(e, "serving");
+		enc_ki64(e, "release", rel.number);
+		enc_kstr(e, "image", rel.image);
+		enc_kstr(e, "who", rel.who);
+		enc_ki64(e, "created_at", rel.created_at);
+		enc_close(e);
+		release_rec_free(&rel);
+	}
+	spec_free(&rs);
+	enc_karr(e, "releases");
+	if (releases_load(rec->id, &rels, &nrels) == 0)
+		for (i = 0; i < nrels; i++) {
+			if (i < 5) {
+				enc_map_open(e);
+				enc_ki64(e, "release", rels[i].number);
+				enc_kstr(e, "image", rels[i].image);
+				enc_kstr(e, "status", rels[i].status);
+				enc_kstr(e, "who", rels[i].who);
+				enc_ki64(e, "created_at", rels[i].created_at);
+				enc_close(e);
+			}
+			release_rec_free(&rels[i]);
+		}
+	free(rels);
+	enc_close(e);
+}
+
 void
 cmd_site_status(struct req *rq, struct mv *args)
 {
@@ -335,11 +440,14 @@ cmd_site_status(struct req *rq, struct mv *args)
 	req_result_begin(rq, &e);
 	enc_kstr(&e, "site", rec.name);
 	enc_ki64(&e, "release", rec.current);
+	site_summary(&e, &rec, &s);
 	enc_karr(&e, "hosts");
 	for (i = 0; i < n; i++) {
 		struct mv	b, v, row;
-		char		tmp[MSG_ERRLEN], sv[128];
+		char		tmp[MSG_ERRLEN], sv[IMAGE_REF_MAX + 8];
 		uint64_t	u;
+		int64_t		code;
+		int		oom;
 
 		enc_map_open(&e);
 		enc_kstr(&e, "host", res[i].host);
@@ -370,6 +478,14 @@ cmd_site_status(struct req *rq, struct mv *args)
 				enc_kstr(&e, "health", sv);
 			if (mv_str(&row, "started_at", sv, sizeof sv, 0) == 1)
 				enc_kstr(&e, "started_at", sv);
+			if (mv_str(&row, "image", sv, sizeof sv, 0) == 1)
+				enc_kstr(&e, "image", sv);
+			if (mv_u64(&row, "restarts", &u, 0) == 1)
+				enc_ku64(&e, "restarts", u);
+			if (mv_i64(&row, "exit_code", &code, 0) == 1)
+				enc_ki64(&e, "exit_code", code);
+			if (mv_bool(&row, "oom", &oom, 0) == 1 && oom)
+				enc_kbool(&e, "oom", 1);
 			if (mv_u64(&row, "port", &u, 0) == 1)
 				enc_ku64(&e, "port", u);
 			enc_close(&e);

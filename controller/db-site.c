@@ -26,10 +26,11 @@ row_to_site(sqlite3_stmt *st, void *p)
 	db_copy(st, 5, s->spec_hash, sizeof s->spec_hash);
 	s->current = sqlite3_column_int64(st, 6);
 	s->updated_at = sqlite3_column_int64(st, 7);
+	db_copy(st, 8, s->image, sizeof s->image);
 }
 
 #define SITE_COLS "id, name, kind, file, spec, spec_hash, current_release, " \
-	"updated_at"
+	"updated_at, image"
 
 void
 site_rec_free(struct site_rec *s)
@@ -91,6 +92,13 @@ site_set_current(int64_t site_id, int64_t number)
 {
 	return db_run("UPDATE sites SET current_release = ? WHERE id = ?",
 	    "ii", number, site_id);
+}
+
+int
+site_set_image(int64_t site_id, const char *image)
+{
+	return db_run("UPDATE sites SET image = ? WHERE id = ?", "ti", image,
+	    site_id) == -1 ? -1 : 0;
 }
 
 int64_t
@@ -169,6 +177,36 @@ releases_load(int64_t site_id, struct release_rec **out, size_t *n)
 	return db_rows("SELECT " REL_COLS " FROM releases WHERE site_id = ? "
 	    "ORDER BY number DESC", sizeof **out, row_to_release,
 	    release_release, out, n, "i", site_id);
+}
+
+/* The site's newest release, whatever its state. */
+int
+release_newest(int64_t site_id, struct release_rec *rel)
+{
+	return db_row("SELECT " REL_COLS " FROM releases WHERE site_id = ? "
+	    "ORDER BY number DESC LIMIT 1", row_to_release, rel, "i", site_id);
+}
+
+static void
+row_to_deploy(sqlite3_stmt *st, void *p)
+{
+	struct deploy_rec	*d = p;
+
+	memset(d, 0, sizeof *d);
+	d->id = sqlite3_column_int64(st, 0);
+	db_copy(st, 1, d->host, sizeof d->host);
+	db_copy(st, 2, d->state, sizeof d->state);
+	d->started_at = sqlite3_column_int64(st, 3);
+	d->finished_at = sqlite3_column_int64(st, 4);
+	db_copy(st, 5, d->error, sizeof d->error);
+}
+
+int
+deployments_load(int64_t release_id, struct deploy_rec **out, size_t *n)
+{
+	return db_rows("SELECT id, host, state, started_at, finished_at, error "
+	    "FROM deployments WHERE release_id = ? ORDER BY id", sizeof **out,
+	    row_to_deploy, NULL, out, n, "i", release_id);
 }
 
 int64_t

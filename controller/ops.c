@@ -38,6 +38,7 @@ static const struct sop sops[] = {
 	{ "site.restart",	"deploy",	SC_SITE,	cmd_site_restart },
 	{ "deploy",		"deploy",	SC_SITE,	cmd_deploy },
 	{ "rollback",		"deploy",	SC_SITE,	cmd_rollback },
+	{ "deploy.follow",	"view",		SC_SITE,	cmd_deploy_follow },
 	{ "releases",		"view",		SC_SITE,	cmd_releases },
 	{ "env.set",		"edit_env",	SC_SITE,	cmd_env_set,
 	  env_audit_args },
@@ -334,9 +335,13 @@ scopes_of(struct req *rq, const struct sop *s, struct mv *args,
 	}
 }
 
-/* A denial of a user tugd does not know says so, and what makes one. */
+/*
+ * The end of a denial: a user tugd does not know is named so, with what
+ * makes one; anyone else is told the grant to ask an admin for.
+ */
 static void
-deny_unknown(const char *user, char *err, size_t errsz)
+deny_unknown(const char *user, const char *action, const char *scope,
+    char *err, size_t errsz)
 {
 	struct user_rec	u;
 	size_t		len = strlen(err);
@@ -344,6 +349,9 @@ deny_unknown(const char *user, char *err, size_t errsz)
 	if (user_load(user, &u) == 0)
 		snprintf(err + len, errsz - len, " (there is no tug user '%s': "
 		    "tug user add %s, or tug init for the first)", user, user);
+	else
+		snprintf(err + len, errsz - len, "; an admin can grant it: tug "
+		    "grant %s %s %s", user, action, scope);
 }
 
 /* Ask rbac about every scope: 1 allowed, or 0 with the denial in err. */
@@ -361,7 +369,7 @@ authorise(struct req *rq, const struct sop *s, struct authz_list *l,
 			return 1;
 		snprintf(err, errsz, "permission denied: %s may not %s global",
 		    rq->user, s->action);
-		deny_unknown(rq->user, err, errsz);
+		deny_unknown(rq->user, s->action, "global", err, errsz);
 		return 0;
 	}
 	for (i = 0; i < l->n; i++) {
@@ -374,7 +382,8 @@ authorise(struct req *rq, const struct sop *s, struct authz_list *l,
 		if (!ok) {
 			snprintf(err, errsz, "permission denied: %s may not %s "
 			    "%s", rq->user, action, l->v[i].scope);
-			deny_unknown(rq->user, err, errsz);
+			deny_unknown(rq->user, action, l->v[i].scope, err,
+			    errsz);
 			return 0;
 		}
 	}

@@ -25,6 +25,7 @@ static const struct {
 } gives[] = {
 	{ "manage",		"deploy" },
 	{ "deploy",		"view" },
+	{ "deploy",		"view_logs" },	/* a failed deploy's log */
 	{ "edit_env",		"view_env" },
 	{ "edit_config",	"view" },
 };

@@ -169,6 +169,7 @@ struct rollout {
 	int64_t			  tree;		/* static sites: whose files */
 	int64_t			  rollback_of;
 	const char		 *kind;		/* deploy, rollback, restart */
+	struct buf		  changes;	/* from the serving release */
 	char			**hosts;
 	size_t			  n;
 	struct fan_result	 *res;		/* one per host */
@@ -309,6 +310,8 @@ answer(struct rollout *ro, const char *image, uint64_t t0)
 	if (ro->rollback_of > 0)
 		enc_ki64(&e, "rollback_of", ro->rollback_of);
 	enc_kstr(&e, "kind", ro->kind);
+	if (ro->changes.len > 0)
+		enc_kstr(&e, "changes", buf_str(&ro->changes));
 	enc_karr(&e, "hosts");
 	for (k = 0; k < ro->n; k++) {
 		enc_map_open(&e);
@@ -353,6 +356,152 @@ heal_begin(struct req *rq, const struct site_rec *rec, const char *host,
 	return 0;
 }
 
+static void
+args_image_ref(struct enc *e, void *arg)
+{
+	enc_kstr(e, "ref", arg);
+}
+
+/*
+ * Before a release number is taken: an image that no registry supplies
+ * must be on every host already. Hosts that do not answer are left to the
+ * rollout, which says so; a host that answers "no such image" stops the
+ * deploy here, and no number is used up. -1: answered.
+ */
+static int
+image_precheck(struct req *rq, const struct site_rec *rec, const char *image,
+    char **hosts, size_t n)
+{
+	struct fan_result	*res = xcalloc(n + 1, sizeof *res);
+	struct buf		 missing = BUF_INIT;
+	size_t			 i, k = 0;
+
+	fleet_run(rq, hosts, n, "image.inspect", args_image_ref,
+	    (void *)image, 30000, res);
+	for (i = 0; i < n; i++) {
+		struct mv	b, ev;
+		char		tmp[MSG_ERRLEN], code[32] = "";
+
+		if (res[i].ok || res[i].m.type == 0)
+			continue;
+		msg_body(&res[i].m, &b, tmp, "");
+		if (mv_map(&b, "error", &ev, 0) == 1)
+			mv_str(&ev, "code", code, sizeof code, 0);
+		if (strcmp(code, E_NOT_FOUND) != 0)
+			continue;
+		if (k++ < 8)
+			buf_addf(&missing, "%s%s", k > 1 ? ", " : "",
+			    res[i].host);
+	}
+	if (k > 8)
+		buf_addf(&missing, " and %zu more", k - 8);
+	if (k > 0)
+		req_fail(rq, E_NOT_FOUND, "image %s is not on %s: push it "
+		    "there first (tug image push %s --site %s), or deploy an "
+		    "image that names its registry. No release was made",
+		    image, buf_str(&missing), image, rec->name);
+	buf_release(&missing);
+	fan_results_free(res, n);
+	free(res);
+	return k > 0 ? -1 : 0;
+}
+
+/* The domains of a spec, comma-separated, for a change line. */
+static void
+domains_str(const struct site_spec *s, struct buf *out)
+{
+	size_t	i;
+
+	for (i = 0; i < s->ndomains; i++)
+		buf_addf(out, "%s%s", i > 0 ? "," : "", s->domains[i]);
+	if (s->ndomains == 0)
+		buf_addstr(out, "(none)");
+}
+
+/*
+ * The other settings a and b differ in, by name ("health", "env A"),
+ * each once: the lines of spec_lines() that one has and the other not.
+ */
+static void
+other_changes(const struct site_spec *a, const struct site_spec *b,
+    struct buf *out)
+{
+	struct buf	 la = BUF_INIT, lb = BUF_INIT, names = BUF_INIT;
+	const char	*p, *nl, *texts[2], *others[2];
+	size_t		 k, klen;
+
+	spec_lines(a, &la, 1, NULL);
+	spec_lines(b, &lb, 1, a);
+	texts[0] = buf_str(&la), others[0] = buf_str(&lb);
+	texts[1] = buf_str(&lb), others[1] = buf_str(&la);
+	for (k = 0; k < 2; k++)
+		for (p = texts[k]; (nl = strchr(p, '\n')) != NULL; p = nl + 1) {
+			char	key[80];
+
+			if (has_line(others[k], p, (size_t)(nl - p)))
+				continue;
+			klen = strcspn(p, ":\n");
+			snprintf(key, sizeof key, "%.*s", (int)klen, p);
+			if (strcmp(key, "image") == 0 ||
+			    strcmp(key, "port") == 0 ||
+			    strcmp(key, "domain") == 0)
+				continue;
+			if (has_line(buf_str(&names), key, strlen(key)))
+				continue;
+			buf_addf(&names, "%s\n", key);
+		}
+	for (p = buf_str(&names); (nl = strchr(p, '\n')) != NULL; p = nl + 1)
+		buf_addf(out, "%s%.*s", p != buf_str(&names) ? ", " :
+		    out->len > 0 ? "; settings: " : "settings: ", (int)(nl - p),
+		    p);
+	buf_release(&la);
+	buf_release(&lb);
+	buf_release(&names);
+}
+
+/*
+ * What a release of image and spec_text changes from release from, for
+ * people: "image A -> B; domains X -> Y; port P -> Q; other spec
+ * settings", or nothing when it is the same release again.
+ */
+void
+release_changes(const struct release_rec *from, const char *image,
+    const char *spec_text, const char *file, struct buf *out)
+{
+	struct site_spec	a, b;
+	char			err[600];
+	size_t			len;
+
+	if (strcmp(from->image, image) != 0)
+		buf_addf(out, "image %s -> %s", from->image, image);
+	if (strcmp(from->spec, spec_text) == 0)
+		return;
+	len = out->len;
+	memset(&a, 0, sizeof a);
+	memset(&b, 0, sizeof b);
+	if (spec_parse(file, from->spec, strlen(from->spec), &a, err,
+	    sizeof err) == 0 && spec_parse(file, spec_text, strlen(spec_text),
+	    &b, err, sizeof err) == 0) {
+		struct buf	da = BUF_INIT, dn = BUF_INIT;
+
+		domains_str(&a, &da);
+		domains_str(&b, &dn);
+		if (strcmp(buf_str(&da), buf_str(&dn)) != 0)
+			buf_addf(out, "%sdomains %s -> %s", out->len ? "; " :
+			    "", buf_str(&da), buf_str(&dn));
+		if (a.port != b.port)
+			buf_addf(out, "%sport %u -> %u", out->len ? "; " : "",
+			    a.port, b.port);
+		buf_release(&da);
+		buf_release(&dn);
+		other_changes(&a, &b, out);
+	}
+	spec_free(&a);
+	spec_free(&b);
+	if (out->len == len)	/* only the text: comments, order */
+		buf_addf(out, "%sthe spec's text", out->len ? "; " : "");
+}
+
 /* The release, from env to its answer; the caller holds the lease. */
 static void
 roll(struct req *rq, struct site_rec *rec, const struct rollout_plan *p,
@@ -384,6 +533,13 @@ roll(struct req *rq, struct site_rec *rec, const struct rollout_plan *p,
 		apply_args_free(&ro.apply);
 		return;
 	}
+	if (s->kind == KIND_CONTAINER && !ro.apply.pull &&
+	    p->heal_host == NULL && image_precheck(rq, rec, image, ro.hosts,
+	    ro.n) == -1) {
+		free_names(ro.hosts, ro.n);
+		apply_args_free(&ro.apply);
+		return;
+	}
 	sha256_hex(p->spec_text, strlen(p->spec_text), hash);
 	if (p->heal_host != NULL) {
 		if (heal_begin(rq, rec, p->heal_host, &ro) == -1) {
@@ -405,9 +561,35 @@ roll(struct req *rq, struct site_rec *rec, const struct rollout_plan *p,
 		return;
 	}
 	static_begin(&ro);
+	if (p->heal_host == NULL && rec->current != 0 &&
+	    strcmp(ro.kind, "restart") != 0) {
+		struct release_rec	cur;
+
+		if (release_load(rec->id, rec->current, &cur) == 1) {
+			release_changes(&cur, image, p->spec_text, rec->file,
+			    &ro.changes);
+			req_progress(rq, NULL, "changes", "changes from release "
+			    "%lld: %s%s", (long long)cur.number,
+			    ro.changes.len > 0 ? buf_str(&ro.changes) : "none "
+			    "(the same image and spec, a fresh container)",
+			    ro.rollback_of > 0 ? "; env stays as it is set now"
+			    : "");
+			release_rec_free(&cur);
+		}
+	}
 	req_progress(rq, NULL, "release", "release %lld of %s: %s on %zu "
 	    "host%s, %u at a time", (long long)ro.number, rec->name, image,
 	    ro.n, ro.n == 1 ? "" : "s", s->batch);
+	if (p->heal_host == NULL) {	/* tug deploy --detach may go now */
+		struct enc	e;
+
+		req_event_begin(rq, &e, "release");
+		enc_kstr(&e, "site", rec->name);
+		enc_ki64(&e, "release", ro.number);
+		enc_kstr(&e, "image", image);
+		enc_ku64(&e, "hosts", ro.n);
+		req_event(rq, &e);
+	}
 	ro.apply.spec = s;
 	ro.apply.release = ro.number;
 	ro.res = xcalloc(ro.n + 1, sizeof *ro.res);
@@ -420,6 +602,9 @@ roll(struct req *rq, struct site_rec *rec, const struct rollout_plan *p,
 	else if (ro.failed == 0) {
 		release_finish(ro.rid, "done");
 		site_set_current(rec->id, ro.number);
+		if (p->set_image)
+			site_set_image(rec->id, strcmp(image, s->image) == 0 ?
+			    "" : image);
 		if (s->kind == KIND_STATIC)
 			static_prune(s->site, s->keep, ro.tree);
 	} else
@@ -432,6 +617,7 @@ roll(struct req *rq, struct site_rec *rec, const struct rollout_plan *p,
 	free(ro.dep);
 	free_names(ro.hosts, ro.n);
 	apply_args_free(&ro.apply);
+	buf_release(&ro.changes);
 }
 
 /*

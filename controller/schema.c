@@ -170,6 +170,8 @@ static const char *migrations[] = {
 
 	/* 7: a registry login may be for some sites only (a group, a site). */
 	"ALTER TABLE registries ADD COLUMN scope TEXT NOT NULL DEFAULT 'global';",
+	/* 8: the image deploy --image set for the site ('': the spec's). */
+	"ALTER TABLE sites ADD COLUMN image TEXT NOT NULL DEFAULT '';",
 };
 #define SCHEMA_VERSION	((int)(sizeof migrations / sizeof migrations[0]))
 

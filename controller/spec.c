@@ -710,6 +710,22 @@ field_find(const struct field *tab, size_t n, const struct node *key)
 	return NULL;
 }
 
+/* The field of tab nearest to key, within 2 edits, or NULL. */
+static const char *
+nearest_field(const struct field *tab, size_t n, const char *key)
+{
+	const char	*best = NULL;
+	size_t		 i;
+	int		 d, bestd = 3;
+
+	for (i = 0; i < n; i++)
+		if ((d = word_distance(key, tab[i].name)) < bestd) {
+			bestd = d;
+			best = tab[i].name;
+		}
+	return best;
+}
+
 static int
 walk_map(struct sp *p, const char *name, const struct node *map,
     const struct field *tab, size_t ntab)
@@ -725,11 +741,17 @@ walk_map(struct sp *p, const char *name, const struct node *map,
 		k = map->kids[i];
 		v = map->kids[i + 1];
 		if ((f = field_find(tab, ntab, k)) == NULL) {
+			const char	*near = nearest_field(tab, ntab, esc(e, k));
+			char		 dym[64] = "";
+
+			if (near != NULL)
+				snprintf(dym, sizeof dym, "; did you mean '%s'?",
+				    near);
 			if (name == NULL)
-				return nfail(p, k, "unknown key '%s'",
-				    esc(e, k));
-			return nfail(p, k, "unknown key '%s' in '%s'",
-			    esc(e, k), name);
+				return nfail(p, k, "unknown key '%s'%s",
+				    esc(e, k), dym);
+			return nfail(p, k, "unknown key '%s' in '%s'%s",
+			    esc(e, k), name, dym);
 		}
 		if ((f->kinds & kind) == 0) {
 			if (kind == K_STATIC)

@@ -274,6 +274,7 @@ struct site_rec {
 	char		 spec_hash[65];
 	int64_t		 current;		/* serving release, 0 none */
 	int64_t		 updated_at;
+	char		 image[IMAGE_REF_MAX + 1];	/* deploy --image's, or "" */
 };
 struct release_rec {
 	int64_t		 id;
@@ -294,6 +295,7 @@ int	 site_delete(const char *name);
 int	 sites_load(struct site_rec **, size_t *);
 void	 site_rec_free(struct site_rec *);
 int	 site_set_current(int64_t site_id, int64_t number);
+int	 site_set_image(int64_t site_id, const char *image);	/* "": the spec's */
 int64_t	 release_create(int64_t site_id, const char *image, const char *spec,
 	    const char *hash, const char *who, int64_t rollback_of,
 	    int64_t *number);			/* its id, -1 on error */
@@ -306,6 +308,17 @@ int	 release_images_kept(int64_t site_id, int64_t before, unsigned keep,
 int	 serving_hosts(char ***hosts, size_t *n);
 int	 releases_load(int64_t site_id, struct release_rec **, size_t *);
 void	 release_rec_free(struct release_rec *);
+/* One host's part in a release, as deploy --follow reads it. */
+struct deploy_rec {
+	int64_t		 id;
+	char		 host[HOST_NAME_MAX_TUG + 1];
+	char		 state[16];		/* running|done|failed|skipped */
+	int64_t		 started_at;
+	int64_t		 finished_at;
+	char		 error[1024];
+};
+int	 deployments_load(int64_t release_id, struct deploy_rec **, size_t *);
+int	 release_newest(int64_t site_id, struct release_rec *);	/* 1, 0, -1 */
 int64_t	 deployment_start(int64_t release_id, const char *host);
 int	 deployment_finish(int64_t id, const char *state, int64_t port,
 	    const char *error);
@@ -579,6 +592,7 @@ struct rollout_plan {
 	const char		*image;		/* NULL: the spec's; static:
 						   its root, packed now */
 	int64_t			 rollback_of;	/* 0: a new release */
+	int			 set_image;	/* once serving: the site's image */
 	const char		*step;		/* progress once leased */
 	const char		*note;
 	const char		*heal_host;	/* the serving release again,
@@ -586,6 +600,13 @@ struct rollout_plan {
 };
 void	 rollout_release(struct req *, struct site_rec *,
 	    const struct rollout_plan *);
+/* What a release of image and spec text changes from release from. */
+void	 release_changes(const struct release_rec *from, const char *image,
+	    const char *spec_text, const char *file, struct buf *out);
+/* cmd-site.c: a spec as comparable lines, "key: value" (env masked). */
+void	 spec_lines(const struct site_spec *, struct buf *, int masked,
+	    const struct site_spec *prev);
+int	 has_line(const char *text, const char *line, size_t len);
 void	 tugd_fault(const char *point);	/* tests: TUG_FAULT=tugd:POINT */
 /* Agent ops on every host of a site under its lease; remove: forget it. */
 void	 rollout_hosts(struct req *, struct mv *args, const char *const *ops,
@@ -636,6 +657,7 @@ void	 cmd_site_rm(struct req *, struct mv *);
 void	 cmd_deploy(struct req *, struct mv *);
 void	 cmd_rollback(struct req *, struct mv *);
 void	 cmd_releases(struct req *, struct mv *);
+void	 cmd_deploy_follow(struct req *, struct mv *);
 void	 cmd_site_start(struct req *, struct mv *);
 void	 cmd_site_stop(struct req *, struct mv *);
 void	 cmd_site_restart(struct req *, struct mv *);

@@ -5,6 +5,7 @@
  */
 #include <stdio.h>
 #include <string.h>
+#include <time.h>
 
 #include <msgpack.h>
 
@@ -76,8 +77,67 @@ json_str(struct buf *b, const char *s, size_t n)
 	return buf_addch(b, '"');
 }
 
+/*
+ * --json gives every time as RFC 3339 in UTC: the fields tugd keeps as Unix
+ * seconds ("at", "since", "last_seen", "not_after", "*_at") are written
+ * so, 0 (never) as null. Docker's own times are RFC 3339 strings already.
+ */
+/* 1: Unix seconds, 1000: Unix milliseconds, 0: not a time. */
 static int
-json_obj(struct buf *b, const msgpack_object *o)
+time_key(const msgpack_object *k)
+{
+	static const char *const names[] = { "at", "since", "last_seen",
+	    "not_after", NULL };
+	const char	*p = k->via.str.ptr;
+	size_t		 n = k->via.str.size, i;
+
+	if (k->type != MSGPACK_OBJECT_STR)
+		return 0;
+	if ((n == 5 && memcmp(p, "at_ms", 5) == 0) ||
+	    (n == 7 && memcmp(p, "time_ms", 7) == 0))
+		return 1000;
+	if (n > 3 && memcmp(p + n - 3, "_at", 3) == 0)
+		return 1;
+	for (i = 0; names[i] != NULL; i++)
+		if (strlen(names[i]) == n && memcmp(names[i], p, n) == 0)
+			return 1;
+	return 0;
+}
+
+static int
+json_time(struct buf *b, uint64_t t, int unit)
+{
+	struct tm	tm;
+	time_t		tt = (time_t)(t / (uint64_t)unit);
+	char		s[32];
+
+	if (t == 0)
+		return buf_addstr(b, "null");
+	if (tt > 253402300799 || gmtime_r(&tt, &tm) == NULL)
+		return buf_addf(b, "%llu", (unsigned long long)t);
+	strftime(s, sizeof s, "\"%Y-%m-%dT%H:%M:%S", &tm);
+	if (unit == 1000)
+		return buf_addf(b, "%s.%03lluZ\"", s,
+		    (unsigned long long)(t % 1000));
+	return buf_addf(b, "%sZ\"", s);
+}
+
+static int	json_obj(struct buf *, const msgpack_object *, int times);
+
+static int
+json_val(struct buf *b, const msgpack_object *k, const msgpack_object *v,
+    int times)
+{
+	int	unit;
+
+	if (times && v->type == MSGPACK_OBJECT_POSITIVE_INTEGER &&
+	    (unit = time_key(k)) != 0)
+		return json_time(b, v->via.u64, unit);
+	return json_obj(b, v, times);
+}
+
+static int
+json_obj(struct buf *b, const msgpack_object *o, int times)
 {
 	uint32_t	i;
 
@@ -102,7 +162,7 @@ json_obj(struct buf *b, const msgpack_object *o)
 			return -1;
 		for (i = 0; i < o->via.array.size; i++) {
 			if ((i > 0 && buf_addch(b, ',') == -1) ||
-			    json_obj(b, &o->via.array.ptr[i]) == -1)
+			    json_obj(b, &o->via.array.ptr[i], times) == -1)
 				return -1;
 		}
 		return buf_addch(b, ']');
@@ -111,9 +171,10 @@ json_obj(struct buf *b, const msgpack_object *o)
 			return -1;
 		for (i = 0; i < o->via.map.size; i++) {
 			if ((i > 0 && buf_addch(b, ',') == -1) ||
-			    json_obj(b, &o->via.map.ptr[i].key) == -1 ||
+			    json_obj(b, &o->via.map.ptr[i].key, times) == -1 ||
 			    buf_addch(b, ':') == -1 ||
-			    json_obj(b, &o->via.map.ptr[i].val) == -1)
+			    json_val(b, &o->via.map.ptr[i].key,
+			    &o->via.map.ptr[i].val, times) == -1)
 				return -1;
 		}
 		return buf_addch(b, '}');
@@ -128,7 +189,7 @@ msg_to_json(const struct msg *m, struct buf *b)
 	if (buf_addf(b, "{\"type\":\"%s\",\"id\":%llu,\"body\":",
 	    msg_type_name(m->type), (unsigned long long)m->id) == -1)
 		return -1;
-	if (json_obj(b, m->body) == -1)
+	if (json_obj(b, m->body, 0) == -1)
 		return -1;
 	return buf_addch(b, '}');
 }
@@ -136,7 +197,7 @@ msg_to_json(const struct msg *m, struct buf *b)
 int
 msg_body_json(const struct msg *m, struct buf *b)
 {
-	return json_obj(b, m->body);
+	return json_obj(b, m->body, 1);
 }
 
 int
@@ -150,7 +211,8 @@ mv_json(const struct mv *v, const char *key, struct buf *b)
 		const msgpack_object_str *k = &o->via.map.ptr[i].key.via.str;
 
 		if (k->size == kl && memcmp(k->ptr, key, kl) == 0)
-			return json_obj(b, &o->via.map.ptr[i].val);
+			return json_val(b, &o->via.map.ptr[i].key,
+			    &o->via.map.ptr[i].val, 1);
 	}
 	return buf_addstr(b, "null");
 }

@@ -64,6 +64,19 @@ bail() {
 	exit 1
 }
 
+# until_true SECS CMD...: CMD succeeds within SECS seconds (its status, and
+# its output of the last try, if it never did).
+until_true() {
+	local i secs=$1
+
+	shift
+	for ((i = 0; i < secs * 20; i++)); do
+		"$@" >/dev/null 2>&1 && return 0
+		sleep 0.05
+	done
+	"$@"
+}
+
 # Expect a JSON file of agentctl output to hold a line matching a pattern.
 has() {
 	grep -q -- "$2" "$1" || {
@@ -164,6 +177,9 @@ via() {
 TUG=$TUG_BUILD/tug
 TUGD=$TUG_BUILD/tugd
 export TUG_HOME=$T/home
+
+# listed PATTERN: tug site list has a line matching PATTERN.
+listed() { "$TUG" site list | grep -q "$1"; }
 
 tugd_pid() {
 	TUG_NO_AUTOSTART=1 "$TUG" --json status 2>/dev/null |

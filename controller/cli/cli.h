@@ -43,7 +43,13 @@ struct cli_cmd {
 	void		(*render)(struct mv *);
 	int		 mode;
 #define CMD_STREAM	0x1	/* log lines are the output; Ctrl-C cancels */
+#define CMD_CONFIRM	0x2	/* destructive: asks on a terminal, or --yes */
+#define CMD_ROLLOUT	0x4	/* a rollout: Ctrl-C leaves it running */
 };
+
+extern int	 assume_yes;	/* --yes */
+extern int	 detach;	/* --detach */
+extern const char *cmd_args[3];	/* the first positional arguments */
 
 const struct cli_cmd *find_cmd(int argc, char **argv, int *used);
 void	 usage_all(FILE *);
@@ -56,9 +62,13 @@ int	 man_page(void);			/* tug __man: tug(1) */
 int	 completion(int argc, char **argv);	/* tug completion bash|zsh */
 int	 build_args(const struct cli_cmd *, int argc, char **argv,
 	    struct enc *);
+const char *cmd_op(const struct cli_cmd *, int argc, char **argv);
+/* After build_args: 0 go on, or the exit status (not confirmed). */
+int	 confirm(const struct cli_cmd *, int argc, char **argv);
 
 /* connect.c */
-int	 open_tugd(void);	/* a connected fd, or -1 (the reason printed) */
+/* A connected fd, or -1 (the reason printed); init: a new tugd is expected. */
+int	 open_tugd(int init);
 
 /* request.c */
 /* Build the REQUEST, send it, read to its end; returns tug's exit status. */
@@ -96,6 +106,7 @@ void	 render_host_rm(struct mv *);
 void	 render_site_apply(struct mv *);
 void	 render_site_list(struct mv *);
 void	 render_site_status(struct mv *);
+void	 render_site_show(struct mv *);
 void	 render_site_rm(struct mv *);
 void	 render_deploy(struct mv *);
 void	 render_releases(struct mv *);

@@ -48,11 +48,13 @@ static const struct cli_cmd cmds[] = {
 		{ NULL } }, render_host_add },
 	{ "host list", "host.list", "", "list hosts",
 	  0, 0, { NULL }, { { NULL } }, render_host_list },
-	{ "host rm", "host.rm", "NAME [--purge]", "forget a host",
+	{ "host rm", "host.rm", "NAME [--purge] [-y|--yes]", "forget a host",
 	  1, 1, { "name" }, {
 		{ "purge", "purge", F_BOOL, "first remove what bootstrap put "
 		  "on the host (system mode: with sudo)" },
-		{ NULL } }, render_host_rm },
+		{ "yes", "-yes", F_BOOL, "do not ask first (needed where "
+		  "stdin is not a terminal)", 'y' },
+		{ NULL } }, render_host_rm, CMD_CONFIRM },
 	{ "host check", "host.check",
 	  "[NAME...] [--group G] [--all] [--timeout MS]",
 	  "ping the agents and show each host's facts",
@@ -102,32 +104,52 @@ static const struct cli_cmd cmds[] = {
 	{ "site status", "site.status", "SITE",
 	  "each host's release, container state and health",
 	  1, 1, { "site" }, { { NULL } }, render_site_status },
-	{ "site rm", "site.rm", "SITE [--volumes]",
+	{ "site show", "site.status", "SITE",
+	  "the whole picture of a site: its image and where it comes from, "
+	  "the serving release, domains, TLS, each host's containers, the "
+	  "newest releases",
+	  1, 1, { "site" }, { { NULL } }, render_site_show },
+	{ "site rm", "site.rm", "SITE [--volumes] [-y|--yes]",
 	  "remove a site from every host (containers, proxy config, files)",
 	  1, 1, { "site" }, {
 		{ "volumes", "volumes", F_BOOL,
 		  "also delete the site's named volumes (its data)" },
-		{ NULL } }, render_site_rm },
-	{ "deploy", "deploy", "SITE [--image REF]",
+		{ "yes", "-yes", F_BOOL, "do not ask first (needed where "
+		  "stdin is not a terminal)", 'y' },
+		{ NULL } }, render_site_rm, CMD_CONFIRM },
+	{ "deploy", "deploy", "SITE [--image REF] [--detach] | --follow SITE",
 	  "make a new release and roll it across the site's hosts",
 	  1, 1, { "site" }, {
 		{ "image", "image", F_STR, "deploy this image instead" },
-		{ NULL } }, render_deploy },
-	{ "rollback", "rollback", "SITE [RELEASE]",
+		{ "detach", "-detach", F_BOOL, "return once the release is "
+		  "made; it rolls out in tugd (tug deploy --follow SITE)" },
+		{ "follow", "=deploy.follow", F_BOOL, "watch the deploy of "
+		  "SITE that runs in tugd now, to its end (or show how the "
+		  "last one ended)" },
+		{ NULL } }, render_deploy, CMD_ROLLOUT },
+	{ "rollback", "rollback", "SITE [RELEASE] [--detach] [-y|--yes]",
 	  "deploy an earlier release again (default: the previous one)",
-	  1, 2, { "site", "#release" }, { { NULL } }, render_deploy },
+	  1, 2, { "site", "#release" }, {
+		{ "detach", "-detach", F_BOOL, "return once the release is "
+		  "made; it rolls out in tugd (tug deploy --follow SITE)" },
+		{ "yes", "-yes", F_BOOL, "do not ask first (needed where "
+		  "stdin is not a terminal)", 'y' },
+		{ NULL } }, render_deploy, CMD_ROLLOUT | CMD_CONFIRM },
 	{ "releases", "releases", "SITE", "list a site's releases",
 	  1, 1, { "site" }, { { NULL } }, render_releases },
 	{ "start", "site.start", "SITE", "start a site's containers",
 	  1, 1, { "site" }, { { NULL } }, render_power },
 	{ "stop", "site.stop", "SITE", "stop a site's containers",
 	  1, 1, { "site" }, { { NULL } }, render_power },
-	{ "restart", "site.restart", "SITE",
+	{ "restart", "site.restart", "SITE [--detach]",
 	  "the serving release again in a fresh container, without downtime",
-	  1, 1, { "site" }, { { NULL } }, render_restart },
+	  1, 1, { "site" }, {
+		{ "detach", "-detach", F_BOOL, "return once the release is "
+		  "made; it rolls out in tugd (tug deploy --follow SITE)" },
+		{ NULL } }, render_restart, CMD_ROLLOUT },
 	{ "logs", "logs",
 	  "SITE [-f|--follow] [-n|--tail N|all] [--since T] [--host H]\n"
-	  "          [-t|--timestamps] [--json]",
+	  "          [--release N] [-t|--timestamps] [--json]",
 	  "a site's container logs from all its hosts, merged in time order",
 	  1, 1, { "site" }, {
 		{ "follow", "follow", F_BOOL,
@@ -138,6 +160,8 @@ static const struct cli_cmd cmds[] = {
 		{ "since", "since", F_STR,
 		  "only lines since T: a Unix time, 10m, 2h, or RFC 3339" },
 		{ "host", "host", F_STR, "only the lines of host H" },
+		{ "release", "release", F_U64, "the container of release N "
+		  "(a failed deploy's is kept until the next deploy)" },
 		{ "timestamps", "timestamps", F_BOOL,
 		  "show Docker's time of each line", 't' },
 		{ "no-compress", "no_compress", F_BOOL,
@@ -153,12 +177,12 @@ static const struct cli_cmd cmds[] = {
 	  2, -1, { "site", "~vars" }, {
 		{ "secret", "secret", F_BOOL, "encrypt at rest, never show" },
 		{ "no-deploy", "no_deploy", F_BOOL, "apply at the next deploy" },
-		{ NULL } }, render_env_set },
+		{ NULL } }, render_env_set, CMD_ROLLOUT },
 	{ "env unset", "env.unset", "SITE KEY... [--no-deploy]",
 	  "remove env values set with env set",
 	  2, -1, { "site", "*keys" }, {
 		{ "no-deploy", "no_deploy", F_BOOL, "apply at the next deploy" },
-		{ NULL } }, render_env_set },
+		{ NULL } }, render_env_set, CMD_ROLLOUT },
 	{ "env list", "env.list", "SITE", "a site's env (secrets masked)",
 	  1, 1, { "site" }, { { NULL } }, render_env_list },
 	{ "image push", "image.push",
@@ -219,8 +243,12 @@ static const struct cli_cmd cmds[] = {
 	{ "user show", "user.show", "[NAME]",
 	  "a user's keys, grants and what they may do (default: you)",
 	  0, 1, { "name" }, { { NULL } }, render_user_show },
-	{ "user rm", "user.rm", "NAME", "remove a user with their keys and grants",
-	  1, 1, { "name" }, { { NULL } }, render_user },
+	{ "user rm", "user.rm", "NAME [-y|--yes]",
+	  "remove a user with their keys and grants",
+	  1, 1, { "name" }, {
+		{ "yes", "-yes", F_BOOL, "do not ask first (needed where "
+		  "stdin is not a terminal)", 'y' },
+		{ NULL } }, render_user, CMD_CONFIRM },
 	{ "user key add", "user.key.add", "NAME FILE|-",
 	  "let NAME run tug over SSH with this public key (- reads stdin)",
 	  2, 2, { "name", "@key" }, { { NULL } }, render_user_key },
@@ -270,36 +298,6 @@ usage_line(FILE *f, const struct cli_cmd *c)
 {
 	fprintf(f, "usage: tug %s%s%s\n", c->words, c->usage[0] != '\0' ?
 	    " " : "", c->usage);
-}
-
-/* Edit distance of a and b, both short words; at most 9 counted. */
-static int
-distance(const char *a, const char *b)
-{
-	int	d[32][32];
-	size_t	i, j, la = strlen(a), lb = strlen(b);
-
-	if (la >= 32 || lb >= 32)
-		return 9;
-	for (i = 0; i <= la; i++)
-		d[i][0] = (int)i;
-	for (j = 0; j <= lb; j++)
-		d[0][j] = (int)j;
-	for (i = 1; i <= la; i++)
-		for (j = 1; j <= lb; j++) {
-			int	best = d[i - 1][j - 1] + (a[i - 1] != b[j - 1]);
-
-			if (d[i - 1][j] + 1 < best)
-				best = d[i - 1][j] + 1;
-			if (d[i][j - 1] + 1 < best)
-				best = d[i][j - 1] + 1;
-			/* A swap of two letters is one mistake. */
-			if (i > 1 && j > 1 && a[i - 1] == b[j - 2] &&
-			    a[i - 2] == b[j - 1] && d[i - 2][j - 2] + 1 < best)
-				best = d[i - 2][j - 2] + 1;
-			d[i][j] = best;
-		}
-	return d[la][lb];
 }
 
 /* Word n (0-based) of c's words into w; 0 if it has no such word. */
@@ -369,7 +367,7 @@ unknown_cmd(FILE *f, int argc, char **argv)
 			if (!starts_with(&cmds[i], n, argv) ||
 			    !cmd_word(&cmds[i], n, w, sizeof w))
 				continue;
-			if ((d = distance(argv[n], w)) < bestd) {
+			if ((d = word_distance(argv[n], w)) < bestd) {
 				bestd = d;
 				best = strchr(cmds[i].words, ' ') == NULL ||
 				    n > 0 ? cmds[i].words : NULL;
@@ -653,7 +651,7 @@ unknown_flag(const struct cli_cmd *c, const char *a)
 	int			 d, bestd = 3;
 
 	for (fl = c->flags; fl->name != NULL; fl++)
-		if ((d = distance(a + 2, fl->name)) < bestd) {
+		if ((d = word_distance(a + 2, fl->name)) < bestd) {
 			bestd = d;
 			best = fl;
 		}
@@ -830,6 +828,105 @@ read_stdin_file(const struct cli_cmd *c, const char *key, struct enc *e)
 	return 0;
 }
 
+/* The options of tug itself that a command's flags set. */
+int		 assume_yes;	/* --yes */
+int		 detach;	/* --detach */
+const char	*cmd_args[3];	/* the first positional arguments */
+
+static void
+cli_option(const char *name)
+{
+	if (strcmp(name, "yes") == 0)
+		assume_yes = 1;
+	else if (strcmp(name, "detach") == 0)
+		detach = 1;
+}
+
+/*
+ * The op of the request: c's, or another that one of its flags names
+ * (deploy --follow is deploy.follow).
+ */
+const char *
+cmd_op(const struct cli_cmd *c, int argc, char **argv)
+{
+	const struct cli_flag	*fl;
+	int			 i;
+
+	for (i = 0; i < argc && strcmp(argv[i], "--") != 0; i++)
+		for (fl = c->flags; fl->name != NULL; fl++)
+			if (fl->key[0] == '=' && strncmp(argv[i], "--", 2) ==
+			    0 && strcmp(argv[i] + 2, fl->name) == 0)
+				return fl->key + 1;
+	return c->op;
+}
+
+/* The question a destructive command asks, in what. */
+static void
+confirm_what(const struct cli_cmd *c, int argc, char **argv, char *what,
+    size_t n)
+{
+	const char	*a0 = cmd_args[0] != NULL ? cmd_args[0] : "?";
+	int		 i, flag = 0;
+
+	for (i = 0; i < argc; i++)
+		if (strcmp(argv[i], "--volumes") == 0 ||
+		    strcmp(argv[i], "--purge") == 0)
+			flag = 1;
+	if (strcmp(c->op, "site.rm") == 0)
+		snprintf(what, n, "remove site %s from all its hosts: its "
+		    "containers, proxy config and files%s", a0, flag ?
+		    ", and its named volumes (its data)" : "");
+	else if (strcmp(c->op, "host.rm") == 0)
+		snprintf(what, n, "forget host %s%s", a0, flag ? ", first "
+		    "removing what bootstrap put on it" : "");
+	else if (strcmp(c->op, "user.rm") == 0)
+		snprintf(what, n, "remove user %s with their keys and grants",
+		    a0);
+	else if (cmd_args[1] != NULL)
+		snprintf(what, n, "roll %s back to release %s", a0,
+		    cmd_args[1]);
+	else
+		snprintf(what, n, "roll %s back to its previous good release",
+		    a0);
+}
+
+/*
+ * A destructive command asks on a terminal; elsewhere it needs --yes.
+ * 0 go on, else tug's exit status.
+ */
+int
+confirm(const struct cli_cmd *c, int argc, char **argv)
+{
+	char	what[300], ans[16];
+	size_t	n = 0;
+	ssize_t	r;
+
+	if (!(c->mode & CMD_CONFIRM) || assume_yes)
+		return 0;
+	confirm_what(c, argc, argv, what, sizeof what);
+	if (!isatty(STDIN_FILENO) || !isatty(STDERR_FILENO)) {
+		fprintf(stderr, "tug %s: this would %s. Add --yes to do it: "
+		    "stdin is not a terminal, so tug cannot ask\n", c->words,
+		    what);
+		return 2;
+	}
+	fprintf(stderr, "%c%s? [y/N] ", what[0] - 'a' + 'A', what + 1);
+	while (n < sizeof ans - 1) {
+		if ((r = read(STDIN_FILENO, ans + n, 1)) == -1 &&
+		    errno == EINTR)
+			continue;
+		if (r != 1 || ans[n] == '\n')
+			break;
+		n++;
+	}
+	ans[n] = '\0';
+	if (strcmp(ans, "y") == 0 || strcmp(ans, "Y") == 0 ||
+	    strcmp(ans, "yes") == 0)
+		return 0;
+	fprintf(stderr, "tug %s: not confirmed; nothing done\n", c->words);
+	return 1;
+}
+
 /* argv (after the command words) into the args map of the request. */
 int
 build_args(const struct cli_cmd *c, int argc, char **argv, struct enc *e)
@@ -882,6 +979,12 @@ flag:
 			    fl->name);
 			return -1;
 		}
+		if (fl->type == F_BOOL && fl->key[0] == '-') {
+			cli_option(fl->key + 1);	/* tug's own */
+			continue;
+		}
+		if (fl->type == F_BOOL && fl->key[0] == '=')
+			continue;			/* cmd_op() read it */
 		if (fl->type == F_BOOL) {
 			enc_kbool(e, fl->key, 1);
 			continue;
@@ -952,6 +1055,8 @@ flag:
 		usage_line(stderr, c);
 		return -1;
 	}
+	for (i = 0; i < npos && i < 3; i++)
+		cmd_args[i] = pos[i];
 	for (p = 0, i = 0; i < npos && c->pos[p] != NULL; i++) {
 		const char *key = c->pos[p];
 

@@ -111,10 +111,10 @@ start_tugd(void)
 }
 
 int
-open_tugd(void)
+open_tugd(int init)
 {
 	const char	*no = getenv("TUG_NO_AUTOSTART");
-	int		 fd;
+	int		 fd, fresh = 0;
 
 	if ((fd = connect_socket(paths.sock)) != -1)
 		return fd;
@@ -139,11 +139,18 @@ open_tugd(void)
 		    "TUG_NO_AUTOSTART is set)\n", paths.sock);
 		return -1;
 	}
+	/* A mistyped TUG_HOME would otherwise look like a lost fleet. */
+	if (access(paths.db, F_OK) == -1 && errno == ENOENT)
+		fresh = 1;
 	if (start_tugd() == -1) {
 		fprintf(stderr, "tug: could not start tugd (see %s)\n",
 		    paths.log);
 		return -1;
 	}
+	if (fresh && !init && !quiet)
+		fprintf(stderr, "tug: started a new, empty tugd at %s: run `tug "
+		    "init`, or set TUG_HOME to the one you meant\n",
+		    paths.home);
 	if ((fd = connect_socket(paths.sock)) == -1)
 		fprintf(stderr, "tug: tugd started but '%s' refuses: %s\n",
 		    paths.sock, strerror(errno));

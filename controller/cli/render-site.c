@@ -1,5 +1,5 @@
 /*
- * render-site.c: the text output of site apply, list, status and rm, of
+ * render-site.c: the text output of site apply, list, status, show and rm, of
  * deploy and rollback, releases, start, stop and restart, and of env set,
  * unset and list.
  */
@@ -22,6 +22,8 @@ render_site_apply(struct mv *v)
 	s_(v, "site", site, sizeof site);
 	if (!changed) {
 		printf("site %s: unchanged\n", site);
+		if (mv_str(v, "note", line, sizeof line, 0) == 1)
+			printf("%s\n", line);
 		return;
 	}
 	printf("site %s: %s%s\n", site, dry ? "would be " : "", isnew ?
@@ -30,6 +32,8 @@ render_site_apply(struct mv *v)
 	for (i = 0; i < n; i++)
 		if (mv_arr_str(v, "changes", i, line, sizeof line) == 1)
 			printf("  %s\n", line);
+	if (mv_str(v, "note", line, sizeof line, 0) == 1)
+		printf("%s\n", line);
 	if (!dry)
 		printf("deploy it with: tug deploy %s\n", site);
 }
@@ -113,21 +117,89 @@ render_drift_line(const char *host, struct mv *d)
 		    heals == 1 ? "y" : "ies", herr);
 }
 
+/* How long ago Docker's RFC 3339 time was, for people: 45s, 12m, 5h, 3d. */
+static void
+uptime(const char *rfc3339, char *dst, size_t n)
+{
+	struct tm	tm;
+	const char	*end;
+	time_t		t, now = time(NULL);
+	long long	d;
+
+	memset(&tm, 0, sizeof tm);
+	if ((end = strptime(rfc3339, "%Y-%m-%dT%H:%M:%S", &tm)) == NULL ||
+	    (t = timegm(&tm)) <= 0 || t > now) {
+		snprintf(dst, n, "-");
+		return;
+	}
+	d = (long long)(now - t);
+	if (d < 60)
+		snprintf(dst, n, "%llds", d);
+	else if (d < 3600)
+		snprintf(dst, n, "%lldm", d / 60);
+	else if (d < 86400)
+		snprintf(dst, n, "%lldh", d / 3600);
+	else
+		snprintf(dst, n, "%lldd", d / 86400);
+}
+
+/* One host's containers (or why there are none) as rows of t. */
+static void
+status_rows(struct table *t, struct mv *row, const char *host)
+{
+	struct mv	ct;
+	size_t		nc, k;
+	char		name[128], rel[24], state[48], health[32], up[16];
+	char		restarts[24], image[300], started[48];
+
+	mv_arr(row, "containers", &nc, 64, 0);
+	if (nc == 0)
+		table_add(t, host, "-", "-", "none", "-", "-", "-", "-", NULL);
+	for (k = 0; k < nc; k++) {
+		int64_t	code = 0;
+		int	oom = 0;
+
+		if (mv_arr_map(row, "containers", k, &ct) != 1)
+			continue;
+		snprintf(rel, sizeof rel, "%llu",
+		    (unsigned long long)u_(&ct, "release"));
+		s_(&ct, "state", state, sizeof state);
+		mv_i64(&ct, "exit_code", &code, 0);
+		mv_bool(&ct, "oom", &oom, 0);
+		if (strcmp(state, "running") != 0 && (code != 0 || oom))
+			snprintf(state + strlen(state), sizeof state -
+			    strlen(state), " (%s%lld)", oom ? "OOM, " : "",
+			    (long long)code);
+		if (strcmp(s_(&ct, "state", name, sizeof name), "running") == 0)
+			uptime(s_(&ct, "started_at", started, sizeof started),
+			    up, sizeof up);
+		else
+			snprintf(up, sizeof up, "-");
+		if (mv_present(&ct, "restarts"))
+			snprintf(restarts, sizeof restarts, "%llu",
+			    (unsigned long long)u_(&ct, "restarts"));
+		else
+			snprintf(restarts, sizeof restarts, "-");
+		table_add(t, host, s_(&ct, "name", name, sizeof name), rel,
+		    state, s_(&ct, "health", health, sizeof health), up,
+		    restarts, s_(&ct, "image", image, sizeof image), NULL);
+	}
+}
+
 void
 render_site_status(struct mv *v)
 {
 	struct table	t = { .rows = 0 };
-	size_t		n, i, k, nc;
-	char		host[64], name[128], rel[24], state[32], health[32];
-	char		started[48], err[600], chost[64][64];
+	size_t		n, i;
+	char		host[64], err[600], chost[64][64];
 	struct mv	certs[64], cert;
 	size_t		ncerts = 0;
 
 	mv_arr(v, "hosts", &n, 4096, 0);
-	table_add(&t, "HOST", "CONTAINER", "RELEASE", "STATE", "HEALTH",
-	    "STARTED", NULL);
+	table_add(&t, "HOST", "CONTAINER", "RELEASE", "STATE", "HEALTH", "UP",
+	    "RESTARTS", "IMAGE", NULL);
 	for (i = 0; i < n; i++) {
-		struct mv	row, ct;
+		struct mv	row;
 		int		ok = 0;
 
 		if (mv_arr_map(v, "hosts", i, &row) != 1)
@@ -136,7 +208,7 @@ render_site_status(struct mv *v)
 		mv_bool(&row, "ok", &ok, 0);
 		if (!ok) {
 			table_add(&t, host, "-", "-", "unreachable", "-", "-",
-			    NULL);
+			    "-", "-", NULL);
 			if (mv_str(&row, "error", err, sizeof err, 0) == 1)
 				fprintf(stderr, "%s\n", err);
 			continue;
@@ -145,21 +217,7 @@ render_site_status(struct mv *v)
 			certs[ncerts] = cert;
 			snprintf(chost[ncerts++], sizeof chost[0], "%s", host);
 		}
-		mv_arr(&row, "containers", &nc, 64, 0);
-		if (nc == 0)
-			table_add(&t, host, "-", "-", "none", "-", "-", NULL);
-		for (k = 0; k < nc; k++) {
-			if (mv_arr_map(&row, "containers", k, &ct) != 1)
-				continue;
-			snprintf(rel, sizeof rel, "%llu",
-			    (unsigned long long)u_(&ct, "release"));
-			s_(&ct, "started_at", started, sizeof started);
-			started[19] = '\0';
-			table_add(&t, host, s_(&ct, "name", name, sizeof name),
-			    rel, s_(&ct, "state", state, sizeof state),
-			    s_(&ct, "health", health, sizeof health), started,
-			    NULL);
-		}
+		status_rows(&t, &row, host);
 	}
 	table_print(&t);
 	for (i = 0; i < ncerts; i++)
@@ -172,6 +230,69 @@ render_site_status(struct mv *v)
 			render_drift_line(s_(&row, "host", host, sizeof host),
 			    &d);
 	}
+}
+
+/* tug site show: what tugd knows of the site, then its hosts' word. */
+void
+render_site_show(struct mv *v)
+{
+	struct table	t = { .rows = 0 };
+	struct mv	sv, r;
+	char		site[64], kind[16], image[300], from[32], doms[600] = "";
+	char		d[256], tls[16], who[64], when[32], st[40], rel[24];
+	size_t		n, i;
+	int		pending = 0;
+	time_t		tt;
+	struct tm	tm;
+
+	s_(v, "site", site, sizeof site);
+	printf("site      %s (%s)\n", site, s_(v, "kind", kind, sizeof kind));
+	if (mv_str(v, "image", image, sizeof image, 0) == 1)
+		printf("image     %s (from the %s)\n", image, strcmp(s_(v,
+		    "image_from", from, sizeof from), "spec") == 0 ? "spec" :
+		    "last deploy --image");
+	if (mv_map(v, "serving", &sv, 0) == 1) {
+		tt = (time_t)u_(&sv, "created_at");
+		strftime(when, sizeof when, "%Y-%m-%d %H:%M UTC",
+		    gmtime_r(&tt, &tm));
+		printf("serving   release %llu (%s), by %s, %s\n",
+		    (unsigned long long)u_(&sv, "release"), s_(&sv, "image",
+		    image, sizeof image), s_(&sv, "who", who, sizeof who),
+		    when);
+	} else
+		printf("serving   nothing yet (tug deploy %s)\n", site);
+	mv_arr(v, "domains", &n, 64, 0);
+	for (i = 0; i < n; i++)
+		if (mv_arr_str(v, "domains", i, d, sizeof d) == 1)
+			snprintf(doms + strlen(doms), sizeof doms -
+			    strlen(doms), "%s%s", i ? ", " : "", d);
+	printf("domains   %s\n", n > 0 ? doms : "(none)");
+	printf("tls       %s\n", s_(v, "tls", tls, sizeof tls));
+	mv_bool(v, "pending", &pending, 0);
+	if (pending)
+		printf("spec      applied since the serving release, not "
+		    "deployed yet (tug deploy %s)\n", site);
+	printf("\n");
+	render_site_status(v);
+	mv_arr(v, "releases", &n, 64, 0);
+	if (n == 0)
+		return;
+	printf("\n");
+	table_add(&t, "RELEASE", "IMAGE", "STATUS", "BY", "CREATED (UTC)",
+	    NULL);
+	for (i = 0; i < n; i++) {
+		if (mv_arr_map(v, "releases", i, &r) != 1)
+			continue;
+		snprintf(rel, sizeof rel, "%llu", (unsigned long long)u_(&r,
+		    "release"));
+		tt = (time_t)u_(&r, "created_at");
+		strftime(when, sizeof when, "%Y-%m-%d %H:%M:%S",
+		    gmtime_r(&tt, &tm));
+		table_add(&t, rel, s_(&r, "image", image, sizeof image),
+		    s_(&r, "status", st, sizeof st), s_(&r, "who", who,
+		    sizeof who), when, NULL);
+	}
+	table_print(&t);
 }
 
 void

@@ -8,6 +8,7 @@
 #include <poll.h>
 #include <signal.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
@@ -40,6 +41,88 @@ catch_interrupts(void)
 	sigaction(SIGINT, &sa, NULL);	/* no SA_RESTART: poll() returns */
 	sigaction(SIGTERM, &sa, NULL);
 	sigaction(SIGHUP, &sa, NULL);
+}
+
+/*
+ * A rollout (deploy, rollback, restart, env changes) goes on in tugd when
+ * tug goes: Ctrl-C says so, and how to watch it again, and leaves.
+ */
+static char	leave_msg[300];
+
+static void
+on_leave(int sig)
+{
+	ssize_t	r;
+
+	r = write(STDERR_FILENO, leave_msg, strlen(leave_msg));
+	(void)r;
+	_exit(128 + sig);
+}
+
+static void
+leave_on_interrupt(const char *op, const char *site)
+{
+	struct sigaction	sa;
+
+	if (strcmp(op, "deploy.follow") == 0)
+		snprintf(leave_msg, sizeof leave_msg, "\ntug: stopped "
+		    "following; the deploy goes on in tugd\n");
+	else
+		snprintf(leave_msg, sizeof leave_msg, "\ntug: you stopped "
+		    "watching, not the deploy: it goes on in tugd. Follow it: "
+		    "tug deploy --follow %s\n", site);
+	memset(&sa, 0, sizeof sa);
+	sa.sa_handler = on_leave;
+	sigemptyset(&sa.sa_mask);
+	sigaction(SIGINT, &sa, NULL);
+	sigaction(SIGTERM, &sa, NULL);
+}
+
+/* Colour on a terminal, unless NO_COLOR (no-color.org) or TERM=dumb. */
+static int
+colour_on(void)
+{
+	const char	*nc = getenv("NO_COLOR"), *term = getenv("TERM");
+
+	return isatty(STDERR_FILENO) && (nc == NULL || *nc == '\0') &&
+	    (term == NULL || strcmp(term, "dumb") != 0);
+}
+
+/* A progress step's colour: red for a failure, green for done. */
+static const char *
+paint(int colour, const char *step)
+{
+	if (!colour)
+		return "";
+	if (strcmp(step, "failed") == 0 || strcmp(step, "skipped") == 0)
+		return "\033[31m";
+	if (strcmp(step, "done") == 0)
+		return "\033[32m";
+	return "";
+}
+
+static void
+print_error(int colour, const char *msg)
+{
+	fprintf(stderr, "%stug: %s%s\n", colour ? "\033[1;31m" : "", msg,
+	    colour ? "\033[0m" : "");
+}
+
+/* --detach: the release is made; say so and leave it to tugd. */
+static void
+print_detached(struct mv *ev)
+{
+	char	site[64], image[300];
+
+	s_(ev, "site", site, sizeof site);
+	if (json_out) {		/* names and references need no escaping */
+		printf("{\"site\":\"%s\",\"release\":%lld,\"image\":\"%s\","
+		    "\"detached\":true}\n", site, (long long)u_(ev, "release"),
+		    s_(ev, "image", image, sizeof image));
+		return;
+	}
+	printf("release %lld of %s is rolling out in tugd; follow it: tug "
+	    "deploy --follow %s\n", (long long)u_(ev, "release"), site, site);
 }
 
 /*
@@ -96,10 +179,12 @@ run(const struct cli_cmd *c, int argc, char **argv, const char *as)
 	char		 err[MSG_ERRLEN], msg[1024], code[64];
 	int		 fd, r, ok = 0, status = 1, tty = isatty(STDERR_FILENO);
 	int		 stream = c->mode & CMD_STREAM, cancelled = 0;
+	int		 colour = colour_on();
+	const char	*op = cmd_op(c, argc, argv);
 	uint64_t	 t0 = clock_ms();
 
 	enc_begin(&e, MSG_REQUEST, 1);
-	enc_kstr(&e, "op", c->op);
+	enc_kstr(&e, "op", op);
 	if (as != NULL)
 		enc_kstr(&e, "as", as);
 	enc_kmap(&e, "args");
@@ -107,12 +192,16 @@ run(const struct cli_cmd *c, int argc, char **argv, const char *as)
 		enc_release(&e);
 		return 2;
 	}
+	if ((r = confirm(c, argc, argv)) != 0) {
+		enc_release(&e);
+		return r;
+	}
 	enc_close(&e);
 	if (enc_finish(&e, 0, &f, err) == -1) {
 		fprintf(stderr, "tug: %s\n", err);
 		return 2;
 	}
-	if ((fd = open_tugd()) == -1) {
+	if ((fd = open_tugd(strcmp(c->op, "init") == 0)) == -1) {
 		buf_release(&f);
 		return 3;
 	}
@@ -139,6 +228,9 @@ run(const struct cli_cmd *c, int argc, char **argv, const char *as)
 	buf_release(&f);
 	if (stream)
 		catch_interrupts();
+	else if (c->mode & CMD_ROLLOUT)
+		leave_on_interrupt(op, cmd_args[0] != NULL ? cmd_args[0] :
+		    "SITE");
 	for (;;) {
 		r = stream ? stream_read(&conn, &m, err, &cancelled) :
 		    conn_read(&conn, &m, err);
@@ -160,17 +252,29 @@ run(const struct cli_cmd *c, int argc, char **argv, const char *as)
 				msg_release(&m);
 				continue;
 			}
+			if (detach && mv_str(&body, "kind", step, sizeof step,
+			    0) == 1 && strcmp(step, "release") == 0) {
+				print_detached(&body);
+				msg_release(&m);
+				status = 0;
+				break;
+			}
 			if (!quiet && !json_out &&
 			    mv_str(&body, "message", msg, sizeof msg, 0) == 1) {
+				const char	*pc;
+
 				s_(&body, "step", step, sizeof step);
+				pc = paint(colour, step);
 				if (tty)
 					fprintf(stderr, "%6.1fs  ", (double)
 					    (clock_ms() - t0) / 1000);
 				if (mv_str(&body, "host", host, sizeof host,
 				    0) == 1)
-					fprintf(stderr, "%s: %s\n", host, msg);
+					fprintf(stderr, "%s%s: %s%s\n", pc, host,
+					    msg, *pc != '\0' ? "\033[0m" : "");
 				else
-					fprintf(stderr, "%s\n", msg);
+					fprintf(stderr, "%s%s%s\n", pc, msg,
+					    *pc != '\0' ? "\033[0m" : "");
 			}
 			msg_release(&m);
 			continue;
@@ -185,7 +289,7 @@ run(const struct cli_cmd *c, int argc, char **argv, const char *as)
 				buf_release(&b);
 			}
 			s_(&body, "message", msg, sizeof msg);
-			fprintf(stderr, "tug: %s\n", msg);
+			print_error(colour, msg);
 			msg_release(&m);
 			break;
 		}
@@ -208,7 +312,7 @@ run(const struct cli_cmd *c, int argc, char **argv, const char *as)
 				s_(&errv, "code", code, sizeof code);
 				if (json_out)
 					print_json(&body, "error");
-				fprintf(stderr, "tug: %s\n", msg);
+				print_error(colour, msg);
 			}
 			msg_release(&m);
 			break;

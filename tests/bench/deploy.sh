@@ -66,7 +66,7 @@ for r in $(seq "$RUNS"); do
 	peer_runs+=($(cat $T/peer.ms))
 done
 peer_clean "$RUNS"
-"$TUG" -q site rm bench >/dev/null
+"$TUG" -q site rm --yes bench >/dev/null
 
 floor=($(floor_runs 1 "$RUNS")) || bail "docker floor"
 tug_ms=$(printf '%s\n' "${tug_runs[@]}" | median)

@@ -49,7 +49,7 @@ health: {path: /up, interval: 200ms, retries: 100}
 EOS
 "$TUG" site apply $T/logbench.yml >/dev/null || bail "site apply"
 "$TUG" -q deploy logbench >$T/deploy 2>&1 || { cat $T/deploy; bail "deploy"; }
-at_exit "\"$TUG\" -q site rm logbench"
+at_exit "\"$TUG\" -q site rm --yes logbench"
 
 ms() { date +%s%3N; }
 median() { sort -n | awk '{ v[NR] = $1 } END { print v[int((NR + 1) / 2)] }'; }

@@ -110,7 +110,7 @@ step 'a mistyped command or option: the nearest named, only its usage, exit 2' '
 	grep -q "did you mean .site.?" $T/err && grep -q "tug help. lists the commands" $T/err &&
 	"$TUG" deploy x --imgae foo 2>$T/err; test $? -eq 2 &&
 	grep -qx "tug deploy: unknown option .--imgae.; did you mean .--image.?" $T/err &&
-	grep -qx "usage: tug deploy SITE \[--image REF\]" $T/err &&
+	grep -qx "usage: tug deploy SITE \[--image REF\] \[--detach\] | --follow SITE" $T/err &&
 	test "$(wc -l <$T/err)" = 2 &&
 	"$TUG" deploy 2>$T/err; test $? -eq 2 &&
 	grep -qx "tug deploy: missing arguments" $T/err && test "$(wc -l <$T/err)" = 2
@@ -181,7 +181,7 @@ step 'tug completion bash and zsh: commands, their words and flags, names asked 
 	"$TUG" completion zsh | grep -q "^autoload -U +X bashcompinit" &&
 	test "$(comp tug si)" = site &&
 	test "$(comp tug site l)" = list &&
-	test "$(comp tug site "" | tr "\n" " ")" = "apply list status rm " &&
+	test "$(comp tug site "" | tr "\n" " ")" = "apply list status show rm " &&
 	test "$(comp tug deploy x --im)" = --image &&
 	test "$(comp tug grant ro)" = root &&
 	! "$TUG" completion fish 2>$T/err && grep -q "bash or zsh" $T/err

@@ -107,7 +107,7 @@ step 'a regenerated host key is refused, naming both fingerprints, by bootstrap 
 	grep -q "HOST KEY CHANGED: 10.77.3.2:22 presented $new but $old is pinned" $T/out $T/err &&
 	! "$TUG" host check --all >$T/out 2>$T/err &&
 	grep -q "^2 of 3 hosts reachable" $T/out &&
-	"$TUG" host rm h3 >/dev/null &&
+	"$TUG" host rm --yes h3 >/dev/null &&
 	"$TUG" host add h3 tughost3@$(ns_addr 3) --hostkey "$new" --group db >/dev/null 2>&1
 '
 

@@ -74,7 +74,7 @@ step 'site apply --dry-run shows the changes and stores nothing' '
 step 'a broken spec is refused with file:line:col, nothing stored' '
 	sed "s/^image:/imgae:/" $T/blog.yml >$T/typo.yml &&
 	! "$TUG" site apply $T/typo.yml 2>$T/err &&
-	grep -q "$T/typo.yml:2:1: unknown key .imgae." $T/err &&
+	grep -q "$T/typo.yml:2:1: unknown key .imgae.; did you mean .image.?" $T/err &&
 	printf "site: evil\nimage: a\nhosts: [h1]\nport: 80\ndomains: [\"a.test; location / {\"]\n" >$T/evil.yml &&
 	! "$TUG" site apply $T/evil.yml 2>$T/err &&
 	grep -q "evil.yml:5:[0-9]*: invalid domain" $T/err &&
@@ -133,7 +133,7 @@ step 'redeploy under keep-alive load with slow requests in flight: at least 2,00
 step 'rollback under the same load: back to release 1'"'"'s image, none failed' '
 	rm -f $T/stop && { load 2 >$T/load 2>&1 & } &&
 	pid=$! &&
-	"$TUG" rollback blog >$T/out 2>$T/err;
+	"$TUG" rollback --yes blog >$T/out 2>$T/err;
 	rc=$?; touch $T/stop; wait $pid; lrc=$?;
 	cat $T/load && test $rc -eq 0 && test $lrc -eq 0 &&
 	grep -q "release 3 (tug-test/app:1, a rollback to 1)" $T/out &&
@@ -156,17 +156,27 @@ step 'site list marks a spec applied but not deployed as pending' '
 	"$TUG" --json site list | jq -en "input | .sites[] | select(.name == \"blog\") | .pending == false" >/dev/null
 '
 
-step 'a release that never gets healthy: deploy fails, the old one keeps serving' '
+step 'a release that never gets healthy: deploy fails, the old one keeps serving, the failed one is kept stopped for its logs' '
 	! "$TUG" env set blog HEALTH=fail >$T/out 2>$T/err &&
+	{ grep -q "^h1: [0-9.]* s: docker reports \(starting\|unhealthy\); GET /up answered 500$" $T/err || { cat $T/err; false; }; } &&
 	grep -q "did not become healthy" $T/err &&
 	grep -q "release 4 of blog failed on 1 of 2 hosts" $T/err &&
-	grep -q "did not become healthy: .*; release 3 keeps serving" $T/err &&
+	grep -q "did not become healthy: .*; release 3 keeps serving (its container is kept, stopped, until the next deploy: tug logs blog --release 4)" $T/err &&
 	test "$(get 1 blog.test)" = "blog 1" && test "$(get 2 blog.test)" = "blog 1" &&
-	test "$(containers 1 blog)" = 1 &&
+	test "$(containers 1 blog)" = 2 &&
+	"$TUG" site status blog >$T/out &&
+	grep -q "^h1 *tug-blog-r3 *3 *running *healthy *[0-9]*[smhd] *0 *tug-test/app:1$" $T/out &&
+	grep -q "^h1 *tug-blog-r4 *4 *exited" $T/out &&
+	"$TUG" logs blog --release 4 --host h1 --tail all >$T/out &&
+	grep -q "^h1 | .*\"GET /up HTTP/1.[01]\" 500 " $T/out &&
+	! "$TUG" logs blog --release 4 --host h2 2>$T/err &&
+	grep -q "site .blog. has no release 4 on this host" $T/err &&
 	"$TUG" releases blog | grep -q "^4 *tug-test/app:1 *failed" &&
 	test "$(sqlite3 "$TUG_HOME/tug.db" "SELECT state FROM deployments d JOIN releases r ON r.id = d.release_id WHERE r.number = 4 ORDER BY d.id" | tr "\n" " ")" = "failed skipped " &&
 	"$TUG" env unset blog HEALTH >$T/out 2>$T/err &&
-	grep -q "release 5" $T/out
+	grep -q "release 5" $T/out &&
+	grep -q "^h1: removing tug-blog-r4, kept from a failed deploy$" $T/err &&
+	test "$(containers 1 blog)" = 1
 '
 
 step 'max_failures stops a rollout: later hosts are skipped' '
@@ -180,13 +190,36 @@ health: {path: /up, interval: 200ms, retries: 10}
 deploy: {batch: 1, max_failures: 0}
 EOS
 	"$TUG" site apply $T/wide.yml >/dev/null &&
-	ns_docker 1 rmi tug-test/app:2 >/dev/null 2>&1;
-	! "$TUG" deploy wide --image tug-test/app:2 >$T/out 2>$T/err &&
-	grep -q "h1: image .tug-test/app:2. is not on this host" $T/err &&
+	"$TUG" -q env set wide HEALTH=fail --no-deploy >/dev/null &&
+	! "$TUG" deploy wide >$T/out 2>$T/err &&
+	grep -q "h1: .*did not become healthy" $T/err &&
 	grep -q "the rollout was stopped (max_failures)" $T/err &&
 	test "$(sqlite3 "$TUG_HOME/tug.db" "SELECT host || \"=\" || state FROM deployments d JOIN releases r ON r.id = d.release_id JOIN sites s ON s.id = r.site_id WHERE s.name = '\''wide'\'' ORDER BY d.id" | tr "\n" " ")" = "h1=failed h2=skipped h3=skipped " &&
 	test "$(containers 2 wide)" = 0 &&
+	"$TUG" -q env unset wide HEALTH --no-deploy >/dev/null
+'
+
+step 'an image missing on a host stops the deploy before a release number is taken' '
+	n=$("$TUG" --json releases wide | jq ".releases | length") &&
+	ns_docker 1 rmi tug-test/app:2 >/dev/null &&
+	! "$TUG" deploy wide --image tug-test/app:2 >$T/out 2>$T/err &&
+	grep -qx "tug: image tug-test/app:2 is not on h1: push it there first (tug image push tug-test/app:2 --site wide), or deploy an image that names its registry. No release was made" $T/err &&
+	test "$("$TUG" --json releases wide | jq ".releases | length")" = "$n" &&
 	ns_docker 1 load -i $T/images.tar >/dev/null
+'
+
+step 'hosts that disagree: a rollout that failed on h2 leaves h1 on the new release, and site list says so' '
+	"$TUG" -q deploy wide >/dev/null &&
+	printf "FROM tug-test/app:1\nENV HEALTH=fail\n" | ns_docker 2 build -q -t tug-test/app:mix - >/dev/null 2>&1 &&
+	ns_docker 1 tag tug-test/app:2 tug-test/app:mix &&
+	ns_docker 3 tag tug-test/app:2 tug-test/app:mix &&
+	! "$TUG" deploy wide --image tug-test/app:mix >$T/out 2>$T/err &&
+	grep -q "release [0-9]* of wide failed on 1 of 3 hosts" $T/err &&
+	until_true 5 listed "^wide *container *[0-9]* *release [0-9]* on h1 " &&
+	"$TUG" --json site list | jq -en "input | .sites[] | select(.name == \"wide\") | .state == \"mixed\"" &&
+	"$TUG" -q deploy wide >/dev/null &&
+	until_true 5 listed "^wide *container *[0-9]* *ok " &&
+	for n in 1 2 3; do ns_docker $n rmi tug-test/app:mix >/dev/null || exit 1; done
 '
 
 step 'a second deploy of the same site is refused, naming the holder' '
@@ -230,7 +263,11 @@ step 'tugd killed in the middle of a deploy: deploying again converges' '
 		grep -q "h1: .*waiting for tug-blog-r" $T/a 2>/dev/null && break
 		sleep 0.05
 	done &&
-	kill -9 $(tugd_pid) && wait;
+	pid=$(tugd_pid) && test -n "$pid" && kill -9 $pid || exit 1
+	wait
+	# Dead once its state lock is free: a tug before that may reach a
+	# dying tugd and have its connection reset.
+	until_true 5 flock -n "$TUG_HOME/tugd.lock" true &&
 	"$TUG" releases blog >$T/rel &&
 	hasnt $T/rel " deploying " && test "$(grep -c " interrupted " $T/rel)" = 1 &&
 	"$TUG" audit >$T/audit && has $T/audit "release [0-9]* interrupted: tugd stopped during its deploy" &&
@@ -277,20 +314,20 @@ step 'restart under continuous load: a fresh container of the serving release, n
 step 'rollback to a release that failed: refused, nothing deployed' '
 	bad=$("$TUG" releases blog | sed -n "s/^\([0-9]*\) .* failed .*/\1/p" | head -1) &&
 	test -n "$bad" &&
-	! "$TUG" rollback blog $bad >$T/out 2>$T/err &&
+	! "$TUG" rollback --yes blog $bad >$T/out 2>$T/err &&
 	has $T/err "release $bad of blog is failed, not one that served: roll back to a done release (tug releases blog)" &&
 	"$TUG" releases blog >$T/rel2 && test "$(wc -l <$T/rel2)" = "$(wc -l <$T/rel)"
 '
 
 step 'site rm: containers and proxy config gone from every host' '
-	"$TUG" site rm blog >$T/out &&
+	"$TUG" site rm --yes blog >$T/out &&
 	grep -q "removed site blog from 2 hosts" $T/out &&
 	for n in 1 2 3; do
 		test "$(containers $n blog)" = 0 || return 1
 	done &&
 	curl -s -o /dev/null -w "%{http_code}" -H "Host: blog.test" http://$(ns_addr 1):8080/ | grep -qx 404 &&
 	! "$TUG" site list | grep -q "^blog " &&
-	"$TUG" site rm wide >/dev/null
+	"$TUG" site rm --yes wide >/dev/null
 '
 
 finish

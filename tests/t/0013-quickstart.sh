@@ -40,7 +40,7 @@ step 'quickstart again: idempotent, a new release of the same site' '
 
 step 'the example is a normal site: status and removal' '
 	"$TUG" site status hello | grep -q "^local *tug-hello-r2 *2 *running" &&
-	"$TUG" site rm hello >/dev/null &&
+	"$TUG" site rm --yes hello >/dev/null &&
 	test -z "$(site_containers hello)"
 '
 

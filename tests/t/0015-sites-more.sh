@@ -76,7 +76,7 @@ step 'static redeploy, then rollback: a config swap to the tree on the host' '
 	"$TUG" deploy docs >$T/out 2>$T/err &&
 	grep -q "release 2 (static:" $T/out &&
 	test "$(get docs.test)" = "docs v2" &&
-	"$TUG" rollback docs >$T/out 2>$T/err &&
+	"$TUG" rollback --yes docs >$T/out 2>$T/err &&
 	grep -q "release 1 is on this host already: switching to it" $T/err &&
 	! grep -q "receiving release" $T/err &&
 	test "$(get docs.test)" = "docs v1" &&
@@ -86,7 +86,7 @@ step 'static redeploy, then rollback: a config swap to the tree on the host' '
 
 step 'a host that lost a tree is sent the kept archive again' '
 	rm -rf "$HOME_U/.tug-agent/static/docs/2" &&
-	"$TUG" rollback docs 2 >$T/out 2>$T/err &&
+	"$TUG" rollback --yes docs 2 >$T/out 2>$T/err &&
 	grep -q "no longer hold release 2: sending it again" $T/err &&
 	test "$(get docs.test)" = "docs v2" &&
 	"$TUG" site status docs >/dev/null
@@ -177,7 +177,7 @@ step 'a login for some sites only: another site pulls without it' '
 	printf "%s\n" "$PASS_OK" | "$TUG" registry login $REG --username $USER_OK --password-stdin --for site:docs >$T/out &&
 	grep -q "login for $REG stored (user $USER_OK); deploys of images from it pull with it, for site:docs" $T/out &&
 	"$TUG" registry list | grep -q "^$REG *$USER_OK *root .* site:docs$" &&
-	"$TUG" site rm pulled >/dev/null && ! $DOCKER image inspect "$IMG" >/dev/null 2>&1 &&
+	"$TUG" site rm --yes pulled >/dev/null && ! $DOCKER image inspect "$IMG" >/dev/null 2>&1 &&
 	"$TUG" site apply $T/pulled.yml >/dev/null &&
 	! "$TUG" deploy pulled >$T/out 2>$T/err &&
 	grep -q "the login for $REG is for site:docs, not site pulled: hosts pull $IMG without it" $T/err &&
@@ -221,15 +221,15 @@ step 'site rm keeps the site'"'"'s own volumes, and forgets its grants; --volume
 	$DOCKER volume inspect tug-vol_t15-data >/dev/null &&
 	! $DOCKER volume inspect t15-data >/dev/null 2>&1 &&
 	"$TUG" user add t15u >/dev/null && "$TUG" grant t15u deploy site:vol >/dev/null &&
-	"$TUG" site rm vol >/dev/null &&
+	"$TUG" site rm --yes vol >/dev/null &&
 	test -z "$(site_containers vol)" &&
 	$DOCKER volume inspect tug-vol_t15-data >/dev/null &&
 	! "$TUG" user show t15u | grep -q "site:vol" &&
 	"$TUG" site apply $T/vol.yml >/dev/null &&
 	! "$TUG" --as t15u deploy vol 2>$T/err &&
-	grep -qx "tug: permission denied: t15u may not deploy site:vol" $T/err &&
+	grep -qx "tug: permission denied: t15u may not deploy site:vol; an admin can grant it: tug grant t15u deploy site:vol" $T/err &&
 	"$TUG" deploy vol >/dev/null 2>&1 &&
-	"$TUG" site rm vol --volumes >$T/out &&
+	"$TUG" site rm --yes vol --volumes >$T/out &&
 	test -z "$(site_containers vol)" &&
 	! $DOCKER volume inspect tug-vol_t15-data >/dev/null 2>&1 &&
 	! "$TUG" site list | grep -q "^vol "
@@ -257,7 +257,7 @@ step 'a site with a volume from before schema 6 keeps its data: the old name is 
 	"$TUG" deploy old >$T/out 2>&1 &&
 	test "$($DOCKER inspect -f "{{range .Mounts}}{{.Name}}{{end}}" $(site_containers old))" = t15-old &&
 	test "$($DOCKER run --rm -v t15-old:/d tug-test/app:1 /bin/busybox cat /d/kept)" = kept-data &&
-	"$TUG" site rm old --volumes >/dev/null &&
+	"$TUG" site rm --yes old --volumes >/dev/null &&
 	! $DOCKER volume inspect t15-old >/dev/null 2>&1
 '
 
@@ -285,7 +285,7 @@ step 'a config nginx rejects: that deploy fails quoting nginx, every other site 
 '
 
 step 'site rm of a static site removes its trees and the kept archives' '
-	"$TUG" site rm docs >$T/out &&
+	"$TUG" site rm --yes docs >$T/out &&
 	! test -e "$HOME_U/.tug-agent/static/docs" &&
 	! test -e "$TUG_HOME/static/docs" &&
 	test "$(curl -s -o /dev/null -w "%{http_code}" -H "Host: docs.test" http://127.0.0.1:$PORT/)" = 404

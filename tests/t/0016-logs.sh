@@ -54,17 +54,6 @@ agent_threads() {
 	awk '/^Threads:/ { print $2 }' /proc/$(agent_pid $1)/status
 }
 
-# until_true SECS CMD...: CMD succeeds within SECS seconds.
-until_true() {
-	local i secs=$1
-
-	shift
-	for ((i = 0; i < secs * 20; i++)); do
-		"$@" && return 0
-		sleep 0.05
-	done
-	"$@"
-}
 idle() {
 	test "$(agent_threads 1)" = 2 && test "$(agent_threads 2)" = 2 &&
 	    test "$(agent_threads 3)" = 2
@@ -270,7 +259,7 @@ step 'bad input is refused with its reason' '
 	! "$TUG" logs quiet 2>$T/err &&
 	grep -q "h1: site .quiet. has no container on this host" $T/err &&
 	grep -q "logs failed on 2 of 2 hosts" $T/err &&
-	"$TUG" site rm quiet >/dev/null && "$TUG" site rm logs >/dev/null
+	"$TUG" site rm --yes quiet >/dev/null && "$TUG" site rm --yes logs >/dev/null
 '
 
 finish

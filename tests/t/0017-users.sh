@@ -67,24 +67,25 @@ status|status|0 you *@U@|-|-|-|-|AAAAA
 key.show|key|0 ssh-ed25519 AAAA* tugd|view global|view global|deploy global|view site:blog|AAADD
 host.add|host add h-@U@ 127.0.0.1:1 --no-bootstrap|1 tug: h-@U@: cannot connect to 127.0.0.1:1: Connection refused|admin global|admin global|-|admin group:web|AA-DD
 host.list|host list|0 HOST *ADDRESS *USER *GROUPS *STATE|view global|view host:web1|deploy group:web|view site:shop|AAAAD
-host.rm|host rm ghost|1 tug: no host 'ghost'|admin host:ghost|admin host:ghost|admin global|admin host:web1|AAADD
+host.rm|host rm --yes ghost|1 tug: no host 'ghost'|admin host:ghost|admin host:ghost|admin global|admin host:web1|AAADD
 host.check|host check web1 web2|1 0 of 2 hosts reachable in * ms|view host:web1|view host:web1+view host:web2|view group:web|view host:db1|AAADD
 host.bootstrap|host bootstrap web1|1 tug: web1: cannot connect to 127.0.0.1:1: Connection refused|admin host:web1|admin host:web1|admin group:web|admin host:web2|AAADD
 site.apply|site apply BLOG|0 site blog: unchanged|edit_config site:blog|edit_config site:blog|edit_config group:web|edit_config site:shop|AAADD
 site.list|site list|0 SITE *KIND *RELEASE *IMAGE *DOMAINS|view global|view site:blog|manage site:blog|view site:shop|AAAAD
 site.status|site status blog|0 web1 *- *- *unreachable *- *-|view site:blog|view site:blog|view global|view site:shop|AAADD
-site.rm|site rm blog|1 failed on 2 of 2 hosts; the site is still known: run tug site rm again once those hosts answer|manage site:blog|manage site:blog|admin site:blog|manage site:shop|AAADD
+site.rm|site rm --yes blog|1 failed on 2 of 2 hosts; the site is still known: run tug site rm again once those hosts answer|manage site:blog|manage site:blog|admin site:blog|manage site:shop|AAADD
 site.start|start blog|1 failed on 2 of 2 hosts|deploy site:blog|deploy site:blog|manage site:blog|deploy site:shop|AAADD
 site.stop|stop blog|1 failed on 2 of 2 hosts|deploy site:blog|deploy site:blog|manage group:web|deploy group:db|AAADD
 site.restart|restart blog|1 tug: site 'blog' has no serving release to restart: tug deploy blog|deploy site:blog|deploy site:blog|deploy global|deploy site:shop|AAADD
 deploy|deploy blog|1 release * of blog failed on 1 of 2 hosts; the rollout was stopped (max_failures)|deploy site:blog|deploy site:blog|manage site:blog|deploy site:shop|AAADD
-rollback|rollback blog|1 tug: site 'blog' has no earlier good release to roll back to|deploy site:blog|deploy site:blog|manage group:web|deploy site:shop|AAADD
+rollback|rollback --yes blog|1 tug: site 'blog' has no earlier good release to roll back to|deploy site:blog|deploy site:blog|manage group:web|deploy site:shop|AAADD
+deploy.follow|deploy --follow blog|1 *release * of blog failed on 1 of 2 hosts|view site:blog|view site:blog|deploy site:blog|view site:shop|AAADD
 releases|releases blog|0 RELEASE *IMAGE *STATUS *BY *CREATED (UTC)|view site:blog|view site:blog|edit_config site:blog|view site:shop|AAADD
-env.set|env set blog A=1 --no-deploy|0 done|edit_env site:blog|edit_env site:blog|admin site:blog|edit_env site:shop|AAADD
+env.set|env set blog A=@U@ --no-deploy|0 done|edit_env site:blog|edit_env site:blog|admin site:blog|edit_env site:shop|AAADD
 env.unset|env unset blog A --no-deploy|0 done|edit_env site:blog|edit_env site:blog|edit_env global|edit_env site:shop|AAADD
 env.list|env list blog|0 KEY *VALUE *FROM|view_env site:blog|view_env site:blog|edit_env site:blog|view_env site:shop|AAADD
 image.push|image push tug-test/none:1 --site blog|1 tug: no such image in the controller's Docker (or give --file a docker-save tarball)|deploy site:blog|deploy site:blog|manage site:blog|deploy site:shop|AAADD
-logs|logs blog|1 logs failed on 2 of 2 hosts|view_logs site:blog|view_logs site:blog|view_logs global|view_logs site:shop|AAADD
+logs|logs blog|1 logs failed on 2 of 2 hosts|view_logs site:blog|view_logs site:blog|deploy site:blog|view_logs site:shop|AAADD
 registry.login|registry login reg.test:5000 --username u --password-stdin|0 login for reg.test:5000 stored (user u); deploys of images from it pull with it*|admin global|admin global|-|admin site:blog|AA-DD
 registry.logout|registry logout ghost.test|1 tug: no login for registry 'ghost.test'|admin global|admin global|-|admin site:blog|AA-DD
 registry.list|registry list|0 SERVER *USERNAME *BY *SINCE *FOR|view global|view global|deploy global|view site:blog|AAADD
@@ -95,7 +96,7 @@ cert.renew|cert renew blog|1 certificate renewal failed on 2 of 2 hosts|deploy s
 user.add|user add u-@U@|0 added user u-@U@; give them grants with tug grant|admin global|admin global|-|admin site:blog|AA-DD
 user.list|user list|0 USER *ADMIN *KEYS *GRANTS *SINCE (UTC)|admin global|admin global|-|admin site:blog|AA-DD
 user.show|user show boss|0 user *boss (admin: every action on every scope)|admin global|admin global|-|admin site:blog|AA-DD
-user.rm|user rm ghost|1 tug: no user 'ghost' (tug user add)|admin global|admin global|-|admin site:blog|AA-DD
+user.rm|user rm --yes ghost|1 tug: no user 'ghost' (tug user add)|admin global|admin global|-|admin site:blog|AA-DD
 user.key.add|user key add ghost KEY|1 tug: no user 'ghost' (tug user add)|admin global|admin global|-|admin site:blog|AA-DD
 user.key.rm|user key rm ghost all|1 tug: no user 'ghost' (tug user add)|admin global|admin global|-|admin site:blog|AA-DD
 grant|grant ghost view global|1 tug: no user 'ghost' (tug user add)|admin global|admin global|-|admin site:blog|AA-DD
@@ -177,7 +178,7 @@ denied() {
 	shift 2
 	run_as "$u" "$@" || return 1
 	if [ $rc -ne 1 ] ||
-	    ! grep -qxF "tug: permission denied: $u may not $deny" <<<"$out"; then
+	    ! grep -qxF "tug: permission denied: $u may not $deny; an admin can grant it: tug grant $u $deny" <<<"$out"; then
 		echo "$u: expected 'permission denied: $u may not $deny'" \
 		    "from tug $* (exit 1), got exit $rc:"
 		echo "$out"
@@ -260,11 +261,11 @@ step 'every denial of the matrix is in the audit log, as denied' '
 step 'a command on several hosts needs every one of them' '
 	"$TUG" user add fleet >/dev/null && "$TUG" grant fleet view host:web1 >/dev/null &&
 	! "$TUG" --as fleet host check web1 web2 2>$T/err &&
-	grep -qx "tug: permission denied: fleet may not view host:web2" $T/err &&
+	grep -qx "tug: permission denied: fleet may not view host:web2; an admin can grant it: tug grant fleet view host:web2" $T/err &&
 	! "$TUG" --as fleet host check --group web 2>$T/err &&
-	grep -qx "tug: permission denied: fleet may not view host:web2" $T/err &&
+	grep -qx "tug: permission denied: fleet may not view host:web2; an admin can grant it: tug grant fleet view host:web2" $T/err &&
 	! "$TUG" --as fleet host check 2>$T/err &&
-	grep -qx "tug: permission denied: fleet may not view host:db1" $T/err &&
+	grep -qx "tug: permission denied: fleet may not view host:db1; an admin can grant it: tug grant fleet view host:db1" $T/err &&
 	"$TUG" --as fleet host check web1 2>$T/err >$T/out;
 	! grep -q "permission denied" $T/err && grep -q "^web1 *no" $T/out
 '
@@ -282,9 +283,9 @@ step 'the scope of a fleet op is the hosts it touches: no flag widens it' '
 		exit 1
 	done &&
 	! "$TUG" --as grouper host check --all 2>$T/err &&
-	grep -qx "tug: permission denied: grouper may not view host:web1" $T/err &&
+	grep -qx "tug: permission denied: grouper may not view host:web1; an admin can grant it: tug grant grouper view host:web1" $T/err &&
 	! "$TUG" --as grouper host bootstrap --all 2>$T/err &&
-	grep -qx "tug: permission denied: grouper may not admin host:web1" $T/err
+	grep -qx "tug: permission denied: grouper may not admin host:web1; an admin can grant it: tug grant grouper admin host:web1" $T/err
 '
 
 step 'lists show only what the user may view' '
@@ -304,9 +305,9 @@ step 'inheritance: deploy gives view, not view_env; edit_env gives view_env' '
 	"$TUG" user add dev >/dev/null && "$TUG" grant dev deploy site:blog >/dev/null &&
 	"$TUG" --as dev releases blog >/dev/null &&
 	! "$TUG" --as dev env list blog 2>$T/err &&
-	grep -qx "tug: permission denied: dev may not view_env site:blog" $T/err &&
-	! "$TUG" --as dev site rm blog 2>$T/err &&
-	grep -qx "tug: permission denied: dev may not manage site:blog" $T/err &&
+	grep -qx "tug: permission denied: dev may not view_env site:blog; an admin can grant it: tug grant dev view_env site:blog" $T/err &&
+	! "$TUG" --as dev site rm --yes blog 2>$T/err &&
+	grep -qx "tug: permission denied: dev may not manage site:blog; an admin can grant it: tug grant dev manage site:blog" $T/err &&
 	"$TUG" grant dev edit_env site:blog >/dev/null &&
 	"$TUG" --as dev env list blog >/dev/null
 '
@@ -316,14 +317,14 @@ step 'placement is permission too: a spec needs deploy on every host it adds' '
 	"$TUG" grant placer edit_config site:news >/dev/null &&
 	spec news "group: web" >$T/news.yml &&
 	! "$TUG" --as placer site apply $T/news.yml 2>$T/err &&
-	grep -qx "tug: permission denied: placer may not deploy host:web1" $T/err &&
+	grep -qx "tug: permission denied: placer may not deploy host:web1; an admin can grant it: tug grant placer deploy host:web1" $T/err &&
 	"$TUG" grant placer deploy host:web1 >/dev/null &&
 	! "$TUG" --as placer site apply $T/news.yml 2>$T/err &&
-	grep -qx "tug: permission denied: placer may not deploy host:web2" $T/err &&
+	grep -qx "tug: permission denied: placer may not deploy host:web2; an admin can grant it: tug grant placer deploy host:web2" $T/err &&
 	spec news "hosts: [web1]" >$T/news1.yml &&
 	"$TUG" --as placer site apply $T/news1.yml >/dev/null &&
 	! "$TUG" --as placer site apply $T/news.yml 2>$T/err &&
-	grep -qx "tug: permission denied: placer may not deploy host:web2" $T/err &&
+	grep -qx "tug: permission denied: placer may not deploy host:web2; an admin can grant it: tug grant placer deploy host:web2" $T/err &&
 	"$TUG" site apply $T/news.yml >/dev/null &&
 	"$TUG" --as placer site apply --dry-run $T/news.yml >/dev/null
 '
@@ -336,12 +337,12 @@ step 'a group grant covers the sites whose spec targets it, judged as stored and
 	"$TUG" --as grp site apply $T/news.yml >/dev/null &&
 	spec blog "group: db" >$T/blog-db.yml &&
 	! "$TUG" --as grp site apply $T/blog-db.yml 2>$T/err &&
-	grep -qx "tug: permission denied: grp may not edit_config site:blog" $T/err &&
+	grep -qx "tug: permission denied: grp may not edit_config site:blog; an admin can grant it: tug grant grp edit_config site:blog" $T/err &&
 	! "$TUG" --as grp site apply $T/shop.yml 2>$T/err &&
-	grep -qx "tug: permission denied: grp may not edit_config site:shop" $T/err &&
+	grep -qx "tug: permission denied: grp may not edit_config site:shop; an admin can grant it: tug grant grp edit_config site:shop" $T/err &&
 	spec shop "group: web" >$T/shop-web.yml &&
 	! "$TUG" --as grp site apply $T/shop-web.yml 2>$T/err &&
-	grep -qx "tug: permission denied: grp may not edit_config site:shop" $T/err &&
+	grep -qx "tug: permission denied: grp may not edit_config site:shop; an admin can grant it: tug grant grp edit_config site:shop" $T/err &&
 	"$TUG" site list | grep -q "^shop *container *- *- *tug-test/app:1 *shop.test"
 '
 
@@ -378,11 +379,11 @@ step 'a grant covers the name it names only, never a longer or shorter one: site
 	allowed p-host 1 "0 of 1 hosts reachable in * ms" host check web1 &&
 	denied p-host "view host:web10" host check web10 &&
 	denied p-host "admin host:web10" host bootstrap web10 &&
-	denied p-host "admin host:web10" host rm web10 &&
+	denied p-host "admin host:web10" host rm --yes web10 &&
 	"$TUG" user add p-host2 >/dev/null && "$TUG" grant p-host2 admin host:web10 >/dev/null &&
 	allowed p-host2 1 "0 of 1 hosts reachable in * ms" host check web10 &&
 	denied p-host2 "view host:web1" host check web1 &&
-	denied p-host2 "admin host:web1" host rm web1 &&
+	denied p-host2 "admin host:web1" host rm --yes web1 &&
 	"$TUG" site list >$T/out && grep -q "^blo " $T/out && grep -q "^wx " $T/out &&
 	"$TUG" host list >$T/out && grep -q "^web10 .* webx " $T/out
 '
@@ -424,7 +425,7 @@ step 'group:web covers the sites whose spec says group: web, not a site naming w
 	denied grpv "deploy site:named" deploy named &&
 	denied grpv "deploy site:named" stop named &&
 	denied grpv "view_logs site:named" logs named &&
-	denied grpv "manage site:named" site rm named &&
+	denied grpv "manage site:named" site rm --yes named &&
 	denied grpv "edit_config site:named" site apply $T/named.yml &&
 	run_as grpv site list && test $rc = 0 && grep -q "^blog " <<<"$out" && ! grep -q "^named " <<<"$out" &&
 	"$TUG" user show grpv >$T/out && grep -q "covers hosts: web1 web2; sites: blog news$" $T/out
@@ -442,9 +443,9 @@ step 'tugd reads files for static specs and image push --file: admins only' '
 	"$TUG" grant editor deploy site:blog >/dev/null &&
 	printf "site: docs\nkind: static\nroot: /etc\ngroup: web\ndomains: [docs.test]\n" >$T/docs.yml &&
 	! "$TUG" --as editor site apply $T/docs.yml 2>$T/err &&
-	grep -qx "tug: permission denied: editor may not admin global" $T/err &&
+	grep -qx "tug: permission denied: editor may not admin global; an admin can grant it: tug grant editor admin global" $T/err &&
 	! "$TUG" --as editor image push x:1 --site blog --file /etc/shadow 2>$T/err &&
-	grep -qx "tug: permission denied: editor may not admin global" $T/err &&
+	grep -qx "tug: permission denied: editor may not admin global; an admin can grant it: tug grant editor admin global" $T/err &&
 	"$TUG" --as boss site apply $T/docs.yml --dry-run >/dev/null 2>$T/err;
 	! grep -q "permission denied" $T/err
 '
@@ -475,7 +476,7 @@ step 'user show: grants, effective actions with the inherited ones marked; anyon
 	"$TUG" grant shown edit_env group:web >/dev/null &&
 	"$TUG" user show shown >$T/out &&
 	grep -q "^  manage  *on site:blog  *(by root)" $T/out &&
-	grep -q "^  site:blog  *view (via manage), deploy (via manage), manage$" $T/out &&
+	grep -q "^  site:blog  *view (via manage), view_logs (via manage), deploy (via manage), manage$" $T/out &&
 	grep -q "^  group:web  *view_env (via edit_env), edit_env$" $T/out &&
 	grep -q "covers hosts: web1 web2; sites: blog news" $T/out &&
 	grep -qx "which lets them:" $T/out &&
@@ -487,19 +488,19 @@ step 'user show: grants, effective actions with the inherited ones marked; anyon
 	"$TUG" user add plain >/dev/null && "$TUG" --as plain user show >$T/out &&
 	grep -q "^user    plain" $T/out &&
 	! "$TUG" --as plain user show shown 2>$T/err &&
-	grep -qx "tug: permission denied: plain may not admin global" $T/err
+	grep -qx "tug: permission denied: plain may not admin global; an admin can grant it: tug grant plain admin global" $T/err
 '
 
 step 'the last admin cannot be removed, by user rm or by revoke' '
 	for u in $("$TUG" user list | awk "\$2 == \"yes\" && \$1 != \"root\" && \$1 != \"boss\" { print \$1 }"); do
 		"$TUG" revoke $u admin global >/dev/null || return 1
 	done &&
-	"$TUG" user rm boss >$T/out && grep -q "removed user boss" $T/out &&
+	"$TUG" user rm --yes boss >$T/out && grep -q "removed user boss" $T/out &&
 	"$TUG" user list | awk "\$2 == \"yes\"" >$T/admins &&
 	test "$(cut -d" " -f1 $T/admins)" = root &&
-	! "$TUG" user rm root 2>$T/err && grep -q "root. is the last admin" $T/err &&
+	! "$TUG" user rm --yes root 2>$T/err && grep -q "root. is the last admin" $T/err &&
 	"$TUG" user add heir >/dev/null && "$TUG" grant heir admin global >/dev/null &&
-	"$TUG" user rm root >/dev/null &&
+	"$TUG" user rm --yes root >/dev/null &&
 	! "$TUG" --as heir revoke heir admin global 2>$T/err &&
 	grep -q "heir. is the last admin" $T/err &&
 	"$TUG" --as heir user add root --admin >/dev/null &&
@@ -560,7 +561,7 @@ step 'key add from stdin, key rm by fingerprint and all, user rm takes the keys 
 	! grep -q -- "--as ken " $T/authorized_keys &&
 	"$TUG" user key add ken $T/k2.pub >/dev/null &&
 	"$TUG" user key rm ken all >/dev/null && ! grep -q -- "--as ken " $T/authorized_keys &&
-	"$TUG" user rm kate >$T/out && grep -q "removed user kate (1 keys, 0 grants)" $T/out &&
+	"$TUG" user rm --yes kate >$T/out && grep -q "removed user kate (1 keys, 0 grants)" $T/out &&
 	! grep -q "^# tug:" $T/authorized_keys &&
 	test "$(cat $T/authorized_keys)" = "$(printf "# keys of the operators, by hand\n%s" "$OPS_LINE")"
 '
@@ -628,9 +629,9 @@ step 'ssh tugsvc@controller site list runs as that tug user, under their grants'
 	grep -q "site blog: created" $T/out &&
 	remote alice site list >$T/out && grep -q "^blog " $T/out &&
 	! remote alice deploy blog 2>$T/err &&
-	grep -qx "tug: permission denied: alice may not deploy site:blog" $T/err &&
+	grep -qx "tug: permission denied: alice may not deploy site:blog; an admin can grant it: tug grant alice deploy site:blog" $T/err &&
 	! remote bob site list 2>$T/err &&
-	grep -qx "tug: permission denied: bob may not view global" $T/err &&
+	grep -qx "tug: permission denied: bob may not view global; an admin can grant it: tug grant bob view global" $T/err &&
 	remote alice --json user show >$T/out && grep -q "\"name\":\"alice\"" $T/out &&
 	sqlite3 $SVC/home/tug.db "SELECT user, peer FROM audit WHERE op = '\''site.apply'\''" >$T/rows &&
 	grep -q "^alice|uid $(id -u tugsvc) (tugsvc) pid [0-9]* --as$" $T/rows

@@ -80,7 +80,7 @@ step 'site apply --dry-run masks env values for a caller without view_env' '
 	grep -q "^  - env TOKEN: \*\*\*\*\*\*\*\*$" $T/out &&
 	grep -q "^  + env TOKEN: \*\*\*\*\*\*\*\* (changed)$" $T/out &&
 	! "$TUG" --as cfg env list envy 2>$T/err &&
-	grep -qx "tug: permission denied: cfg may not view_env site:envy" $T/err &&
+	grep -qx "tug: permission denied: cfg may not view_env site:envy; an admin can grant it: tug grant cfg view_env site:envy" $T/err &&
 	"$TUG" --json --as cfg site apply --dry-run $T/envy2.yml >$T/out &&
 	! grep -q "t0ps3cr3t" $T/out &&
 	"$TUG" grant cfg view_env site:envy >/dev/null &&
@@ -164,7 +164,7 @@ step 'grants go with their host: a new host of that name starts clean' '
 	"$TUG" user add hop >/dev/null &&
 	"$TUG" grant hop view host:h2 >/dev/null &&
 	"$TUG" user show hop | grep -q " on host:h2 " &&
-	"$TUG" host rm h2 >/dev/null &&
+	"$TUG" host rm --yes h2 >/dev/null &&
 	! "$TUG" user show hop | grep -q "host:h2" &&
 	sqlite3 "$TUG_HOME/tug.db" "SELECT count(*) FROM grants WHERE scope = '\''host:h2'\''" | grep -qx 0
 '

@@ -96,7 +96,7 @@ step 'a member of group tug reaches tugd on the system socket, within their gran
 	grep -q "^you *$U" $T/out &&
 	as_member $T/bin/tug host list >/dev/null &&
 	! as_member $T/bin/tug user list 2>$T/err &&
-	grep -qx "tug: permission denied: $U may not admin global" $T/err &&
+	grep -qx "tug: permission denied: $U may not admin global; an admin can grant it: tug grant $U admin global" $T/err &&
 	! as_member $T/bin/tug --as root user list 2>$T/err &&
 	grep -qx "tug: permission denied: --as is honoured only for tugd'"'"'s own user" $T/err
 '

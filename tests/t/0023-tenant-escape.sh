@@ -46,9 +46,10 @@ remote() {
 }
 # denied WANT CMD...: tug CMD as alice fails with exactly "tug: WANT".
 denied() {
-	local want=$1
+	local want=$1 re='^permission denied: ([^ ]+) may not ([^ ]+) ([^ ]+)$'
 
 	shift
+	[[ $want =~ $re ]] && want="$want; an admin can grant it: tug grant ${BASH_REMATCH[1]} ${BASH_REMATCH[2]} ${BASH_REMATCH[3]}"
 	! alice "$@" >$T/out 2>$T/err </dev/null &&
 	grep -qxF "tug: $want" $T/err || {
 		echo "expected 'tug: $want' from tug $*, got:"
@@ -116,7 +117,7 @@ step 'b'"'"'s volume: a spec of a naming it gets a volume of a'"'"'s own; a bind
 '
 
 step 'site rm a --volumes removes a'"'"'s volumes only, and alice'"'"'s grant on a with it' '
-	alice site rm a --volumes >/dev/null &&
+	alice site rm --yes a --volumes >/dev/null &&
 	! ns_docker $N volume inspect tug-a_tug-b_data >/dev/null 2>&1 &&
 	test "$(ns_docker $N run --rm --label t23=1 -v tug-b_data:/d tug-test/app:1 /bin/busybox cat /d/secret)" = b-s3cret &&
 	! as_svc user show alice | grep -q "site:a" &&
@@ -158,7 +159,7 @@ step 'nothing of b: its env, logs, spec, releases, status, stop' '
 	denied "permission denied: alice may not view site:b" releases b &&
 	denied "permission denied: alice may not view site:b" site status b &&
 	denied "permission denied: alice may not deploy site:b" stop b &&
-	denied "permission denied: alice may not manage site:b" site rm b --volumes &&
+	denied "permission denied: alice may not manage site:b" site rm --yes b --volumes &&
 	! alice site list | grep -q "^b "
 '
 
@@ -205,11 +206,11 @@ except socket.timeout:
 step 'over SSH: the same walls' '
 	HOSTS="$H, h7" spec a a.test &&
 	! remote alice site apply - <$T/a.yml 2>$T/err &&
-	grep -qx "tug: permission denied: alice may not deploy host:h7" $T/err &&
+	grep -qx "tug: permission denied: alice may not deploy host:h7; an admin can grant it: tug grant alice deploy host:h7" $T/err &&
 	! remote alice host check --group web --all 2>$T/err &&
 	grep -qx "tug: name hosts, a --group or --all, not more than one of them" $T/err &&
 	! remote alice env list b 2>$T/err &&
-	grep -qx "tug: permission denied: alice may not view_env site:b" $T/err &&
+	grep -qx "tug: permission denied: alice may not view_env site:b; an admin can grant it: tug grant alice view_env site:b" $T/err &&
 	! remote alice --as bob env list b 2>$T/err &&
 	! grep -q "^DATA\|SITE" $T/err &&
 	spec a shop.example.test &&
@@ -219,12 +220,12 @@ step 'over SSH: the same walls' '
 '
 
 step 'b made again by an admin: bob'"'"'s old grants are gone, alice gains none' '
-	as_svc --as bob site rm b --volumes >/dev/null &&
+	as_svc --as bob site rm --yes b --volumes >/dev/null &&
 	! as_svc user show bob | grep -q "site:b" &&
 	denied "permission denied: alice may not edit_config site:b" site apply $T/b.yml &&
 	as_svc site apply $T/b.yml >/dev/null &&
 	! as_svc --as bob deploy b 2>$T/err &&
-	grep -qx "tug: permission denied: bob may not deploy site:b" $T/err
+	grep -qx "tug: permission denied: bob may not deploy site:b; an admin can grant it: tug grant bob deploy site:b" $T/err
 '
 
 finish

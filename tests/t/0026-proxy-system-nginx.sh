@@ -211,7 +211,7 @@ step 'rollback under the same load: 0 failed' '
 	    "http://$ADDR/" $T/stop >$T/load 2>&1 &
 	lpid=$!
 	sleep 1
-	"$TUG" -q rollback web 1 >$T/dep 2>&1; drc=$?
+	"$TUG" -q rollback --yes web 1 >$T/dep 2>&1; drc=$?
 	sleep 1; touch $T/stop; wait $lpid; lrc=$?
 	cp $T/load $T/load.rollback
 	test $drc = 0 && test $lrc = 0 && test "$(get web.t26.test)" = "web 1"
@@ -264,7 +264,7 @@ step 'hostile input never reaches the host'"'"'s config' '
 '
 
 step 'host rm --purge without sudo: refused with the command to run, the host kept' '
-	! "$TUG" host rm h$N --purge >$T/out 2>$T/err &&
+	! "$TUG" host rm --yes h$N --purge >$T/out 2>$T/err &&
 	has $T/err "system-undo nginx --user $U --binary /usr/sbin/nginx --config $SYS/nginx.conf\` as root on the host" &&
 	has $T/err "h$N is kept" &&
 	"$TUG" host list | grep -q "^h$N "
@@ -273,7 +273,7 @@ step 'host rm --purge without sudo: refused with the command to run, the host ke
 boot_sudo || bail "sudo for purge"
 
 step 'host rm --purge takes back exactly what bootstrap added; the host'"'"'s nginx still serves its own' '
-	{ "$TUG" host rm h$N --purge >$T/out 2>$T/err || { cat $T/err; false; }; } &&
+	{ "$TUG" host rm --yes h$N --purge >$T/out 2>$T/err || { cat $T/err; false; }; } &&
 	{ test -z "$(leftovers)" || { echo "left: $(leftovers)"; false; }; } &&
 	! "$TUG" host list | grep -q "^h$N " &&
 	nsenter --net=$NS nginx -t -q -c $SYS/nginx.conf &&

@@ -136,7 +136,7 @@ step 'redeploy under HTTPS keep-alive load with slow requests: 0 failed, both re
 '
 
 step 'rollback under the same load: 0 failed' '
-	under_load $T/load.rollback 2 "$TUG" -q rollback sec 2 &&
+	under_load $T/load.rollback 2 "$TUG" -q rollback --yes sec 2 &&
 	test "$(https sec.t27.test)" = "sec 1"
 '
 

@@ -362,7 +362,7 @@ step 'redeploy under keep-alive HTTPS load, slow requests and a strict client: 0
 
 step 'rollback under the same load: 0 failed, no reload' '
 	before=$(stat -c %Y.%y $autosave) &&
-	under_load $T/load.rollback 2 "$TUG" rollback sec 1 &&
+	under_load $T/load.rollback 2 "$TUG" rollback --yes sec 1 &&
 	test "$(https sec.t28.test)" = "sec 1" &&
 	test "$(stat -c %Y.%y $autosave)" = "$before"
 '
@@ -517,11 +517,11 @@ health: {path: /up, interval: 200ms}
 EOS
 
 step 'site rm: its route, policy and upstream leave caddy, its name no longer answers' '
-	"$TUG" -q site rm bad >/dev/null 2>&1;
+	"$TUG" -q site rm --yes bad >/dev/null 2>&1;
 	pebble_dns_add gone.t28.test $ADDR &&
 	"$TUG" -q site apply $T/gone.yml && "$TUG" -q deploy gone &&
 	test "$(https gone.t28.test)" = "gone 1" &&
-	"$TUG" -q site rm gone >$T/out 2>&1 &&
+	"$TUG" -q site rm --yes gone >$T/out 2>&1 &&
 	admin /config/ >$T/cfg && hasnt $T/cfg tug-site-gone && hasnt $T/cfg tug-tls-gone &&
 	! ls $D/up/gone 2>/dev/null &&
 	test "$(https gone.t28.test 2>/dev/null)" != "gone 1" &&
@@ -589,7 +589,7 @@ step 'a CA that forgot the account (Pebble restarted): cert renew finds out firs
 '
 
 step 'host rm --purge without sudo: refused with the command to run, the host kept' '
-	! "$TUG" host rm h$N --purge >$T/out 2>$T/err &&
+	! "$TUG" host rm --yes h$N --purge >$T/out 2>$T/err &&
 	has $T/err "system-undo caddy --user $U --binary /usr/bin/caddy --config /etc/caddy/Caddyfile --admin $SOCK\` as root on the host" &&
 	has $T/err "h$N is kept" &&
 	"$TUG" host list | grep -q "^h$N "
@@ -598,7 +598,7 @@ step 'host rm --purge without sudo: refused with the command to run, the host ke
 ns_sudo_boot $N || bail "sudo for purge"
 
 step 'host rm --purge takes back exactly what bootstrap added; the host'"'"'s caddy still serves its own site' '
-	{ "$TUG" host rm h$N --purge >$T/out 2>$T/err || { cat $T/err; false; }; } &&
+	{ "$TUG" host rm --yes h$N --purge >$T/out 2>$T/err || { cat $T/err; false; }; } &&
 	has $T/err "removed $U from group tug" &&
 	{ test -z "$(leftovers)" || { echo "left: $(leftovers)"; false; }; } &&
 	! "$TUG" host list | grep -q "^h$N " &&

@@ -89,7 +89,7 @@ step 'an image pushed and never deployed stays' '
 '
 
 step 'a rollback within keep needs no push: the image is still there' '
-	"$TUG" rollback a >$T/out 2>&1 || { cat $T/out; false; } &&
+	"$TUG" rollback --yes a >$T/out 2>&1 || { cat $T/out; false; } &&
 	ns_docker $N ps --filter label=tug.site=a --format "{{.Image}}" |
 	    grep -qx tug-test/keep:3 &&
 	on_host 3 && on_host 4
@@ -99,7 +99,7 @@ step 'an image another site keeps stays; it goes when that site is removed' '
 	push_deploy b 5 && on_host 5 &&
 	push_deploy b 4 && on_host 5 && on_host 4 &&
 	push_deploy a 5 && on_host 4 && on_host 3 &&
-	"$TUG" site rm b >$T/out 2>&1 || { cat $T/out; false; } &&
+	"$TUG" site rm --yes b >$T/out 2>&1 || { cat $T/out; false; } &&
 	grep -q "^removed site b from 1 host$" $T/out &&
 	on_host 5 && on_host 3 && ! on_host 4
 '

@@ -105,7 +105,7 @@ step 'a first deploy that fails says nothing served before it' '
 	! "$TUG" deploy z >$T/out 2>$T/err &&
 	grep -q "release 1 did not become healthy: .*; nothing served before it, and nothing serves now" $T/err &&
 	! grep -q "previous release" $T/err &&
-	"$TUG" -q site rm z >/dev/null
+	"$TUG" -q site rm --yes z >/dev/null
 '
 
 step 'a crash-looping app fails the deploy at once, with its exit code and last lines' '
@@ -119,7 +119,7 @@ step 'a crash-looping app fails the deploy at once, with its exit code and last 
 	grep -q "h$N: its last lines:" $T/err &&
 	grep -q "h$N:   | app: PORT: Invalid argument" $T/err &&
 	! grep -q "not published" $T/err || { cat $T/err; false; }; } &&
-	"$TUG" -q site rm crash >/dev/null
+	"$TUG" -q site rm --yes crash >/dev/null
 '
 
 step 'an app on another port than the spec says: named as such' '
@@ -127,7 +127,7 @@ step 'an app on another port than the spec says: named as such' '
 	"$TUG" -q site apply $T/wp.yml >/dev/null &&
 	! "$TUG" deploy wrongport >$T/out 2>$T/err &&
 	grep -q "GET /up: nothing answers on port 9090 in the container (does the app listen on port 9090?)" $T/err &&
-	"$TUG" -q site rm wrongport >/dev/null
+	"$TUG" -q site rm --yes wrongport >/dev/null
 '
 
 step 'both sites deployed: site list says ok' '
@@ -183,9 +183,9 @@ step 'heal: a container stopped behind tug'"'"'s back is down, then healed' '
 	test "$(ns_docker $N inspect -f "{{.State.Running}}" $(ctr h))" = true
 '
 
-step 'tug stop is not drift: nothing is healed; start serves again' '
+step 'tug stop is not drift: site list says stopped, nothing is healed; start serves again' '
 	"$TUG" -q stop h >/dev/null && sleep 2 &&
-	test "$(state h)" = ok &&
+	test "$(state h)" = stopped &&
 	test -z "$(ns_docker $N ps -q --filter label=tug.site=h)" &&
 	"$TUG" -q start h >/dev/null && wait_state h ok 5 >/dev/null && answers h
 '

@@ -313,17 +313,18 @@ test_required(void)
 static void
 test_keys(void)
 {
-	BAD("site: blog\nimgae: blog:1\n", "site.yml:2:1: unknown key 'imgae'");
+	BAD("site: blog\nimgae: blog:1\n", "site.yml:2:1: unknown key 'imgae'; did you mean 'image'?");
 	BAD(HEAD DOM "health:\n  path: /up\n  intervl: 1s\n",
-	    "site.yml:8:3: unknown key 'intervl' in 'health'");
+	    "site.yml:8:3: unknown key 'intervl' in 'health'; did you mean "
+	    "'interval'?");
 	BAD(HEAD DOM "deploy: {batch: 1, canary: 1}\n",
 	    "site.yml:6:20: unknown key 'canary' in 'deploy'");
 	BAD(HEAD DOM "resources: {disk: 1G}\n",
 	    "site.yml:6:13: unknown key 'disk' in 'resources'");
 	BAD(HEAD DOM "tls: {crt: /a}\n",
-	    "site.yml:6:7: unknown key 'crt' in 'tls'");
+	    "site.yml:6:7: unknown key 'crt' in 'tls'; did you mean 'cert'?");
 	BAD(HEAD DOM "\"im\\tage\": x\n",
-	    "site.yml:6:1: unknown key 'im\\tage'");
+	    "site.yml:6:1: unknown key 'im\\tage'; did you mean 'image'?");
 	BAD(HEAD DOM "? [a, b]\n: c\n",
 	    "site.yml:6:3: a key must be a plain string");
 	BAD(HEAD DOM "{a: 1}: c\n",
