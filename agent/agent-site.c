@@ -1106,7 +1106,7 @@ site_apply_run(struct job *j)
 			continue;
 		if (cs[i].release > jr.current) {
 			job_progress(j, "cleanup", strcmp(cs[i].state,
-			    "running") != 0 ? "removing %s, kept from a failed "
+			    "exited") == 0 ? "removing %s, kept from a failed "
 			    "deploy" : "removing %s left by an interrupted "
 			    "apply", cs[i].name);
 			if (container_remove(j, cs[i].id, err) == -1) {

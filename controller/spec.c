@@ -1748,3 +1748,90 @@ spec_proxy_args(const struct site_spec *s, struct enc *e)
 		enc_ku64(e, "max_body", s->max_body);
 	enc_close(e);
 }
+
+/* Does spec s lack kv, or hold another value for its key? */
+static int
+env_changed(const struct site_spec *s, const struct kv *kv)
+{
+	size_t	i;
+
+	for (i = 0; i < s->nenv; i++)
+		if (strcmp(s->env[i].key, kv->key) == 0)
+			return strcmp(s->env[i].val, kv->val) != 0;
+	return 1;
+}
+
+/* A spec as comparable lines: what dry-run diffs and status shows. */
+void
+spec_lines(const struct site_spec *s, struct buf *b, int masked,
+    const struct site_spec *prev)
+{
+	size_t	i;
+
+	buf_addf(b, "kind: %s\n", s->kind == KIND_STATIC ? "static" :
+	    "container");
+	if (s->kind == KIND_CONTAINER)
+		buf_addf(b, "image: %s\nport: %u\n", s->image, s->port);
+	else
+		buf_addf(b, "root: %s\n", s->root);
+	if (s->group[0] != '\0')
+		buf_addf(b, "group: %s\n", s->group);
+	for (i = 0; i < s->nhosts; i++)
+		buf_addf(b, "host: %s\n", s->hosts[i]);
+	for (i = 0; i < s->ndomains; i++)
+		buf_addf(b, "domain: %s\n", s->domains[i]);
+	for (i = 0; i < s->nenv; i++)
+		if (!masked)
+			buf_addf(b, "env %s: %s\n", s->env[i].key, s->env[i].val);
+		else
+			buf_addf(b, "env %s: ********%s\n", s->env[i].key,
+			    prev != NULL && env_changed(prev, &s->env[i]) ?
+			    " (changed)" : "");
+	for (i = 0; i < s->nsecrets; i++)
+		buf_addf(b, "secret: %s\n", s->secrets[i]);
+	for (i = 0; i < s->nvolumes; i++)
+		buf_addf(b, "volume: %s\n", s->volumes[i]);
+	if (s->cpus > 0)
+		buf_addf(b, "cpus: %g\n", s->cpus);
+	if (s->memory > 0)
+		buf_addf(b, "memory: %llu\n", (unsigned long long)s->memory);
+	if (s->pids > 0)
+		buf_addf(b, "pids: %llu\n", (unsigned long long)s->pids);
+	buf_addf(b, "health: %s every %llu ms, timeout %llu ms, %llu "
+	    "retries\n", s->health_path[0] ? s->health_path : "/",
+	    (unsigned long long)s->health_interval_ms,
+	    (unsigned long long)s->health_timeout_ms,
+	    (unsigned long long)s->health_retries);
+	buf_addf(b, "deploy: batch %u, max_failures %u, drain %llu ms, "
+	    "keep %u\n", s->batch, s->max_failures,
+	    (unsigned long long)s->drain_ms, s->keep);
+	if (s->tls_cert[0] != '\0')
+		buf_addf(b, "tls: %s %s\n", s->tls_cert, s->tls_key);
+	if (s->max_body > 0)
+		buf_addf(b, "client_max_body_size: %llu\n",
+		    (unsigned long long)s->max_body);
+	buf_addf(b, "restart: %s\n", s->restart);
+	if (s->read_only)
+		buf_addf(b, "read_only: true\n");
+	if (s->user[0] != '\0')
+		buf_addf(b, "user: %s\n", s->user);
+	for (i = 0; i < s->ncap_drop; i++)
+		buf_addf(b, "cap_drop: %s\n", s->cap_drop[i]);
+}
+
+int
+has_line(const char *text, const char *line, size_t len)
+{
+	const char	*p, *nl;
+
+	/* line is not cut at its end: compare a line of text at a time. */
+	for (p = text; *p != '\0'; p = nl + 1) {
+		if ((nl = strchr(p, '\n')) == NULL)
+			nl = p + strlen(p);
+		if ((size_t)(nl - p) == len && memcmp(p, line, len) == 0)
+			return 1;
+		if (*nl == '\0')
+			break;
+	}
+	return 0;
+}

@@ -557,6 +557,11 @@ struct site_spec {
 int	 spec_parse(const char *file, const char *text, size_t len,
 	    struct site_spec *, char *err, size_t errsz);
 void	 spec_free(struct site_spec *);
+/* A spec as comparable lines, "key: value" (env masked); has_line: is
+ * line (len bytes, not cut at its end) one of text's lines. */
+void	 spec_lines(const struct site_spec *, struct buf *, int masked,
+	    const struct site_spec *prev);
+int	 has_line(const char *text, const char *line, size_t len);
 /* The args of the agent's site.apply for one release, with env final. */
 void	 spec_apply_args(const struct site_spec *, uint64_t release,
 	    const char *image, const struct kv *env, size_t nenv,
@@ -603,10 +608,6 @@ void	 rollout_release(struct req *, struct site_rec *,
 /* What a release of image and spec text changes from release from. */
 void	 release_changes(const struct release_rec *from, const char *image,
 	    const char *spec_text, const char *file, struct buf *out);
-/* cmd-site.c: a spec as comparable lines, "key: value" (env masked). */
-void	 spec_lines(const struct site_spec *, struct buf *, int masked,
-	    const struct site_spec *prev);
-int	 has_line(const char *text, const char *line, size_t len);
 void	 tugd_fault(const char *point);	/* tests: TUG_FAULT=tugd:POINT */
 /* Agent ops on every host of a site under its lease; remove: forget it. */
 void	 rollout_hosts(struct req *, struct mv *args, const char *const *ops,

@@ -124,10 +124,10 @@ agent_flow() {
 		test "$(cat $T/body)" = "$S v2"
 	'
 
-	step 'a release that never becomes healthy is removed; the old one keeps serving' '
+	step 'a release that never becomes healthy is kept, stopped, for its logs; the old one keeps serving' '
 		! req $T/r3 site.apply "{\"site\":\"$S\",\"port\":8080,\"health\":{\"path\":\"/up\",\"interval_ms\":200,\"retries\":3},\"release\":3,\"image\":\"tug-test/app:2\",\"env\":{\"SITE\":\"$S\",\"HEALTH\":\"fail\"}}" &&
-		has $T/r3 "\"ok\":false,\"error\":{\"code\":\"health\",\"message\":\"release 3 did not become healthy: GET /up answered 500; release 2 keeps serving" &&
-		! $DOCKER inspect tug-$S-r3 >/dev/null 2>&1 &&
+		has $T/r3 "\"ok\":false,\"error\":{\"code\":\"health\",\"message\":\"release 3 did not become healthy: GET /up answered 500; release 2 keeps serving (its container is kept, stopped, until the next deploy: tug logs $S --release 3)" &&
+		test "$($DOCKER inspect -f "{{.State.Status}}" tug-$S-r3)" = exited &&
 		port=$(host_port tug-$S-r2) &&
 		test "$(curl -fsS http://127.0.0.1:$port/)" = "$S v2"
 	'
@@ -135,6 +135,8 @@ agent_flow() {
 	step 'an agent killed in the middle of an apply: running it again converges' '
 		req $T/r4k site.apply "{$SPEC,\"release\":4,\"image\":\"tug-test/app:1\",\"env\":{\"SITE\":\"$S\",\"VERSION\":\"v4\"}}" -k health ${KILL[@]+"${KILL[@]}"};
 		test $? -eq 3 &&
+		has $T/r4k "removing tug-$S-r3, kept from a failed deploy" &&
+		! $DOCKER inspect tug-$S-r3 >/dev/null 2>&1 &&
 		$DOCKER inspect tug-$S-r4 >/dev/null &&
 		test "$(site_containers $S | wc -l)" -eq 2 &&
 		req $T/r4 site.apply "{$SPEC,\"release\":4,\"image\":\"tug-test/app:1\",\"env\":{\"SITE\":\"$S\",\"VERSION\":\"v4\"}}" &&

@@ -251,7 +251,8 @@ step 'a site with a volume from before schema 6 keeps its data: the old name is 
 	"$TUG" site apply $T/old.yml >/dev/null &&
 	tugd_stop &&
 	sqlite3 "$TUG_HOME/tug.db" "DROP TABLE legacy_volumes; DROP TABLE meta;
-	    ALTER TABLE registries DROP COLUMN scope; PRAGMA user_version = 5;" &&
+	    ALTER TABLE registries DROP COLUMN scope; ALTER TABLE sites DROP COLUMN image;
+	    PRAGMA user_version = 5;" &&
 	"$TUG" status >/dev/null &&
 	test "$(sqlite3 "$TUG_HOME/tug.db" "SELECT name FROM legacy_volumes")" = t15-old &&
 	"$TUG" deploy old >$T/out 2>&1 &&

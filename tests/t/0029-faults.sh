@@ -215,15 +215,17 @@ step 'killed in the middle of the switch, then an apply nginx refuses: the old c
 # The health gate alone (f has no health.cmd, so no Docker health check):
 # a release whose health path answers 500 is never switched to.
 # Before it, a deploy killed after 'created': the failed apply that
-# follows must still remove the container the killed one left.
-step 'a release whose health path answers 500 is not switched to; the serving one stays, and no container is left' '
+# follows must still remove the container the killed one left, and keep
+# only its own, stopped, for its logs.
+step 'a release whose health path answers 500 is not switched to; the serving one stays, only the failed one is kept, stopped' '
 	cur=$(current) &&
 	fault after-created &&
 	! "$TUG" deploy f >$T/out 2>$T/err &&
 	! "$TUG" env set f HEALTH=fail >$T/out 2>$T/err &&
 	has $T/err "did not become healthy" &&
 	test "$(current)" = "$cur" &&
-	test "$(ns_docker $N ps -aq --filter label=tug.site=f | wc -l)" = 1 &&
+	test "$(ns_docker $N ps -q --filter label=tug.site=f | wc -l)" = 1 &&
+	test "$(ns_docker $N ps -aq --filter label=tug.site=f --filter status=exited | wc -l)" = 1 &&
 	rel=$(curl -sS -m 5 -o /dev/null -D - -H "Host: f.t29.test" \
 	    http://$ADDR:8080/ | tr -d "\r" | sed -n "s/^[Xx]-[Tt]ug-[Rr]elease: //p") &&
 	test "$rel" = "$cur" &&
