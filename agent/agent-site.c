@@ -1065,7 +1065,7 @@ site_apply_run(struct job *j)
 	char			 why[MSG_ERRLEN * 2], perr[PROXY_ERRLEN];
 	char			 net[SITE_NAME_MAX + 8], subnet[32];
 	int			 lock, n, i, reuse = 0, proxy, serving;
-	int			 kept = 0;
+	char			 keptnote[SITE_NAME_MAX + 96] = "";
 	uint64_t		 port = 0, t0 = clock_ms();
 	const char		*code = E_HEALTH;
 
@@ -1250,7 +1250,9 @@ undo_fail:
 		    "stopped, for its logs", a->name, why);
 		if (container_verb(j, id, "stop", a->stop_timeout, err) == -1)
 			log_warnx("%s", err);
-		kept = 1;
+		snprintf(keptnote, sizeof keptnote, " (its container is kept, "
+		    "stopped, until the next deploy: tug logs %s --release "
+		    "%llu)", a->site, (unsigned long long)a->release);
 	} else {
 		job_progress(j, "rollback", "%s failed: %s; removing it",
 		    a->name, why);
@@ -1259,14 +1261,10 @@ undo_fail:
 	}
 	journal_step(&jr, "failed");
 	keeps_serving(&jr, a->release, err, sizeof err);
-	if (kept)
-		snprintf(perr, sizeof perr, " (its container is kept, stopped, "
-		    "until the next deploy: tug logs %s --release %llu)",
-		    a->site, (unsigned long long)a->release);
 	job_fail(j, code, "release %llu %s: %s; %s%s", (unsigned long long)
 	    a->release, strcmp(code, E_HEALTH) == 0 ? "did not become healthy" :
 	    strcmp(code, E_PROXY) == 0 ? "was not switched to" :
-	    "could not start", why, err, kept ? perr : "");
+	    "could not start", why, err, keptnote);
 	goto out;
 undo:
 	if (id[0] != '\0' && !(reuse && serving) &&

@@ -120,7 +120,7 @@ cmd_rollback(struct req *rq, struct mv *args)
 		req_fail(rq, E_BAD_ARGS, "%s", args->err);
 		goto out;
 	}
-	releases_load(rec.id, &rels, &n);
+	releases_load(rec.id, -1, &rels, &n);
 	/* Default: the newest good release before the serving one. */
 	for (i = 0; i < n && !found; i++) {
 		if (want != 0 ? rels[i].number == (int64_t)want :
@@ -170,7 +170,7 @@ cmd_releases(struct req *rq, struct mv *args)
 
 	if (site_open(rq, args, &rec, &s) == -1)
 		return;
-	if (releases_load(rec.id, &rels, &n) == -1) {
+	if (releases_load(rec.id, -1, &rels, &n) == -1) {
 		req_fail(rq, E_INTERNAL, "cannot read releases");
 		goto out;
 	}

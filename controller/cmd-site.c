@@ -200,6 +200,41 @@ host_drift(struct enc *e, const char *site, const char *host)
 	free(d);
 }
 
+/*
+ * What serves: the current release's spec parsed into s (before a first
+ * deploy, the stored one; empty if it no longer parses). 1 with the
+ * release in rel, 0 with none.
+ */
+static int
+serving_spec(const struct site_rec *rec, struct release_rec *rel,
+    struct site_spec *s)
+{
+	const char	*text;
+	char		 err[600];
+	int		 have;
+
+	have = rec->current > 0 && release_load(rec->id, rec->current,
+	    rel) == 1;
+	text = have ? rel->spec : rec->spec;
+	spec_parse(rec->file, text, strlen(text), s, err, sizeof err);
+	return have;
+}
+
+/* The serving spec's domains, and whether a spec applied since waits. */
+static void
+serving_encode(struct enc *e, const struct site_rec *rec,
+    const struct release_rec *rel, int have, const struct site_spec *s)
+{
+	size_t	i;
+
+	enc_karr(e, "domains");
+	for (i = 0; i < s->ndomains; i++)
+		enc_str(e, s->domains[i]);
+	enc_close(e);
+	enc_kbool(e, "pending", have && strcmp(rel->spec_hash,
+	    rec->spec_hash) != 0);
+}
+
 void
 cmd_site_list(struct req *rq, struct mv *args)
 {
@@ -217,8 +252,7 @@ cmd_site_list(struct req *rq, struct mv *args)
 	for (i = 0; i < n; i++) {
 		struct site_spec	s;
 		struct release_rec	rel;
-		char			err[600], scope[SITE_NAME_MAX + 8];
-		const char		*text;
+		char			scope[SITE_NAME_MAX + 8];
 		int			have;
 
 		/* Only the sites the caller may view. */
@@ -232,24 +266,11 @@ cmd_site_list(struct req *rq, struct mv *args)
 		enc_kstr(&e, "kind", v[i].kind);
 		enc_ki64(&e, "release", v[i].current);
 		/* What serves: the current release's image and domains. */
-		have = v[i].current > 0 && release_load(v[i].id, v[i].current,
-		    &rel) == 1;
-		text = have ? rel.spec : v[i].spec;
-		if (spec_parse(v[i].file, text, strlen(text), &s, err,
-		    sizeof err) == 0) {
-			size_t k;
-
-			enc_karr(&e, "domains");
-			for (k = 0; k < s.ndomains; k++)
-				enc_str(&e, s.domains[k]);
-			enc_close(&e);
-			if (s.kind == KIND_CONTAINER)
-				enc_kstr(&e, "image", have ? rel.image : s.image);
-		}
+		have = serving_spec(&v[i], &rel, &s);
+		serving_encode(&e, &v[i], &rel, have, &s);
+		if (s.kind == KIND_CONTAINER && s.site[0] != '\0')
+			enc_kstr(&e, "image", have ? rel.image : s.image);
 		spec_free(&s);
-		/* A spec applied since, not deployed yet. */
-		enc_kbool(&e, "pending", have &&
-		    strcmp(rel.spec_hash, v[i].spec_hash) != 0);
 		if (have)
 			release_rec_free(&rel);
 		site_drift(&e, v[i].name, v[i].current);
@@ -279,8 +300,6 @@ site_summary(struct enc *e, const struct site_rec *rec,
 {
 	struct release_rec	 rel, *rels = NULL;
 	struct site_spec	 rs;
-	const struct site_spec	*ds = s;
-	char			 err[600];
 	size_t			 i, nrels = 0;
 	int			 have;
 
@@ -291,20 +310,10 @@ site_summary(struct enc *e, const struct site_rec *rec,
 		enc_kstr(e, "image_from", rec->image[0] != '\0' ?
 		    "deploy --image" : "spec");
 	}
-	have = rec->current > 0 && release_load(rec->id, rec->current,
-	    &rel) == 1;
-	memset(&rs, 0, sizeof rs);
-	if (have && spec_parse(rec->file, rel.spec, strlen(rel.spec), &rs, err,
-	    sizeof err) == 0)
-		ds = &rs;
-	enc_karr(e, "domains");
-	for (i = 0; i < ds->ndomains; i++)
-		enc_str(e, ds->domains[i]);
-	enc_close(e);
-	enc_kstr(e, "tls", ds->tls_mode[0] != '\0' ? ds->tls_mode :
-	    ds->tls_cert[0] != '\0' ? "files" : "auto");
-	enc_kbool(e, "pending", have && strcmp(rel.spec_hash,
-	    rec->spec_hash) != 0);
+	have = serving_spec(rec, &rel, &rs);
+	serving_encode(e, rec, &rel, have, &rs);
+	enc_kstr(e, "tls", rs.tls_mode[0] != '\0' ? rs.tls_mode :
+	    rs.tls_cert[0] != '\0' ? "files" : "auto");
 	if (have) {
 		enc_kmap(e, "serving");
 		enc_ki64(e, "release", rel.number);
@@ -316,17 +325,15 @@ site_summary(struct enc *e, const struct site_rec *rec,
 	}
 	spec_free(&rs);
 	enc_karr(e, "releases");
-	if (releases_load(rec->id, &rels, &nrels) == 0)
+	if (releases_load(rec->id, 5, &rels, &nrels) == 0)
 		for (i = 0; i < nrels; i++) {
-			if (i < 5) {
-				enc_map_open(e);
-				enc_ki64(e, "release", rels[i].number);
-				enc_kstr(e, "image", rels[i].image);
-				enc_kstr(e, "status", rels[i].status);
-				enc_kstr(e, "who", rels[i].who);
-				enc_ki64(e, "created_at", rels[i].created_at);
-				enc_close(e);
-			}
+			enc_map_open(e);
+			enc_ki64(e, "release", rels[i].number);
+			enc_kstr(e, "image", rels[i].image);
+			enc_kstr(e, "status", rels[i].status);
+			enc_kstr(e, "who", rels[i].who);
+			enc_ki64(e, "created_at", rels[i].created_at);
+			enc_close(e);
 			release_rec_free(&rels[i]);
 		}
 	free(rels);

@@ -171,12 +171,14 @@ release_load(int64_t site_id, int64_t number, struct release_rec *rel)
 	    "AND number = ?", row_to_release, rel, "ii", site_id, number);
 }
 
+/* The site's newest limit releases (-1: all), newest first. */
 int
-releases_load(int64_t site_id, struct release_rec **out, size_t *n)
+releases_load(int64_t site_id, int64_t limit, struct release_rec **out,
+    size_t *n)
 {
 	return db_rows("SELECT " REL_COLS " FROM releases WHERE site_id = ? "
-	    "ORDER BY number DESC", sizeof **out, row_to_release,
-	    release_release, out, n, "i", site_id);
+	    "ORDER BY number DESC LIMIT ?", sizeof **out, row_to_release,
+	    release_release, out, n, "ii", site_id, limit);
 }
 
 /* The site's newest release, whatever its state. */

@@ -1207,6 +1207,21 @@ fan_results_free(struct fan_result *r, size_t n)
 		msg_release(&r[i].m);
 }
 
+/* Did the host answer that it does not have the thing asked about? */
+int
+fan_not_found(const struct fan_result *r)
+{
+	struct mv	b, eb;
+	char		tmp[MSG_ERRLEN], code[32] = "";
+
+	if (r->ok || r->m.type != MSG_RESULT)
+		return 0;
+	msg_body(&r->m, &b, tmp, "");
+	if (mv_map(&b, "error", &eb, 0) == 1)
+		mv_str(&eb, "code", code, sizeof code, 0);
+	return strcmp(code, E_NOT_FOUND) == 0;
+}
+
 void
 fan_errors(const struct fan_result *r, size_t n, struct buf *out)
 {

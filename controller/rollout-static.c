@@ -112,20 +112,6 @@ args_static(struct enc *e, void *arg)
 	spec_proxy_args(a->spec, e);
 }
 
-static int
-is_not_found(struct fan_result *r)
-{
-	struct mv	b, eb;
-	char		tmp[MSG_ERRLEN], code[32] = "";
-
-	if (r->ok || r->m.type != MSG_RESULT)
-		return 0;
-	msg_body(&r->m, &b, tmp, "");
-	if (mv_map(&b, "error", &eb, 0) == 1)
-		mv_str(&eb, "code", code, sizeof code, 0);
-	return strcmp(code, E_NOT_FOUND) == 0;
-}
-
 /* static.apply of tree on hosts[0..n); reuse first when asked. */
 void
 static_batch(struct req *rq, const struct site_spec *s, int64_t tree,
@@ -147,11 +133,11 @@ static_batch(struct req *rq, const struct site_spec *s, int64_t tree,
 	    res);
 	sub = xcalloc(n + 1, sizeof *sub);
 	for (i = 0; i < n; i++)
-		if (is_not_found(&res[i]))
+		if (fan_not_found(&res[i]))
 			sub[k++] = hosts[i];
 	if (k > 0 && access(path, R_OK) == -1) {
 		for (i = 0; i < n; i++)
-			if (is_not_found(&res[i]))
+			if (fan_not_found(&res[i]))
 				snprintf(res[i].err, sizeof res[i].err, "%s: "
 				    "release %lld's files are gone from this "
 				    "host and no longer kept by tugd (keep: "
@@ -168,7 +154,7 @@ static_batch(struct req *rq, const struct site_spec *s, int64_t tree,
 		fleet_run_file(rq, sub, k, "static.apply", args_static, &a,
 		    path, timeout_ms, again);
 		for (i = 0, k = 0; i < n; i++) {
-			if (!is_not_found(&res[i]))
+			if (!fan_not_found(&res[i]))
 				continue;
 			msg_release(&res[i].m);
 			again[k].ms += res[i].ms;

@@ -378,21 +378,10 @@ image_precheck(struct req *rq, const struct site_rec *rec, const char *image,
 
 	fleet_run(rq, hosts, n, "image.inspect", args_image_ref,
 	    (void *)image, 30000, res);
-	for (i = 0; i < n; i++) {
-		struct mv	b, ev;
-		char		tmp[MSG_ERRLEN], code[32] = "";
-
-		if (res[i].ok || res[i].m.type == 0)
-			continue;
-		msg_body(&res[i].m, &b, tmp, "");
-		if (mv_map(&b, "error", &ev, 0) == 1)
-			mv_str(&ev, "code", code, sizeof code, 0);
-		if (strcmp(code, E_NOT_FOUND) != 0)
-			continue;
-		if (k++ < 8)
+	for (i = 0; i < n; i++)
+		if (fan_not_found(&res[i]) && k++ < 8)
 			buf_addf(&missing, "%s%s", k > 1 ? ", " : "",
 			    res[i].host);
-	}
 	if (k > 8)
 		buf_addf(&missing, " and %zu more", k - 8);
 	if (k > 0)
@@ -461,8 +450,8 @@ other_changes(const struct site_spec *a, const struct site_spec *b,
 
 /*
  * What a release of image and spec_text changes from release from, for
- * people: "image A -> B; domains X -> Y; port P -> Q; other spec
- * settings", or nothing when it is the same release again.
+ * people: "image A -> B; domains X -> Y; port P -> Q; settings: health,
+ * env A", or nothing when it is the same release again.
  */
 void
 release_changes(const struct release_rec *from, const char *image,

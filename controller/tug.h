@@ -306,7 +306,8 @@ int	 release_images_kept(int64_t site_id, int64_t before, unsigned keep,
 	    char ***images, size_t *n);
 /* The hosts that took the current release of some container site. */
 int	 serving_hosts(char ***hosts, size_t *n);
-int	 releases_load(int64_t site_id, struct release_rec **, size_t *);
+int	 releases_load(int64_t site_id, int64_t limit, struct release_rec **,
+	    size_t *);
 void	 release_rec_free(struct release_rec *);
 /* One host's part in a release, as deploy --follow reads it. */
 struct deploy_rec {
@@ -478,6 +479,7 @@ void	 fleet_run_file(struct req *, char **hosts, size_t n,
 void	 fan_results_free(struct fan_result *, size_t n);
 /* The failed hosts' errors, one a line, for a failure message. */
 void	 fan_errors(const struct fan_result *, size_t n, struct buf *out);
+int	 fan_not_found(const struct fan_result *);	/* E_NOT_FOUND */
 
 /* local-docker.c: the controller's own Docker engine (for image push). */
 /* The image id of ref, 1 found, 0 no such image, -1 error. */

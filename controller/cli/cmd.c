@@ -20,6 +20,13 @@
 
 #define VAR_VALUE_MAX	32768	/* as tugd takes (cmd-env.c) */
 
+/* tug's own: not sent, they change what tug does (cli_option()). */
+#define YES_FLAG \
+	{ "yes", "-yes", F_BOOL, "do not ask first (needed where stdin is " \
+	  "not a terminal)", 'y' }
+#define DETACH_FLAG \
+	{ "detach", "-detach", F_BOOL, "return once the release is made; " \
+	  "it rolls out in tugd (tug deploy --follow SITE)" }
 #define TARGET_FLAGS \
 	{ "group", "group", F_STR, "hosts of this group" }, \
 	{ "all", "all", F_BOOL, "every host (the default)" }
@@ -52,8 +59,7 @@ static const struct cli_cmd cmds[] = {
 	  1, 1, { "name" }, {
 		{ "purge", "purge", F_BOOL, "first remove what bootstrap put "
 		  "on the host (system mode: with sudo)" },
-		{ "yes", "-yes", F_BOOL, "do not ask first (needed where "
-		  "stdin is not a terminal)", 'y' },
+		YES_FLAG,
 		{ NULL } }, render_host_rm, CMD_CONFIRM },
 	{ "host check", "host.check",
 	  "[NAME...] [--group G] [--all] [--timeout MS]",
@@ -114,15 +120,13 @@ static const struct cli_cmd cmds[] = {
 	  1, 1, { "site" }, {
 		{ "volumes", "volumes", F_BOOL,
 		  "also delete the site's named volumes (its data)" },
-		{ "yes", "-yes", F_BOOL, "do not ask first (needed where "
-		  "stdin is not a terminal)", 'y' },
+		YES_FLAG,
 		{ NULL } }, render_site_rm, CMD_CONFIRM },
 	{ "deploy", "deploy", "SITE [--image REF] [--detach] | --follow SITE",
 	  "make a new release and roll it across the site's hosts",
 	  1, 1, { "site" }, {
 		{ "image", "image", F_STR, "deploy this image instead" },
-		{ "detach", "-detach", F_BOOL, "return once the release is "
-		  "made; it rolls out in tugd (tug deploy --follow SITE)" },
+		DETACH_FLAG,
 		{ "follow", "=deploy.follow", F_BOOL, "watch the deploy of "
 		  "SITE that runs in tugd now, to its end (or show how the "
 		  "last one ended)" },
@@ -130,10 +134,8 @@ static const struct cli_cmd cmds[] = {
 	{ "rollback", "rollback", "SITE [RELEASE] [--detach] [-y|--yes]",
 	  "deploy an earlier release again (default: the previous one)",
 	  1, 2, { "site", "#release" }, {
-		{ "detach", "-detach", F_BOOL, "return once the release is "
-		  "made; it rolls out in tugd (tug deploy --follow SITE)" },
-		{ "yes", "-yes", F_BOOL, "do not ask first (needed where "
-		  "stdin is not a terminal)", 'y' },
+		DETACH_FLAG,
+		YES_FLAG,
 		{ NULL } }, render_deploy, CMD_ROLLOUT | CMD_CONFIRM },
 	{ "releases", "releases", "SITE", "list a site's releases",
 	  1, 1, { "site" }, { { NULL } }, render_releases },
@@ -144,8 +146,7 @@ static const struct cli_cmd cmds[] = {
 	{ "restart", "site.restart", "SITE [--detach]",
 	  "the serving release again in a fresh container, without downtime",
 	  1, 1, { "site" }, {
-		{ "detach", "-detach", F_BOOL, "return once the release is "
-		  "made; it rolls out in tugd (tug deploy --follow SITE)" },
+		DETACH_FLAG,
 		{ NULL } }, render_restart, CMD_ROLLOUT },
 	{ "logs", "logs",
 	  "SITE [-f|--follow] [-n|--tail N|all] [--since T] [--host H]\n"
@@ -246,8 +247,7 @@ static const struct cli_cmd cmds[] = {
 	{ "user rm", "user.rm", "NAME [-y|--yes]",
 	  "remove a user with their keys and grants",
 	  1, 1, { "name" }, {
-		{ "yes", "-yes", F_BOOL, "do not ask first (needed where "
-		  "stdin is not a terminal)", 'y' },
+		YES_FLAG,
 		{ NULL } }, render_user, CMD_CONFIRM },
 	{ "user key add", "user.key.add", "NAME FILE|-",
 	  "let NAME run tug over SSH with this public key (- reads stdin)",

@@ -202,7 +202,7 @@ deploy: {drain: 500ms}" &&
 	grep -q "^web: release 10 (tug-test/app:1)" $T/out
 '
 
-step 'colour on a terminal: errors in red; NO_COLOR and a pipe turn it off' '
+step 'colour on a terminal: errors in red, hosts done in green; NO_COLOR and a pipe turn it off' '
 	in_tmux "$TUG deploy nosuch" &&
 	pane_wait "^rc=" &&
 	tmux capture-pane -p -e -t $S | grep -qF "$(printf "\033[31mtug: no site")" &&
@@ -212,7 +212,10 @@ step 'colour on a terminal: errors in red; NO_COLOR and a pipe turn it off' '
 	grep -q "^tug: no site" $T/pane &&
 	! grep -qF "$(printf "\033[")" $T/pane &&
 	! "$TUG" deploy nosuch 2>$T/err &&
-	! grep -qF "$(printf "\033")" $T/err
+	! grep -qF "$(printf "\033")" $T/err &&
+	in_tmux "$TUG restart web" &&
+	pane_wait "^rc=" &&
+	tmux capture-pane -p -e -t $S | grep -qF "$(printf "\033[32mh$N: deployed in")"
 '
 
 step 'env set that changes nothing redeploys nothing; a change does' '
@@ -300,6 +303,8 @@ step 'a secret not set stops a deploy before a release number is taken' '
 	! "$TUG" deploy sec 2>$T/err &&
 	grep -qx "tug: secret TOKEN of site sec is not set (tug env set sec TOKEN=... --secret)" $T/err &&
 	test "$("$TUG" --json releases sec | jq ".releases | length")" = 0 &&
+	! "$TUG" deploy --follow sec 2>$T/err &&
+	grep -qx "tug: site .sec. has no release yet: tug deploy sec" $T/err &&
 	"$TUG" site rm --yes sec >/dev/null
 '
 
